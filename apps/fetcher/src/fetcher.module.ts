@@ -1,0 +1,32 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { CacheModule, bullConnectionOptions } from '@app/cache';
+import { type AppConfig, ConfigModule } from '@app/config';
+import { DbModule } from '@app/db';
+import { HealthModule } from '@app/health';
+import { FETCH_QUEUE } from '@app/jobs';
+import { MetricsModule } from '@app/metrics';
+import { StorageModule } from '@app/storage';
+import { UpstreamModule } from '@app/upstream';
+import { FetchModule } from './fetch/fetch.module';
+
+@Module({})
+export class FetcherModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: FetcherModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        StorageModule,
+        CacheModule,
+        DbModule,
+        MetricsModule,
+        BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
+        BullModule.registerQueue({ name: FETCH_QUEUE }),
+        UpstreamModule,
+        HealthModule,
+        FetchModule,
+      ],
+    };
+  }
+}

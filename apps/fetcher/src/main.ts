@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { exitOnFatal, forceExitAfterGrace } from '@app/common';
+import { type AppConfig, loadAppConfig } from '@app/config';
+import { FetcherModule } from './fetcher.module';
+
+async function bootstrap(config: AppConfig): Promise<void> {
+  const app = await NestFactory.create<NestFastifyApplication>(
+    FetcherModule.forRoot(config),
+    new FastifyAdapter({ return503OnClosing: true }),
+  );
+  app.enableShutdownHooks();
+  forceExitAfterGrace();
+  await app.listen(config.fetcherPort, config.host);
+}
+
+let config: AppConfig;
+try {
+  config = loadAppConfig();
+} catch (error) {
+  exitOnFatal('invalid configuration', error);
+}
+bootstrap(config).catch((error) => exitOnFatal('fetcher failed to start', error));

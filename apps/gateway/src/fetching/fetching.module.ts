@@ -1,0 +1,13 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module } from '@nestjs/common';
+import { FETCH_QUEUE } from '@app/jobs';
+import { FetchCoordinator } from './fetch-coordinator.service';
+import { FetchEventsService } from './fetch-events.service';
+import { InflightStreamClient } from './inflight-stream.client';
+
+@Module({
+  imports: [BullModule.registerQueue({ name: FETCH_QUEUE })],
+  providers: [FetchCoordinator, FetchEventsService, InflightStreamClient],
+  exports: [FetchCoordinator, FetchEventsService],
+})
+export class FetchingModule {}

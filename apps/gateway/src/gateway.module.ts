@@ -1,0 +1,34 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import { CacheModule, bullConnectionOptions } from '@app/cache';
+import { type AppConfig, ConfigModule } from '@app/config';
+import { DbModule } from '@app/db';
+import { HealthModule } from '@app/health';
+import { MetricsModule } from '@app/metrics';
+import { StorageModule } from '@app/storage';
+import { UpstreamModule } from '@app/upstream';
+import { ArtifactsModule } from './artifacts/artifacts.module';
+import { InfoModule } from './info/info.module';
+import { RegistryModule } from './registry/registry.module';
+
+@Module({})
+export class GatewayModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        StorageModule,
+        CacheModule,
+        DbModule,
+        MetricsModule,
+        BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
+        UpstreamModule,
+        HealthModule,
+        InfoModule,
+        RegistryModule,
+        ArtifactsModule,
+      ],
+    };
+  }
+}

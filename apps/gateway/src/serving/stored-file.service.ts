@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { contentTypeFor } from '@app/common';
+import type { ArtifactSource } from '@app/metrics';
+import { type ObjectInfo, STORAGE_DRIVER, type StorageDriver } from '@app/storage';
+import { resolveRange } from '../http/byte-range';
+import { type ArtifactDescription, artifactHeaders, notModified } from './artifact-headers';
+import type { ServePlan, ServeRequest } from './serve-plan';
+
+/**
+ * Answers a request from storage: the hit path. A plain GET is one storage read (metadata and
+ * bytes together); only Range and conditional requests look at the metadata first.
+ */
+@Injectable()
+export class StoredFileService {
+  constructor(@Inject(STORAGE_DRIVER) private readonly storage: StorageDriver) {}
+
+  /** null when nothing is stored under `key`. */
+  async plan(
+    key: string,
+    path: string,
+    source: ArtifactSource,
+    request: ServeRequest,
+    known?: ObjectInfo,
+  ): Promise<ServePlan | null> {
+    const conditional = request.ifNoneMatch !== undefined || request.ifModifiedSince !== undefined;
+    if (request.method === 'GET' && !request.range && !conditional && !known) {
+      const read = await this.storage.read(key, { signal: request.signal });
+      if (!read) {
+        return null;
+      }
+      return {
+        status: 200,
+        source,
+        headers: artifactHeaders(describe(read.info, path), source),
+        body: read.body,
+      };
+    }
+
+    const info = known ?? (await this.storage.head(key));
+    if (!info) {
+      return null;
+    }
+    const description = describe(info, path);
+    if (
+      notModified(`"${info.sha256}"`, info.storedAt, request.ifNoneMatch, request.ifModifiedSince)
+    ) {
+      const headers = artifactHeaders(description, source);
+      delete headers['content-length'];
+      return { status: 304, source, headers, body: null };
+    }
+    const range = resolveRange(request.range, info.size);
+    const headers = artifactHeaders(description, source, range);
+    const status = range ? 206 : 200;
+    if (request.method === 'HEAD') {
+      return { status, source, headers, body: null };
+    }
+    const read = await this.storage.read(key, {
+      range: range ?? undefined,
+      signal: request.signal,
+    });
+    if (!read) {
+      return null;
+    }
+    return { status, source, headers, body: read.body };
+  }
+}
+
+function describe(info: ObjectInfo, path: string): ArtifactDescription {
+  return {
+    path,
+    size: info.size,
+    sha256: info.sha256,
+    contentType: info.contentType ?? contentTypeFor(path),
+    lastModified: info.storedAt,
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * Redis key layout. Everything here can be rebuilt (SPEC §2): losing it costs a revalidation or a
+ * refetch, never data. Remote names cannot contain ':' or glob characters (config validates them),
+ * so `<kind>:<remote>:*` selects one remote.
+ */
+export const CACHE_KEY_KINDS = ['fresh', 'validators', 'missing'] as const;
+export type CacheKeyKind = (typeof CACHE_KEY_KINDS)[number];
+
+const ROOT = 'ac';
+
+export function cacheKey(kind: CacheKeyKind, remote: string, path: string): string {
+  return `${ROOT}:${kind}:${remote}:${path}`;
+}
+
+export function remotePattern(kind: CacheKeyKind, remote: string | null): string {
+  return `${ROOT}:${kind}:${remote ?? '*'}:*`;
+}

@@ -1,0 +1,30 @@
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { CacheStateService } from './cache-state.service';
+import { REDIS, createRedisConnection } from './redis.provider';
+
+@Global()
+@Module({
+  providers: [
+    {
+      provide: REDIS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => {
+        const redis = createRedisConnection(config.redisUrl);
+        // Without a listener ioredis reports every reconnect attempt as an unhandled error.
+        redis.on('error', () => undefined);
+        return redis;
+      },
+    },
+    CacheStateService,
+  ],
+  exports: [REDIS, CacheStateService],
+})
+export class CacheModule implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  onApplicationShutdown(): void {
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,4 @@
+export * from './cache-keys';
+export * from './cache-state.service';
+export * from './cache.module';
+export * from './redis.provider';

@@ -1,0 +1,4 @@
+export * from './app-version';
+export * from './artifact-error';
+export * from './bootstrap';
+export * from './content-type';

@@ -1,0 +1,72 @@
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+export const PACKAGE_TYPES = ['docker', 'rpm', 'alpine', 'debian', 'generic', 'local'] as const;
+export type PackageType = (typeof PACKAGE_TYPES)[number];
+export type ProxyPackageType = Exclude<PackageType, 'local'>;
+
+export type UpstreamMissingPolicy = 'serve_stale' | 'not_found';
+
+/** A remote that pulls through from an upstream. */
+export interface ProxyRemoteConfig {
+  readonly name: string;
+  readonly package: ProxyPackageType;
+  /** no trailing slash */
+  readonly baseUrl: string;
+  readonly immutablePatterns: readonly RegExp[];
+  readonly mutablePatterns: readonly RegExp[];
+  /** true when the remote file set immutable_patterns or mutable_patterns itself (strict mode: 403 for neither) */
+  readonly customPatterns: boolean;
+  readonly includePatterns: readonly RegExp[];
+  /** seconds */
+  readonly mutableTtl: number;
+  readonly checkMutableUpdates: boolean;
+  /** seconds; 0 = off */
+  readonly negativeTtl: number;
+  readonly upstreamMissing: UpstreamMissingPolicy;
+  /** seconds */
+  readonly upstreamTimeout: number;
+  readonly username: string | null;
+  readonly password: string | null;
+}
+
+/** A hosted remote: files uploaded by users. */
+export interface LocalRemoteConfig {
+  readonly name: string;
+  readonly package: 'local';
+  readonly allowOverwrite: boolean;
+}
+
+export type RemoteConfig = ProxyRemoteConfig | LocalRemoteConfig;
+
+export type StorageConfig =
+  | { readonly driver: 'fs'; readonly path: string }
+  | {
+      readonly driver: 's3';
+      readonly endpoint: string | null;
+      readonly bucket: string;
+      readonly region: string;
+      readonly accessKeyId: string | null;
+      readonly secretAccessKey: string | null;
+      readonly forcePathStyle: boolean;
+    };
+
+export interface AppConfig {
+  readonly configFile: string;
+  /** interface both apps listen on */
+  readonly host: string;
+  readonly port: number;
+  readonly fetcherPort: number;
+  /** base URL other processes use to reach this fetcher's port (in-flight streams) */
+  readonly fetcherAdvertiseUrl: string;
+  readonly redisUrl: string;
+  readonly databaseUrl: string;
+  readonly storage: StorageConfig;
+  readonly adminToken: string | null;
+  /** seconds */
+  readonly fetchWaitTimeout: number;
+  readonly remotes: Readonly<Record<string, RemoteConfig>>;
+  readonly docker: { readonly defaultRemote: string | null };
+}
+
+/** How a path of a remote is cached, or that it is refused. */
+export type PathClass = 'immutable' | 'mutable' | 'forbidden';

@@ -1,0 +1,129 @@
+import type { AppConfig, RemoteConfig } from './config.types';
+import { patternSource } from './path-rules';
+
+export const REDACTED = '***';
+
+export interface RedactedProxyRemote {
+  readonly package: string;
+  readonly base_url: string;
+  readonly immutable_patterns: readonly string[];
+  readonly mutable_patterns: readonly string[];
+  readonly include_patterns: readonly string[];
+  readonly mutable_ttl: number;
+  readonly check_mutable_updates: boolean;
+  readonly negative_ttl: number;
+  readonly upstream_missing: string;
+  readonly upstream_timeout: number;
+  readonly username?: typeof REDACTED;
+  readonly password?: typeof REDACTED;
+}
+
+export interface RedactedLocalRemote {
+  readonly package: 'local';
+  readonly allow_overwrite: boolean;
+}
+
+export interface RedactedConfig {
+  readonly remotes: Readonly<Record<string, RedactedProxyRemote | RedactedLocalRemote>>;
+  readonly docker: { readonly default_remote: string | null };
+}
+
+/** Process settings for a start-up log line; never part of `GET /config`. */
+export interface RedactedRuntime {
+  readonly config_file: string;
+  readonly host: string;
+  readonly port: number;
+  readonly fetcher_port: number;
+  readonly fetcher_advertise_url: string;
+  readonly redis_url: string;
+  readonly database_url: string;
+  readonly storage: Readonly<Record<string, string | boolean | null>>;
+  readonly admin_token: typeof REDACTED | null;
+  readonly fetch_wait_timeout: number;
+}
+
+/**
+ * Replaces the user-info of a URL: `https://user:pass@host/x` → `https://***:***@host/x`.
+ * Anything else in the string is returned as written (no URL normalisation).
+ */
+export function redactUrl(value: string): string {
+  const schemeEnd = value.indexOf('://');
+  if (schemeEnd < 0) {
+    return value;
+  }
+  const authorityStart = schemeEnd + 3;
+  const rest = value.slice(authorityStart);
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+  // The last `@` ends the user-info (WHATWG URL), so an unencoded `@` in a password is covered.
+  const at = authority.lastIndexOf('@');
+  if (at < 0) {
+    return value;
+  }
+  const userInfo = authority.slice(0, at);
+  const colon = userInfo.indexOf(':');
+  const redacted = colon < 0 ? REDACTED : `${colon === 0 ? '' : REDACTED}:${REDACTED}`;
+  return `${value.slice(0, authorityStart)}${redacted}${value.slice(authorityStart + at)}`;
+}
+
+function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocalRemote {
+  if (remote.package === 'local') {
+    return { package: remote.package, allow_overwrite: remote.allowOverwrite };
+  }
+  return {
+    package: remote.package,
+    base_url: redactUrl(remote.baseUrl),
+    immutable_patterns: remote.immutablePatterns.map(patternSource),
+    mutable_patterns: remote.mutablePatterns.map(patternSource),
+    include_patterns: remote.includePatterns.map(patternSource),
+    mutable_ttl: remote.mutableTtl,
+    check_mutable_updates: remote.checkMutableUpdates,
+    negative_ttl: remote.negativeTtl,
+    upstream_missing: remote.upstreamMissing,
+    upstream_timeout: remote.upstreamTimeout,
+    ...(remote.username !== null && { username: REDACTED }),
+    ...(remote.password !== null && { password: REDACTED }),
+  };
+}
+
+/**
+ * The JSON-safe view of the remotes for `GET /config` and logs, in the remotes file's own keys,
+ * with every credential replaced by `***`. Process settings (tokens, database and S3 secrets)
+ * are not part of it; see redactRuntime.
+ */
+export function redactConfig(config: AppConfig): RedactedConfig {
+  return {
+    remotes: Object.fromEntries(
+      Object.entries(config.remotes).map(([name, remote]) => [name, redactRemote(remote)]),
+    ),
+    docker: { default_remote: config.docker.defaultRemote },
+  };
+}
+
+/** Process settings for a start-up log line, with URLs' passwords and every secret redacted. */
+export function redactRuntime(config: AppConfig): RedactedRuntime {
+  const { storage } = config;
+  return {
+    config_file: config.configFile,
+    host: config.host,
+    port: config.port,
+    fetcher_port: config.fetcherPort,
+    fetcher_advertise_url: redactUrl(config.fetcherAdvertiseUrl),
+    redis_url: redactUrl(config.redisUrl),
+    database_url: redactUrl(config.databaseUrl),
+    storage:
+      storage.driver === 'fs'
+        ? { driver: storage.driver, path: storage.path }
+        : {
+            driver: storage.driver,
+            endpoint: storage.endpoint === null ? null : redactUrl(storage.endpoint),
+            bucket: storage.bucket,
+            region: storage.region,
+            access_key_id: storage.accessKeyId === null ? null : REDACTED,
+            secret_access_key: storage.secretAccessKey === null ? null : REDACTED,
+            force_path_style: storage.forcePathStyle,
+          },
+    admin_token: config.adminToken === null ? null : REDACTED,
+    fetch_wait_timeout: config.fetchWaitTimeout,
+  };
+}

@@ -1,0 +1,266 @@
+import { z } from 'zod';
+import { PACKAGE_TYPES, type PackageType } from './config.types';
+import { formatPath } from './config-error';
+import { regexError } from './path-rules';
+
+/** Remote names are the first URL segment (`/api/v1/remote/<name>/...`, `/v2/<name>/...`). */
+export const REMOTE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+
+/** First path segments the gateway routes itself; a remote with such a name would be unreachable. */
+export const RESERVED_REMOTE_NAMES: readonly string[] = [
+  'api',
+  'v2',
+  'cache',
+  'health',
+  'metrics',
+  'config',
+  'admin',
+  'docs',
+  'internal',
+];
+
+/** Keys that only make sense for a remote with an upstream. */
+export const PROXY_ONLY_KEYS = [
+  'base_url',
+  'immutable_patterns',
+  'mutable_patterns',
+  'include_patterns',
+  'mutable_ttl',
+  'check_mutable_updates',
+  'negative_ttl',
+  'upstream_missing',
+  'upstream_timeout',
+  'username',
+  'password',
+] as const;
+
+export const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
+
+const remoteName = z.string().superRefine((name, ctx) => {
+  if (!REMOTE_NAME_PATTERN.test(name)) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message:
+        'invalid remote name: use lowercase letters, digits, ".", "_" and "-", starting with a letter or digit',
+    });
+  } else if (RESERVED_REMOTE_NAMES.includes(name)) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `reserved remote name: /${name} is a route of the gateway`,
+    });
+  }
+});
+
+const baseUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an http(s) URL' });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `must be an http(s) URL, not ${url.protocol}`,
+    });
+  } else if (url.username !== '' || url.password !== '') {
+    // Credentials in a URL end up in logs and error messages; the fetcher sends username and
+    // password itself, and only to this host.
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'must not contain credentials: set username and password instead',
+    });
+  } else if (url.search !== '' || url.hash !== '') {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'must not have a query string or fragment (paths are appended to it)',
+    });
+  }
+  return value.replace(/\/+$/, '');
+});
+
+const pattern = z.string().superRefine((source, ctx) => {
+  const error = regexError(source);
+  if (error !== null) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regex (${error})` });
+  }
+});
+
+const patternList = z.array(pattern);
+
+const nonNegativeInt = (fallback: number) =>
+  z
+    .number()
+    .int({ message: 'must be an integer >= 0' })
+    .min(0, { message: 'must be an integer >= 0' })
+    .default(fallback);
+
+/**
+ * One remote. Every key is listed here with its default; which keys a remote may use depends on
+ * its package and is checked by checkRemoteKeys, before this schema runs, so that a remote with
+ * several problems reports all of them.
+ */
+const remoteFields = z
+  .object({
+    package: z.enum(PACKAGE_TYPES),
+    base_url: baseUrl.optional(),
+    immutable_patterns: patternList.optional(),
+    mutable_patterns: patternList.optional(),
+    include_patterns: patternList.default([]),
+    mutable_ttl: nonNegativeInt(300),
+    check_mutable_updates: z.boolean().default(false),
+    negative_ttl: nonNegativeInt(60),
+    upstream_missing: z.enum(['serve_stale', 'not_found']).default('serve_stale'),
+    upstream_timeout: z
+      .number()
+      .finite({ message: 'must be a number > 0' })
+      .positive({ message: 'must be a number > 0' })
+      .default(30),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    allow_overwrite: z.boolean().default(false),
+  })
+  .strict();
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function isPackageType(value: unknown): value is PackageType {
+  return typeof value === 'string' && (PACKAGE_TYPES as readonly string[]).includes(value);
+}
+
+function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
+  if (!isMap(raw) || !isPackageType(raw.package)) {
+    return raw;
+  }
+  const addIssue = (key: string, message: string) =>
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message });
+  if (raw.package === 'local') {
+    for (const key of PROXY_ONLY_KEYS) {
+      if (key in raw) {
+        addIssue(key, 'not allowed for package local (a hosted remote has no upstream)');
+      }
+    }
+    return raw;
+  }
+  if (raw.base_url === undefined) {
+    addIssue('base_url', 'required');
+  }
+  for (const key of LOCAL_ONLY_KEYS) {
+    if (key in raw) {
+      addIssue(key, 'only allowed for package local');
+    }
+  }
+  if (raw.package === 'docker') {
+    for (const key of ['immutable_patterns', 'mutable_patterns']) {
+      if (key in raw) {
+        addIssue(
+          key,
+          'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
+        );
+      }
+    }
+  }
+  return raw;
+}
+
+export const remoteSchema = z.preprocess(checkRemoteKeys, remoteFields);
+
+function checkDefaultRemote(raw: unknown, ctx: z.RefinementCtx): unknown {
+  if (!isMap(raw) || !isMap(raw.docker) || typeof raw.docker.default_remote !== 'string') {
+    return raw;
+  }
+  const name = raw.docker.default_remote;
+  const remote =
+    isMap(raw.remotes) && Object.hasOwn(raw.remotes, name) ? raw.remotes[name] : undefined;
+  const path = ['docker', 'default_remote'];
+  if (!isMap(remote)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `no remote named "${name}"` });
+  } else if (remote.package !== 'docker') {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path,
+      message: `remote "${name}" is not of package docker`,
+    });
+  }
+  return raw;
+}
+
+/** The remotes file (ARTIFACT_CONFIG), after `${VAR}` substitution. */
+export const remotesFileSchema = z.preprocess(
+  checkDefaultRemote,
+  z
+    .object({
+      remotes: z.record(remoteName, remoteSchema),
+      docker: z.object({ default_remote: z.string().nullish() }).strict().nullish(),
+    })
+    .strict(),
+);
+
+export type RemoteFileEntry = z.infer<typeof remoteFields>;
+export type RemotesFile = z.infer<typeof remotesFileSchema>;
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  integer: 'an integer',
+  boolean: 'true or false',
+  null: 'empty',
+};
+
+function describeType(type: string): string {
+  return TYPE_NAMES[type] ?? type;
+}
+
+/** One line per problem, each starting with the field: `remotes.x.packge: unknown key`. */
+export function formatIssues(issues: readonly z.ZodIssue[]): string[] {
+  // One problem per field: the first is the useful one (`base_url: not allowed for package local`
+  // rather than also `base_url: must be an http(s) URL`; `-1.5` is not also "not an integer").
+  const seen = new Set<string>();
+  const firstPerField = issues.filter((issue) => {
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      return true;
+    }
+    const field = formatPath(issue.path);
+    if (seen.has(field)) {
+      return false;
+    }
+    seen.add(field);
+    return true;
+  });
+  return firstPerField.flatMap((issue) => {
+    const at = (path: readonly (string | number)[]) => formatPath(path) || '(top level)';
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      return issue.keys.map((key) => `${at([...issue.path, key])}: unknown key`);
+    }
+    // `.int()` reports a float as invalid_type; its own message says what is expected.
+    if (issue.code === z.ZodIssueCode.invalid_type && issue.received !== 'float') {
+      return issue.received === 'undefined'
+        ? [`${at(issue.path)}: required`]
+        : [
+            `${at(issue.path)}: must be ${describeType(issue.expected)}, got ${describeType(issue.received)}`,
+          ];
+    }
+    if (issue.code === z.ZodIssueCode.invalid_enum_value) {
+      return [
+        `${at(issue.path)}: must be one of ${issue.options.join(', ')} (got "${String(issue.received)}")`,
+      ];
+    }
+    return [`${at(issue.path)}: ${issue.message}`];
+  });
+}
+
+export type RemotesFileValidation =
+  | { readonly ok: true; readonly file: RemotesFile }
+  | { readonly ok: false; readonly issues: readonly z.ZodIssue[] };
+
+export function validateRemotesFile(data: unknown): RemotesFileValidation {
+  const result = remotesFileSchema.safeParse(data);
+  return result.success
+    ? { ok: true, file: result.data }
+    : { ok: false, issues: result.error.issues };
+}

@@ -1,0 +1,113 @@
+import { Injectable } from '@nestjs/common';
+import { DatabaseService } from './database.service';
+
+export interface FetchedArtifactRecord {
+  remote: string;
+  path: string;
+  storageKey: string;
+  size: number;
+  sha256: string;
+  contentType: string | null;
+  upstreamEtag: string | null;
+  upstreamLastModified: string | null;
+}
+
+export interface HitCount {
+  remote: string;
+  path: string;
+  hits: number;
+  lastAccessedAt: Date;
+}
+
+/** Durable records of cached artifacts (SPEC §2). Never on the hit path; see HitRecorder. */
+@Injectable()
+export class ArtifactRecordsService {
+  constructor(private readonly database: DatabaseService) {}
+
+  async recordFetched(record: FetchedArtifactRecord): Promise<void> {
+    await this.requireSource().query(
+      `INSERT INTO cached_artifacts
+         (remote, path, storage_key, size, sha256, content_type, upstream_etag,
+          upstream_last_modified, fetched_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+       ON CONFLICT (remote, path) DO UPDATE SET
+         storage_key = EXCLUDED.storage_key, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
+         content_type = EXCLUDED.content_type, upstream_etag = EXCLUDED.upstream_etag,
+         upstream_last_modified = EXCLUDED.upstream_last_modified, fetched_at = now()`,
+      [
+        record.remote,
+        record.path,
+        record.storageKey,
+        record.size,
+        record.sha256,
+        record.contentType,
+        record.upstreamEtag,
+        record.upstreamLastModified,
+      ],
+    );
+  }
+
+  /** Adds a batch of hit counts in one statement. */
+  async addHits(table: 'cached_artifacts' | 'hosted_files', counts: HitCount[]): Promise<void> {
+    if (counts.length === 0) {
+      return;
+    }
+    await this.requireSource().query(
+      `UPDATE ${table} AS t
+          SET hit_count = t.hit_count + v.hits,
+              last_accessed_at = GREATEST(COALESCE(t.last_accessed_at, v.at), v.at)
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[])
+              AS v(remote, path, hits, at)
+        WHERE t.remote = v.remote AND t.path = v.path`,
+      [
+        counts.map((c) => c.remote),
+        counts.map((c) => c.path),
+        counts.map((c) => c.hits),
+        counts.map((c) => c.lastAccessedAt.toISOString()),
+      ],
+    );
+  }
+
+  async find(remote: string, path: string) {
+    const rows: Array<Record<string, unknown>> = await this.requireSource().query(
+      `SELECT remote, path, storage_key, size, sha256, content_type, hit_count, last_accessed_at,
+              fetched_at
+         FROM cached_artifacts WHERE remote = $1 AND path = $2`,
+      [remote, path],
+    );
+    const row = rows[0];
+    if (!row) {
+      return null;
+    }
+    return {
+      remote: row.remote as string,
+      path: row.path as string,
+      storageKey: row.storage_key as string,
+      size: Number(row.size),
+      sha256: row.sha256 as string,
+      contentType: row.content_type as string | null,
+      hitCount: Number(row.hit_count),
+      lastAccessedAt: row.last_accessed_at as Date | null,
+      fetchedAt: row.fetched_at as Date,
+    };
+  }
+
+  /** Deletes the records of one remote (or every remote); returns how many. */
+  async deleteRemote(remote: string | null): Promise<number> {
+    const result: [unknown[], number] =
+      remote === null
+        ? await this.requireSource().query(`DELETE FROM cached_artifacts`)
+        : await this.requireSource().query(`DELETE FROM cached_artifacts WHERE remote = $1`, [
+            remote,
+          ]);
+    return result[1];
+  }
+
+  private requireSource() {
+    const source = this.database.dataSource();
+    if (!source) {
+      throw new Error('Postgres is not reachable');
+    }
+    return source;
+  }
+}

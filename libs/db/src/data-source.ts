@@ -1,0 +1,37 @@
+import { DataSource } from 'typeorm';
+import { CachedArtifact } from './entities/cached-artifact.entity';
+import { HostedFile } from './entities/hosted-file.entity';
+import { InitialSchema1764050000000 } from './migrations/1764050000000-initial-schema';
+
+export const ENTITIES = [CachedArtifact, HostedFile];
+export const MIGRATIONS = [InitialSchema1764050000000];
+
+/** Postgres through TypeORM; the schema comes from migrations only, never `synchronize`. */
+export function createDataSource(databaseUrl: string): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    logging: ['error'],
+    extra: { max: 10, connectionTimeoutMillis: 3000, statement_timeout: 10000 },
+  });
+}
+
+// Several gateways and fetchers may start at once against one database: one of them migrates
+// while the others wait on this advisory lock, then find nothing left to do.
+const MIGRATION_LOCK_ID = 7_420_001;
+
+export async function runMigrationsLocked(dataSource: DataSource): Promise<void> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    await dataSource.runMigrations({ transaction: 'each' });
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+    await runner.release();
+  }
+}

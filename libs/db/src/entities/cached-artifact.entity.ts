@@ -1,0 +1,44 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+const bigintAsNumber = { to: (value: number) => value, from: (value: string) => Number(value) };
+
+/** One artifact pulled through from an upstream and held in storage. */
+@Entity({ name: 'cached_artifacts' })
+@Index('cached_artifacts_remote_path', ['remote', 'path'], { unique: true })
+export class CachedArtifact {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id!: string;
+
+  @Column({ type: 'text' })
+  remote!: string;
+
+  @Column({ type: 'text' })
+  path!: string;
+
+  @Column({ name: 'storage_key', type: 'text' })
+  storageKey!: string;
+
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  size!: number;
+
+  @Column({ type: 'char', length: 64 })
+  sha256!: string;
+
+  @Column({ name: 'content_type', type: 'text', nullable: true })
+  contentType!: string | null;
+
+  @Column({ name: 'upstream_etag', type: 'text', nullable: true })
+  upstreamEtag!: string | null;
+
+  @Column({ name: 'upstream_last_modified', type: 'text', nullable: true })
+  upstreamLastModified!: string | null;
+
+  @Column({ name: 'fetched_at', type: 'timestamptz' })
+  fetchedAt!: Date;
+
+  @Column({ name: 'last_accessed_at', type: 'timestamptz', nullable: true })
+  lastAccessedAt!: Date | null;
+
+  @Column({ name: 'hit_count', type: 'bigint', default: 0, transformer: bigintAsNumber })
+  hitCount!: number;
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+
+/** The one BullMQ queue between gateways and fetchers. */
+export const FETCH_QUEUE = 'artifact-fetch';
+export const FETCH_JOB = 'fetch';
+
+/**
+ * immutable: fetch once, keep forever. mutable: fetch a missing mutable file.
+ * revalidate: a cached mutable file expired; ask upstream whether it changed.
+ */
+export type FetchKind = 'immutable' | 'mutable' | 'revalidate';
+
+/**
+ * Job payload. Small JSON only; the fetcher reads its own config for the remote. Add fields
+ * rather than change them: an older fetcher may read a newer payload during a rolling update.
+ */
+export interface FetchJobPayload {
+  remote: string;
+  /** path after the remote name, no leading slash (cleaned by the gateway) */
+  path: string;
+  kind: FetchKind;
+  /** storage key the fetcher publishes to */
+  storageKey: string;
+  /** upstream URL path relative to the remote's base_url, no leading slash */
+  upstreamPath: string;
+  /** hex sha256 the bytes must hash to (docker blobs and digest manifests) */
+  expectedSha256?: string;
+  /** Accept header to send upstream (docker manifests) */
+  accept?: string;
+  /** unix ms when the first request asked for it */
+  requestedAt: number;
+}
+
+/**
+ * Published with job.updateProgress once the upstream's headers arrived, so that every waiting
+ * gateway can open the in-flight stream on the fetcher that runs the job.
+ */
+export interface StreamingProgress {
+  phase: 'streaming';
+  /** URL on the fetcher's own port that streams the bytes received so far, then the rest */
+  streamUrl: string;
+  contentLength: number | null;
+  contentType: string | null;
+  /** hex sha256 when known before the first byte (docker blobs) */
+  sha256: string | null;
+  /** upstream Docker-Content-Digest or similar, passed through */
+  upstreamHeaders: Record<string, string>;
+}
+
+/**
+ * Published when an attempt failed and BullMQ will retry it: the clients waiting now get their
+ * error at once (a client retries by itself), while the job goes on for the next request.
+ */
+export interface RetryingProgress {
+  phase: 'retrying';
+  /** formatFailure() text */
+  failure: string;
+}
+
+export type FetchProgress = StreamingProgress | RetryingProgress;
+
+export interface StoredArtifact {
+  storageKey: string;
+  size: number;
+  sha256: string;
+  contentType: string | null;
+}
+
+export type FetchJobResult =
+  | ({ outcome: 'stored' } & StoredArtifact)
+  /** revalidation: upstream said 304; TTL refreshed */
+  | ({ outcome: 'unchanged' } & StoredArtifact)
+  /** revalidation: upstream unreachable or gone; the cached copy stays and its TTL was refreshed */
+  | ({ outcome: 'stale'; reason: StaleReason } & StoredArtifact);
+
+export type StaleReason = 'unreachable' | 'upstream_missing';
+
+/** Why a fetch failed for good (UnrecoverableError message prefix) or for now. */
+export type FetchFailureReason =
+  'upstream_not_found' | 'upstream_integrity' | 'upstream_unavailable' | 'storage_unavailable';
+
+/**
+ * Failed jobs carry `<reason>: <human message>` as their failedReason so a gateway on any replica
+ * can map the outcome without sharing classes with the fetcher.
+ */
+export function formatFailure(reason: FetchFailureReason, message: string): string {
+  return `${reason}: ${message}`;
+}
+
+export function parseFailure(failedReason: string | undefined): {
+  reason: FetchFailureReason;
+  message: string;
+} {
+  const text = failedReason ?? '';
+  const match =
+    /^(upstream_not_found|upstream_integrity|upstream_unavailable|storage_unavailable): (.*)$/s.exec(
+      text,
+    );
+  if (match) {
+    return { reason: match[1] as FetchFailureReason, message: match[2] };
+  }
+  return { reason: 'upstream_unavailable', message: text || 'fetch failed' };
+}
+
+/**
+ * Deterministic job id: the same artifact requested on any gateway replica joins the same job.
+ * Hashed because BullMQ ids may not contain ':' and paths may be long.
+ */
+export function fetchJobId(remote: string, path: string): string {
+  return 'fetch-' + createHash('sha256').update(`${remote}\0${path}`).digest('hex').slice(0, 40);
+}

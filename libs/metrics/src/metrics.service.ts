@@ -1,0 +1,74 @@
+import { Injectable } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import {
+  METRIC,
+  type ArtifactSource,
+  type QueueState,
+  type RevalidationResult,
+} from './metric-names';
+
+/** Typed recording methods over the SPEC §6 metrics, so callers cannot invent labels. */
+@Injectable()
+export class MetricsService {
+  constructor(
+    @InjectMetric(METRIC.requests) private readonly requests: Counter<string>,
+    @InjectMetric(METRIC.requestDuration) private readonly requestDuration: Histogram<string>,
+    @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
+    @InjectMetric(METRIC.cacheMisses) private readonly cacheMisses: Counter<string>,
+    @InjectMetric(METRIC.staleServed) private readonly staleServed: Counter<string>,
+    @InjectMetric(METRIC.servedBytes) private readonly servedBytes: Counter<string>,
+    @InjectMetric(METRIC.fetchDuration) private readonly fetchDuration: Histogram<string>,
+    @InjectMetric(METRIC.fetchedBytes) private readonly fetchedBytes: Counter<string>,
+    @InjectMetric(METRIC.fetchFailures) private readonly fetchFailures: Counter<string>,
+    @InjectMetric(METRIC.revalidations) private readonly revalidations: Counter<string>,
+    @InjectMetric(METRIC.queueJobs) private readonly queueJobs: Gauge<string>,
+  ) {}
+
+  request(
+    remote: string,
+    route: string,
+    source: ArtifactSource | 'none',
+    status: number,
+    seconds: number,
+  ): void {
+    const statusClass = `${Math.floor(status / 100)}xx`;
+    this.requests.inc({ remote, route, source, status: statusClass });
+    this.requestDuration.observe({ remote, route }, seconds);
+  }
+
+  cacheHit(remote: string): void {
+    this.cacheHits.inc({ remote });
+  }
+
+  cacheMiss(remote: string): void {
+    this.cacheMisses.inc({ remote });
+  }
+
+  stale(remote: string, reason: string): void {
+    this.staleServed.inc({ remote, reason });
+  }
+
+  served(remote: string, source: ArtifactSource, bytes: number): void {
+    this.servedBytes.inc({ remote, source }, bytes);
+  }
+
+  fetched(remote: string, outcome: string, seconds: number, bytes: number): void {
+    this.fetchDuration.observe({ remote, outcome }, seconds);
+    if (bytes > 0) {
+      this.fetchedBytes.inc({ remote }, bytes);
+    }
+  }
+
+  fetchFailed(remote: string, reason: string): void {
+    this.fetchFailures.inc({ remote, reason });
+  }
+
+  revalidated(remote: string, result: RevalidationResult): void {
+    this.revalidations.inc({ remote, result });
+  }
+
+  queueDepth(state: QueueState, count: number): void {
+    this.queueJobs.set({ state }, count);
+  }
+}

@@ -1,0 +1,620 @@
+import { randomUUID } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { addAbortSignal, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  UploadPartCopyCommand,
+  type CompletedPart,
+  type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { AppConfig } from '@app/config';
+import { ArtifactError } from '@app/common';
+import { HashingTransform } from './hashing.transform';
+import type {
+  ObjectInfo,
+  ObjectReadResult,
+  ReadOptions,
+  StorageDriver,
+  WriteOptions,
+  WriteResult,
+} from './storage-driver';
+import {
+  assertValidKey,
+  assertValidPrefix,
+  isValidKey,
+  RESERVED_SEGMENT_PREFIX,
+} from './storage-key';
+
+export type S3StorageConfig = Extract<AppConfig['storage'], { driver: 's3' }>;
+
+/** Tuning knobs; the defaults are what production uses. Tests lower the copy limits. */
+export interface S3StorageDriverOptions {
+  /** objects larger than this are copied with UploadPartCopy instead of CopyObject */
+  multipartCopyThreshold?: number;
+  /** part size for UploadPartCopy (at least 5 MiB except the last part) */
+  copyPartSize?: number;
+  /** sockets per host in the keep-alive agent */
+  maxSockets?: number;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const UPLOAD_PART_SIZE = 8 * MiB;
+const UPLOAD_QUEUE_SIZE = 4;
+/** CopyObject refuses sources larger than 5 GiB. */
+const COPY_OBJECT_LIMIT = 5 * GiB;
+const MAX_PARTS = 10_000;
+const COPY_CONCURRENCY = 4;
+const HEAD_CONCURRENCY = 16;
+const DELETE_BATCH = 1000;
+const STAGING_PREFIX = `${RESERVED_SEGMENT_PREFIX}/`;
+/** user metadata name: sent as `x-amz-meta-sha256` */
+const SHA256_META = 'sha256';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/;
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+]);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  errors?: unknown[];
+  $metadata?: { httpStatusCode?: number };
+}
+
+/**
+ * S3-compatible object storage (AWS, MinIO, Ceph, Garage, s3rver). The object's sha256 is its only
+ * user metadata (`x-amz-meta-sha256`); an object without it was not written by this driver (or is
+ * a foreign/partial object) and is treated as absent rather than served unverified.
+ */
+export class S3StorageDriver implements StorageDriver {
+  readonly kind = 's3' as const;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
+  private readonly multipartCopyThreshold: number;
+  private readonly copyPartSize: number;
+  private deleteObjectsSupported = true;
+
+  constructor(config: S3StorageConfig, options: S3StorageDriverOptions = {}) {
+    this.bucket = config.bucket;
+    this.multipartCopyThreshold = options.multipartCopyThreshold ?? COPY_OBJECT_LIMIT;
+    this.copyPartSize = options.copyPartSize ?? 512 * MiB;
+    // The gateway streams many objects at once: without keep-alive every read pays a TCP (and TLS)
+    // handshake, and the SDK's default of 50 sockets queues reads behind slow clients.
+    const maxSockets = options.maxSockets ?? 512;
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    this.client = new S3Client({
+      region: config.region,
+      endpoint: config.endpoint ?? undefined,
+      forcePathStyle: config.forcePathStyle,
+      credentials:
+        config.accessKeyId !== null && config.secretAccessKey !== null
+          ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+          : undefined,
+      // MinIO, Ceph, Garage and others reject the SDK's default streaming (aws-chunked) checksums.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { httpAgent: this.httpAgent, httpsAgent: this.httpsAgent },
+    });
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    assertValidKey(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const sha256 = out.Metadata?.[SHA256_META];
+      if (sha256 === undefined || !SHA256_HEX.test(sha256)) {
+        return null;
+      }
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        sha256,
+        contentType: out.ContentType ?? null,
+        storedAt: out.LastModified ?? new Date(0),
+      };
+    } catch (error) {
+      if (isNotFound(error)) {
+        return null;
+      }
+      throw toStorageError(error, 'head', key);
+    }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<ObjectReadResult | null> {
+    assertValidKey(key);
+    options.signal?.throwIfAborted();
+    const { range, signal } = options;
+    let out;
+    try {
+      // One request: metadata and bytes come from the same object version, so a concurrent
+      // overwrite can never pair new metadata with old bytes.
+      out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (isNotFound(error)) {
+        return null;
+      }
+      if (httpStatus(error) === 416) {
+        throw new ArtifactError('range_not_satisfiable', `range not satisfiable for ${key}`);
+      }
+      throw toStorageError(error, 'read', key);
+    }
+    const body = out.Body;
+    if (!(body instanceof Readable)) {
+      throw new Error(`s3 read ${key}: response body is not a Node.js stream`);
+    }
+    const sha256 = out.Metadata?.[SHA256_META];
+    if (sha256 === undefined || !SHA256_HEX.test(sha256)) {
+      body.destroy();
+      return null;
+    }
+    let size = out.ContentLength ?? 0;
+    let stream: Readable = body;
+    if (range) {
+      const match = CONTENT_RANGE.exec(out.ContentRange ?? '');
+      // A 200 carries the whole object; a 206 says which bytes it carries.
+      const got = match
+        ? { start: Number(match[1]), end: Number(match[2]), total: Number(match[3]) }
+        : { start: 0, end: size - 1, total: size };
+      size = got.total;
+      if (got.start > range.start || got.end < range.end) {
+        body.destroy();
+        throw new ArtifactError(
+          'range_not_satisfiable',
+          `s3 read ${key}: asked for bytes ${range.start}-${range.end}, ` +
+            `the object (${got.total} bytes) has bytes ${got.start}-${got.end}`,
+        );
+      }
+      if (got.start !== range.start || got.end !== range.end) {
+        // Some servers send more than asked: s3rver answers `bytes=0-0` with the whole object.
+        stream = sliceStream(body, range.start - got.start, range.end - range.start + 1);
+      }
+    }
+    if (signal) {
+      // abortSignal above only covers the request; the body outlives it.
+      addAbortSignal(signal, stream);
+    }
+    return {
+      info: {
+        key,
+        size,
+        sha256,
+        contentType: out.ContentType ?? null,
+        storedAt: out.LastModified ?? new Date(0),
+      },
+      body: stream,
+    };
+  }
+
+  async write(key: string, source: Readable, options: WriteOptions = {}): Promise<WriteResult> {
+    assertValidKey(key);
+    const hasher = new HashingTransform({
+      expectedSize: options.expectedSize,
+      expectedSha256: options.expectedSha256,
+    });
+    // S3 user metadata is fixed when the upload starts. With a known digest the upload goes
+    // straight to the key: a mismatch fails the hasher in flush, the multipart upload is aborted
+    // and nothing appears. Without one, the digest is only known at the end, so the bytes go to a
+    // staging key and a server-side copy publishes them with their metadata.
+    const expectedSha256 = options.expectedSha256?.toLowerCase();
+    const direct = expectedSha256 !== undefined;
+    const target = direct ? key : `${STAGING_PREFIX}${randomUUID()}`;
+    const contentType = options.contentType ?? undefined;
+    try {
+      await this.upload(
+        target,
+        source,
+        hasher,
+        contentType,
+        expectedSha256 !== undefined ? { [SHA256_META]: expectedSha256 } : undefined,
+        options.signal,
+      );
+      if (!direct) {
+        // The copy is the commit: an abort that arrives once it has started is too late.
+        options.signal?.throwIfAborted();
+        await this.copy(target, key, hasher.byteCount, hasher.sha256, contentType);
+      }
+      return { size: hasher.byteCount, sha256: hasher.sha256 };
+    } catch (error) {
+      throw toStorageError(error, 'write', key);
+    } finally {
+      if (!direct) {
+        await this.client
+          .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: target }))
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    assertValidKey(key);
+    // DeleteObject succeeds whether or not the key existed; HEAD first to answer the question.
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (isNotFound(error)) {
+        return false;
+      }
+      throw toStorageError(error, 'delete', key);
+    }
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      throw toStorageError(error, 'delete', key);
+    }
+    return true;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertValidPrefix(prefix);
+    for await (const keys of this.listKeyPages(prefix)) {
+      for (let i = 0; i < keys.length; i += HEAD_CONCURRENCY) {
+        const infos = await Promise.all(
+          keys.slice(i, i + HEAD_CONCURRENCY).map((key) => this.head(key)),
+        );
+        for (const info of infos) {
+          if (info !== null) {
+            yield info;
+          }
+        }
+      }
+    }
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    assertValidPrefix(prefix);
+    let deleted = 0;
+    // Continuation tokens are key positions, so deleting a page before fetching the next is safe.
+    for await (const keys of this.listKeyPages(prefix)) {
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+        deleted += await this.deleteBatch(keys.slice(i, i + DELETE_BATCH));
+      }
+    }
+    return deleted;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      throw new ArtifactError(
+        'storage_unavailable',
+        `s3 bucket ${this.bucket} is not reachable: ${describeError(error)}`,
+      );
+    }
+  }
+
+  close(): Promise<void> {
+    this.client.destroy();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+    return Promise.resolve();
+  }
+
+  /**
+   * Streams source → hasher → multipart Upload. The Upload is the hasher's only reader, so when it
+   * fails first, the hasher is destroyed to release the pipeline; when the source or the hasher
+   * fails first (short body, wrong digest, abort), that error is the one reported: the Upload's
+   * own error may only be its failed AbortMultipartUpload (s3rver does not implement it).
+   */
+  private async upload(
+    key: string,
+    source: Readable,
+    hasher: HashingTransform,
+    contentType: string | undefined,
+    metadata: Record<string, string> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: hasher,
+        ContentType: contentType,
+        Metadata: metadata,
+      },
+      partSize: UPLOAD_PART_SIZE,
+      queueSize: UPLOAD_QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    // The signal is given to the pipeline, not to upload.abort(): abort() makes done() reject at
+    // once while a CompleteMultipartUpload may still be in flight and publish the object later.
+    // Destroying the pipeline instead fails the Upload's read, which aborts before completing.
+    let pumpDone = false;
+    let pumpFailure: { error: unknown } | undefined;
+    const pumping = pipeline(source, hasher, { signal }).then(
+      () => {
+        pumpDone = true;
+      },
+      (error: unknown) => {
+        pumpDone = true;
+        pumpFailure = { error };
+      },
+    );
+    let uploadFailure: { error: unknown; first: boolean } | undefined;
+    const uploading = upload.done().then(
+      () => undefined,
+      (error: unknown) => {
+        uploadFailure = { error, first: !pumpDone };
+        if (!pumpDone) {
+          hasher.destroy(error instanceof Error ? error : new Error(describeError(error)));
+        }
+      },
+    );
+    await Promise.all([pumping, uploading]);
+    if (pumpFailure !== undefined && !(uploadFailure?.first ?? false)) {
+      throw pumpFailure.error;
+    }
+    if (uploadFailure !== undefined) {
+      throw uploadFailure.error;
+    }
+  }
+
+  /** Publishes `source` as `key` with the sha256 metadata and content type, server-side. */
+  private async copy(
+    source: string,
+    key: string,
+    size: number,
+    sha256: string,
+    contentType: string | undefined,
+  ): Promise<void> {
+    const copySource = encodeCopySource(this.bucket, source);
+    const metadata = { [SHA256_META]: sha256 };
+    if (size <= this.multipartCopyThreshold) {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          CopySource: copySource,
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ContentType: contentType,
+        }),
+      );
+      return;
+    }
+    // CopyObject is limited to 5 GiB: larger objects are copied part by part.
+    const partSize = Math.max(this.copyPartSize, Math.ceil(size / MAX_PARTS));
+    const { UploadId } = await this.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Metadata: metadata,
+        ContentType: contentType,
+      }),
+    );
+    if (UploadId === undefined) {
+      throw new Error(`s3 CreateMultipartUpload for ${key} returned no UploadId`);
+    }
+    try {
+      const ranges: Array<{ partNumber: number; start: number; end: number }> = [];
+      for (let start = 0, partNumber = 1; start < size; start += partSize, partNumber++) {
+        ranges.push({ partNumber, start, end: Math.min(start + partSize, size) - 1 });
+      }
+      const parts: CompletedPart[] = [];
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < ranges.length) {
+          const range = ranges[next++];
+          const out = await this.client.send(
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId,
+              PartNumber: range.partNumber,
+              CopySource: copySource,
+              CopySourceRange: `bytes=${range.start}-${range.end}`,
+            }),
+          );
+          parts.push({ PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag });
+        }
+      };
+      await Promise.all(Array.from({ length: COPY_CONCURRENCY }, worker));
+      parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    } catch (error) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }))
+        .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Pages of keys under `prefix`, without staging objects or keys this driver cannot address. */
+  private async *listKeyPages(prefix: string): AsyncGenerator<string[]> {
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix === '' ? undefined : prefix,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (error) {
+        throw toStorageError(error, 'list', prefix);
+      }
+      const keys = (page.Contents ?? [])
+        .map((object) => object.Key)
+        .filter((key): key is string => key !== undefined && !key.startsWith(STAGING_PREFIX))
+        .filter((key) => isValidKey(key));
+      if (keys.length > 0) {
+        yield keys;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  private async deleteBatch(keys: string[]): Promise<number> {
+    if (this.deleteObjectsSupported) {
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        const errors = out.Errors ?? [];
+        if (errors.length > 0) {
+          const first = errors[0];
+          throw new Error(
+            `s3 DeleteObjects failed for ${errors.length} of ${keys.length} keys ` +
+              `(first: ${first.Key}: ${first.Code} ${first.Message})`,
+          );
+        }
+        return keys.length;
+      } catch (error) {
+        const status = httpStatus(error);
+        const name = (error as SdkError | null)?.name;
+        if (status !== 501 && status !== 405 && name !== 'NotImplemented') {
+          throw toStorageError(error, 'deletePrefix', keys[0]);
+        }
+        // Some S3-compatible servers lack the multi-object delete: fall back to one at a time.
+        this.deleteObjectsSupported = false;
+      }
+    }
+    for (const key of keys) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      } catch (error) {
+        throw toStorageError(error, 'deletePrefix', key);
+      }
+    }
+    return keys.length;
+  }
+}
+
+/** `length` bytes of `body` after skipping `skip`; stops reading (destroys `body`) once done. */
+function sliceStream(body: Readable, skip: number, length: number): Readable {
+  async function* slice(): AsyncGenerator<Buffer> {
+    let toSkip = skip;
+    let left = length;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let part = chunk;
+      if (toSkip > 0) {
+        const skipped = Math.min(toSkip, part.length);
+        toSkip -= skipped;
+        part = part.subarray(skipped);
+      }
+      if (part.length > left) {
+        part = part.subarray(0, left);
+      }
+      if (part.length > 0) {
+        left -= part.length;
+        yield part;
+      }
+      if (left === 0) {
+        return;
+      }
+    }
+    if (left > 0) {
+      throw new Error(`s3 body ended ${left} bytes short of the requested range`);
+    }
+  }
+  return Readable.from(slice(), { objectMode: false });
+}
+
+function encodeCopySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as SdkError | null)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = (error as SdkError | null)?.name;
+  return name === 'NotFound' || name === 'NoSuchKey' || httpStatus(error) === 404;
+}
+
+function isConnectionError(error: unknown): boolean {
+  const e = error as SdkError | null;
+  if (e === null || typeof e !== 'object') {
+    return false;
+  }
+  if (e.code !== undefined && CONNECTION_ERROR_CODES.has(e.code)) {
+    return true;
+  }
+  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') {
+    return true;
+  }
+  // Node's happy-eyeballs connect reports one AggregateError for all addresses it tried.
+  if (Array.isArray(e.errors) && e.errors.some((inner) => isConnectionError(inner))) {
+    return true;
+  }
+  // The SDK's retry layer re-wraps a rejection that is not `instanceof Error` (e.g. a socket
+  // error from another realm, as under Jest) in a plain Error, keeping the code only in the text.
+  const message = (e as { message?: unknown }).message;
+  return (
+    typeof message === 'string' &&
+    [...CONNECTION_ERROR_CODES].some((code) => new RegExp(`\\b${code}\\b`).test(message))
+  );
+}
+
+function toStorageError(error: unknown, op: string, key: string): unknown {
+  if (error instanceof ArtifactError || (error as SdkError | null)?.name === 'AbortError') {
+    return error;
+  }
+  const status = httpStatus(error);
+  // 501 is a server that lacks a feature, not one that is down.
+  if (isConnectionError(error) || (status !== undefined && status >= 500 && status !== 501)) {
+    return new ArtifactError(
+      'storage_unavailable',
+      `s3 ${op} ${JSON.stringify(key)}: ${describeError(error)}`,
+    );
+  }
+  return error;
+}
+
+function describeError(error: unknown): string {
+  const e = error as (SdkError & { message?: string }) | null;
+  const parts = [e?.name, e?.code ?? e?.Code, e?.message].filter(
+    (part): part is string => typeof part === 'string' && part !== '',
+  );
+  return parts.length > 0 ? [...new Set(parts)].join(': ') : String(error);
+}

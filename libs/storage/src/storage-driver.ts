@@ -1,0 +1,68 @@
+import type { Readable } from 'node:stream';
+
+export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
+
+/** What a driver knows about a stored object without reading its bytes. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** hex sha256 of the whole object, recorded at write time */
+  sha256: string;
+  contentType: string | null;
+  storedAt: Date;
+}
+
+/** Inclusive byte range, already validated against the object's size by the caller. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface ReadOptions {
+  range?: ByteRange;
+  signal?: AbortSignal;
+}
+
+export interface ObjectReadResult {
+  info: ObjectInfo;
+  body: Readable;
+}
+
+export interface WriteOptions {
+  contentType?: string | null;
+  /** write fails (nothing published) when the byte count differs */
+  expectedSize?: number;
+  /** hex sha256; write fails (nothing published) when the digest differs */
+  expectedSha256?: string;
+  signal?: AbortSignal;
+}
+
+export interface WriteResult {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Object storage as the cache sees it. Keys are relative, '/'-separated, never contain '.' or '..'
+ * segments, backslashes or NUL; drivers re-check them.
+ *
+ * `write` publishes atomically: the object becomes visible only once every byte arrived and the
+ * expected size/digest (when given) matched; a failed or aborted write leaves the previous object
+ * (if any) in place and nothing half-written that `head`/`read`/`list` could return.
+ */
+export interface StorageDriver {
+  readonly kind: 'fs' | 's3';
+  head(key: string): Promise<ObjectInfo | null>;
+  /** null when the key does not exist */
+  read(key: string, options?: ReadOptions): Promise<ObjectReadResult | null>;
+  write(key: string, source: Readable, options?: WriteOptions): Promise<WriteResult>;
+  /** true when something was deleted */
+  delete(key: string): Promise<boolean>;
+  /** every object whose key starts with `prefix` (plain string prefix) */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** deletes every object whose key starts with `prefix`; returns how many */
+  deletePrefix(prefix: string): Promise<number>;
+  /** resolves when the backend is usable (for /health), rejects otherwise */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,18 @@
+/** Why an upstream request produced no usable response. */
+export type UpstreamFailure = 'unreachable' | 'timeout' | 'status' | 'redirect_loop';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly failure: UpstreamFailure,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+
+  /** Worth retrying, or serving a stale copy instead (SPEC §5: network, timeout, 5xx, 429). */
+  get transient(): boolean {
+    return this.failure !== 'status' || this.status === 429 || (this.status ?? 0) >= 500;
+  }
+}

@@ -1,0 +1,145 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import { HttpTimeoutError, discard, httpRequest } from './http-request';
+import type { ProxyRemoteConfig } from '@app/config';
+import { UPSTREAM_AUTH, type UpstreamAuth } from './upstream-auth';
+import { UpstreamError } from './upstream-error';
+import { sameOrigin, upstreamUrl } from './upstream-url';
+
+export interface UpstreamRequestOptions {
+  method?: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+  /** query string without '?' (tag lists' n/last) */
+  query?: string;
+  signal?: AbortSignal;
+  /** docker: the token scope this request needs, e.g. `repository:library/alpine:pull` */
+  scope?: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** lower-case names, repeated headers joined with ', ' */
+  headers: Record<string, string>;
+  body: Readable;
+  /** the URL that answered, after redirects */
+  url: string;
+}
+
+const MAX_REDIRECTS = 5;
+
+/**
+ * HTTP to upstreams. Follows redirects itself so that credentials only ever go to the remote's
+ * own origin (docker blobs redirect to CDNs and S3 with signed URLs of their own). Every read
+ * has the remote's upstream_timeout: to get headers, and as the longest silence mid-body.
+ */
+@Injectable()
+export class UpstreamClient implements OnApplicationShutdown {
+  private readonly agents = new Map<string, { http: http.Agent; https: https.Agent }>();
+
+  constructor(@Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth) {}
+
+  request(
+    remote: ProxyRemoteConfig,
+    path: string,
+    options: UpstreamRequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    return this.send(remote, upstreamUrl(remote.baseUrl, path, options.query), options, 0, false);
+  }
+
+  private async send(
+    remote: ProxyRemoteConfig,
+    url: URL,
+    options: UpstreamRequestOptions,
+    hops: number,
+    challenged: boolean,
+  ): Promise<UpstreamResponse> {
+    const ownOrigin = sameOrigin(url, remote.baseUrl);
+    const headers: Record<string, string> = { 'user-agent': 'artifact-cache', ...options.headers };
+    if (ownOrigin) {
+      const authorization = await this.auth.authorization(remote, options.scope);
+      if (authorization) {
+        headers.authorization = authorization;
+      }
+    }
+    const timeoutMs = remote.upstreamTimeout * 1000;
+    let response;
+    try {
+      response = await httpRequest(url, {
+        method: options.method ?? 'GET',
+        headers,
+        signal: options.signal,
+        agent: this.agentFor(remote, url),
+        headersTimeoutMs: timeoutMs,
+        idleTimeoutMs: timeoutMs,
+      });
+    } catch (error) {
+      throw toUpstreamError(error, url, timeoutMs);
+    }
+
+    const location = response.headers.location;
+    if (isRedirect(response.status) && location) {
+      await discard(response.body);
+      if (hops >= MAX_REDIRECTS) {
+        throw new UpstreamError(
+          'redirect_loop',
+          `more than ${MAX_REDIRECTS} redirects from ${url.origin}`,
+        );
+      }
+      return this.send(remote, new URL(location, url), options, hops + 1, challenged);
+    }
+    if (response.status === 401 && ownOrigin && !challenged) {
+      const retry = await this.auth.handleChallenge(
+        remote,
+        response.headers['www-authenticate'],
+        options.scope,
+      );
+      if (retry) {
+        await discard(response.body);
+        return this.send(remote, url, options, hops, true);
+      }
+    }
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+      url: url.href,
+    };
+  }
+
+  private agentFor(remote: ProxyRemoteConfig, url: URL): http.Agent {
+    let agents = this.agents.get(remote.name);
+    if (!agents) {
+      const options = {
+        keepAlive: true,
+        keepAliveMsecs: 10_000,
+        maxSockets: 64,
+        maxFreeSockets: 16,
+      };
+      agents = { http: new http.Agent(options), https: new https.Agent(options) };
+      this.agents.set(remote.name, agents);
+    }
+    return url.protocol === 'https:' ? agents.https : agents.http;
+  }
+
+  onApplicationShutdown(): void {
+    for (const agents of this.agents.values()) {
+      agents.http.destroy();
+      agents.https.destroy();
+    }
+  }
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+function toUpstreamError(error: unknown, url: URL, timeoutMs: number): UpstreamError {
+  if (error instanceof HttpTimeoutError) {
+    return new UpstreamError('timeout', `${url.origin} did not answer within ${timeoutMs} ms`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  return new UpstreamError('unreachable', `${url.origin} unreachable: ${code ?? message}`);
+}

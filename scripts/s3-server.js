@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// An S3-compatible server for tests and local runs (s3rver, filesystem-backed), in its own
+// process so that it never shares an event loop with the code under test: a test that blocks
+// its loop must not also stall the storage it is waiting on.
+//
+//   node scripts/s3-server.js --dir DIR --bucket NAME [--port N]   (port 0 / omitted = any free)
+//
+// Prints one JSON line on stdout once it listens: {"port":N,"bucket":"NAME"}. Credentials: any
+// (s3rver accepts S3RVER/S3RVER and does not check others strictly). Stops on SIGTERM/SIGINT.
+'use strict';
+
+const S3rver = require('s3rver');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i === -1) {
+    return fallback;
+  }
+  const value = process.argv[i + 1];
+  if (value === undefined) {
+    throw new Error(`s3-server: --${name} needs a value`);
+  }
+  return value;
+}
+
+async function main() {
+  const directory = arg('dir');
+  const bucket = arg('bucket');
+  const port = Number(arg('port', '0'));
+  if (!directory || !bucket || !Number.isInteger(port)) {
+    throw new Error('usage: s3-server.js --dir DIR --bucket NAME [--port N]');
+  }
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port,
+    directory,
+    silent: true,
+    configureBuckets: [{ name: bucket }],
+  });
+  const address = await server.run();
+  process.stdout.write(`${JSON.stringify({ port: address.port, bucket })}\n`);
+
+  let closing = false;
+  const shutdown = () => {
+    if (closing) {
+      process.exit(1);
+    }
+    closing = true;
+    // Keep-alive connections from SDK clients would hold close() open; the process is going away.
+    setTimeout(() => process.exit(0), 2000).unref();
+    server.close(() => process.exit(0));
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err) => {
+  process.stderr.write(`s3-server: ${err && err.stack ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
