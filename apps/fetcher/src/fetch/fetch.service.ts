@@ -196,13 +196,13 @@ export class FetchService {
         expectedSha256: payload.expectedSha256,
       });
       const download = pipeline(response.body, verify, attempt.spool.createWriter()).then(
-        () => attempt.spool.complete(),
+        () => attempt.spool.verified(),
         (error: Error) => {
           attempt.spool.fail(error);
           throw error;
         },
       );
-      const publish = attempt.spool.openReader().then((reader) =>
+      const publish = attempt.spool.openReader('verified').then((reader) =>
         this.storage.write(payload.storageKey, reader, {
           contentType,
           expectedSize: contentLength ?? undefined,
@@ -214,6 +214,9 @@ export class FetchService {
         throw downloaded.reason;
       }
       if (published.status === 'rejected') {
+        // The bytes are verified: the clients following this attempt may have them, even though
+        // storage failed and the job will be retried.
+        attempt.spool.release();
         throw asStorageFailure(published.reason);
       }
       const artifact: StoredArtifact = {
@@ -222,7 +225,9 @@ export class FetchService {
         sha256: published.value.sha256,
         contentType,
       };
-      await this.recordPublished(remote, payload, artifact, response.headers);
+      await this.recordPublished(remote, payload, artifact, response.headers).finally(() =>
+        attempt.spool.release(),
+      );
       return { outcome: 'stored', ...artifact };
     } finally {
       response.body.destroy();

@@ -20,11 +20,13 @@ export class InflightController {
     let body;
     try {
       // Fastify destroys the body when the gateway hangs up, which closes the reader's descriptor.
-      body = await attempt.spool.openReader();
+      body = await attempt.spool.openReader('released');
     } catch {
       throw new NotFoundException('in-flight fetch already ended');
     }
-    await reply
+    // Not awaited: a Fastify reply is thenable and would reject when the fetch fails mid-body;
+    // Fastify then cuts the connection, which is the signal the gateway needs.
+    void reply
       .header('content-type', 'application/octet-stream')
       .header('cache-control', 'no-store')
       .send(body);

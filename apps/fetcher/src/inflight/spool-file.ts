@@ -10,7 +10,14 @@ import { Readable, Writable } from 'node:stream';
 const HOLD_BACK_BYTES = 1;
 const READ_CHUNK_BYTES = 256 * 1024;
 
-type SpoolState = 'receiving' | 'complete' | 'failed';
+/**
+ * receiving → verified (every byte arrived and passed the size/digest checks: the storage writer
+ * may read to the end) → released (published: clients may read to the end). Or → failed.
+ */
+type SpoolState = 'receiving' | 'verified' | 'released' | 'failed';
+
+/** Which state lets a reader deliver the held-back bytes and end. */
+export type ReaderGate = 'verified' | 'released';
 
 /**
  * The bytes of one in-flight fetch on local disk. The upstream body is written in; any number of
@@ -52,17 +59,29 @@ export class SpoolFile {
     });
   }
 
-  /** Every byte arrived and passed verification: readers may deliver the rest and end. */
-  complete(): void {
+  /** Every byte arrived and passed verification: the storage writer may read to the end. */
+  verified(): void {
     if (this.state === 'receiving') {
-      this.state = 'complete';
+      this.state = 'verified';
       this.changes.emit('change');
     }
   }
 
-  /** Readers error out instead of ever delivering the held-back bytes. */
+  /**
+   * The fetch is recorded: clients may read to the end. Releasing after publish (not just after
+   * verification) means a client holding the whole body finds the artifact cached on its next
+   * request.
+   */
+  release(): void {
+    if (this.state === 'receiving' || this.state === 'verified') {
+      this.state = 'released';
+      this.changes.emit('change');
+    }
+  }
+
+  /** Readers that have not ended error out instead of ever delivering the held-back bytes. */
   fail(error: Error): void {
-    if (this.state === 'receiving') {
+    if (this.state === 'receiving' || this.state === 'verified') {
       this.state = 'failed';
       this.failure = error;
       this.changes.emit('change');
@@ -70,16 +89,19 @@ export class SpoolFile {
   }
 
   /** Opens a reader at byte 0; rejects when the spool file is already gone. */
-  async openReader(signal?: AbortSignal): Promise<Readable> {
+  async openReader(gate: ReaderGate, signal?: AbortSignal): Promise<Readable> {
     const handle = await open(this.path, 'r');
-    return new SpoolReader(this, handle, signal);
+    return new SpoolReader(this, handle, gate, signal);
   }
 
-  /** @internal used by SpoolReader */
-  snapshot(): { readable: number; state: SpoolState; failure: Error | null } {
-    const readable =
-      this.state === 'complete' ? this.written : Math.max(0, this.written - HOLD_BACK_BYTES);
-    return { readable, state: this.state, failure: this.failure };
+  /** @internal used by SpoolReader: how far a reader behind `gate` may read, and whether that is the end. */
+  snapshot(gate: ReaderGate): { readable: number; ended: boolean; failure: Error | null } {
+    if (this.state === 'failed') {
+      return { readable: 0, ended: false, failure: this.failure ?? new Error('fetch failed') };
+    }
+    const open = this.state === 'released' || (this.state === 'verified' && gate === 'verified');
+    const readable = open ? this.written : Math.max(0, this.written - HOLD_BACK_BYTES);
+    return { readable, ended: open, failure: null };
   }
 
   /** @internal */
@@ -103,6 +125,7 @@ class SpoolReader extends Readable {
   constructor(
     private readonly spool: SpoolFile,
     private handle: FileHandle | null,
+    private readonly gate: ReaderGate,
     signal?: AbortSignal,
   ) {
     super({ highWaterMark: READ_CHUNK_BYTES, signal });
@@ -128,9 +151,9 @@ class SpoolReader extends Readable {
       if (!this.handle) {
         return;
       }
-      const { readable, state, failure } = this.spool.snapshot();
-      if (state === 'failed') {
-        throw failure ?? new Error('fetch failed');
+      const { readable, ended, failure } = this.spool.snapshot(this.gate);
+      if (failure) {
+        throw failure;
       }
       if (this.position < readable) {
         const length = Math.min(READ_CHUNK_BYTES, readable - this.position);
@@ -140,7 +163,7 @@ class SpoolReader extends Readable {
         this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
         return;
       }
-      if (state === 'complete') {
+      if (ended) {
         this.push(null);
         return;
       }

@@ -1,0 +1,423 @@
+import { Stack } from './helpers/stack';
+import { UpstreamServer } from './helpers/upstream-server';
+import { request, sha256Of } from './helpers/http';
+import { waitFor } from './helpers/wait-for';
+
+/**
+ * GET/HEAD /api/v1/remote/{remote}/{path} against real Redis, Postgres, storage, a real fetcher
+ * and a real upstream: the generic-route cases of the original service's suite, and SPEC §4/§5.
+ */
+describe('pull-through route /api/v1/remote', () => {
+  const upstream = new UpstreamServer();
+  let stack: Stack;
+  let api: string;
+
+  beforeAll(async () => {
+    await upstream.start();
+    stack = await Stack.start({
+      remotes: {
+        'generic-test': {
+          package: 'generic',
+          base_url: `${upstream.url}/generic`,
+          immutable_patterns: ['.*\\.tar\\.gz$'],
+          negative_ttl: 60,
+        },
+        'rpm-test': { package: 'rpm', base_url: `${upstream.url}/rpm` },
+        'alpine-test': {
+          package: 'alpine',
+          base_url: `${upstream.url}/alpine`,
+          immutable_patterns: ['.*\\.apk$'],
+          mutable_ttl: 1,
+        },
+        'check-mutable-test': {
+          package: 'generic',
+          base_url: `${upstream.url}/check`,
+          mutable_patterns: ['.*\\.json$'],
+          mutable_ttl: 1,
+          check_mutable_updates: true,
+        },
+        'custom-index-test': {
+          package: 'generic',
+          base_url: `${upstream.url}/custom`,
+          mutable_patterns: ['.*\\.json$'],
+          mutable_ttl: 1,
+        },
+        'strict-missing': {
+          package: 'generic',
+          base_url: `${upstream.url}/strict`,
+          mutable_patterns: ['.*\\.json$'],
+          mutable_ttl: 1,
+          upstream_missing: 'not_found',
+        },
+        'down-test': {
+          package: 'generic',
+          base_url: 'http://127.0.0.1:9/down',
+          upstream_timeout: 2,
+        },
+        'local-test': { package: 'local' },
+      },
+    });
+    api = `${stack.url()}/api/v1/remote`;
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream.stop();
+  });
+
+  describe('routing and patterns', () => {
+    it('unknown remote → 404', async () => {
+      const response = await request(`${api}/nonexistent/path/to/file.tar.gz`);
+      expect(response.status).toBe(404);
+      expect(JSON.parse(response.body.toString())).toMatchObject({ error: 'unknown_remote' });
+    });
+
+    it('a path outside the remote patterns → 403, without asking the upstream', async () => {
+      const response = await request(`${api}/generic-test/some/path/file.rpm`);
+      expect(response.status).toBe(403);
+      expect(upstream.count('generic/some/path/file.rpm')).toBe(0);
+    });
+
+    it('hosted file that does not exist → 404', async () => {
+      expect((await request(`${api}/local-test/path/to/nonexistent.bin`)).status).toBe(404);
+      expect(
+        (await request(`${api}/local-test/path/to/nonexistent.bin`, { method: 'HEAD' })).status,
+      ).toBe(404);
+    });
+
+    it('HEAD of an unknown remote → 404', async () => {
+      expect(
+        (await request(`${api}/nonexistent/path/to/file.bin`, { method: 'HEAD' })).status,
+      ).toBe(404);
+    });
+  });
+
+  describe('miss then hit', () => {
+    const content = Buffer.from('tar content '.repeat(1000));
+
+    beforeAll(() => {
+      upstream.set('generic/some/path/archive.tar.gz', {
+        body: content,
+        contentType: 'application/x-gtar',
+      });
+    });
+
+    it('a miss is fetched upstream and served with X-Artifact-Source: remote', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`);
+      expect(response.status).toBe(200);
+      expect(response.headers['x-artifact-source']).toBe('remote');
+      expect(response.headers['content-length']).toBe(String(content.length));
+      expect(response.headers['x-artifact-size']).toBe(String(content.length));
+      expect(response.body.equals(content)).toBe(true);
+    });
+
+    it('the next request is a hit with every SPEC §4 header', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`);
+      expect(response.status).toBe(200);
+      expect(response.headers).toMatchObject({
+        'x-artifact-source': 'cache',
+        'x-artifact-size': String(content.length),
+        'content-length': String(content.length),
+        'content-type': 'application/x-gtar',
+        etag: `"${sha256Of(content)}"`,
+        'x-checksum-sha256': sha256Of(content),
+      });
+      expect(response.headers['content-disposition']).toBe('attachment; filename="archive.tar.gz"');
+      expect(response.body.equals(content)).toBe(true);
+      expect(upstream.count('generic/some/path/archive.tar.gz')).toBe(1);
+    });
+
+    it('records the artifact in Postgres and counts hits asynchronously', async () => {
+      await waitFor(
+        async () => {
+          const rows = await stack.query<{ size: string; sha256: string; hit_count: string }>(
+            `SELECT size, sha256, hit_count FROM cached_artifacts WHERE remote = $1 AND path = $2`,
+            ['generic-test', 'some/path/archive.tar.gz'],
+          );
+          return rows[0] && Number(rows[0].hit_count) >= 1 ? rows[0] : null;
+        },
+        { description: 'the artifact row with a hit count', timeoutMs: 10_000, intervalMs: 200 },
+      );
+      const [row] = await stack.query<{ size: string; sha256: string }>(
+        `SELECT size, sha256 FROM cached_artifacts WHERE remote = 'generic-test'`,
+      );
+      expect(Number(row.size)).toBe(content.length);
+      expect(row.sha256).toBe(sha256Of(content));
+    });
+
+    it('Range → 206 with the slice, X-Artifact-Size the whole size', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
+        headers: { range: 'bytes=100-199' },
+      });
+      expect(response.status).toBe(206);
+      expect(response.headers['content-range']).toBe(`bytes 100-199/${content.length}`);
+      expect(response.headers['x-artifact-size']).toBe(String(content.length));
+      expect(response.body.equals(content.subarray(100, 200))).toBe(true);
+    });
+
+    it('an unsatisfiable Range → 416', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
+        headers: { range: `bytes=${content.length}-` },
+      });
+      expect(response.status).toBe(416);
+    });
+
+    it('If-None-Match with the ETag → 304', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
+        headers: { 'if-none-match': `"${sha256Of(content)}"` },
+      });
+      expect(response.status).toBe(304);
+      expect(response.body.length).toBe(0);
+    });
+
+    it('HEAD of a hit has the GET headers and no body', async () => {
+      const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
+        method: 'HEAD',
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers['content-length']).toBe(String(content.length));
+      expect(response.headers['x-checksum-sha256']).toBe(sha256Of(content));
+      expect(response.body.length).toBe(0);
+    });
+
+    it('HEAD of a miss is answered from an upstream HEAD, without caching', async () => {
+      upstream.set('generic/head/only.tar.gz', { body: 'x'.repeat(321) });
+      const response = await request(`${api}/generic-test/head/only.tar.gz`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers['x-artifact-source']).toBe('remote');
+      expect(response.headers['content-length']).toBe('321');
+      expect(response.headers['x-checksum-sha256']).toBeUndefined();
+      expect(upstream.count('generic/head/only.tar.gz', 'HEAD')).toBe(1);
+      expect(upstream.count('generic/head/only.tar.gz', 'GET')).toBe(0);
+      const again = await request(`${api}/generic-test/head/only.tar.gz`, { method: 'HEAD' });
+      expect(again.headers['x-artifact-source']).toBe('remote');
+    });
+  });
+
+  describe('content types', () => {
+    it('rpm by extension, xml by extension', async () => {
+      upstream.set('rpm/almalinux/9/x86_64/bash-5.1.8.x86_64.rpm', { body: 'rpm bytes' });
+      upstream.set('rpm/repo/repodata/primary.xml', { body: "<?xml version='1.0'?>" });
+      const rpm = await request(`${api}/rpm-test/almalinux/9/x86_64/bash-5.1.8.x86_64.rpm`);
+      expect(rpm.headers['content-type']).toContain('application/x-rpm');
+      const xml = await request(`${api}/rpm-test/repo/repodata/primary.xml`);
+      expect(xml.headers['content-type']).toContain('application/xml');
+      const hit = await request(`${api}/rpm-test/almalinux/9/x86_64/bash-5.1.8.x86_64.rpm`);
+      expect(hit.headers['x-artifact-source']).toBe('cache');
+      expect(hit.headers['content-type']).toContain('application/x-rpm');
+    });
+  });
+
+  describe('upstream failures', () => {
+    it('upstream 404 → 404, remembered for negative_ttl (no second upstream request)', async () => {
+      const first = await request(`${api}/generic-test/missing/thing.tar.gz`);
+      expect(first.status).toBe(404);
+      const second = await request(`${api}/generic-test/missing/thing.tar.gz`);
+      expect(second.status).toBe(404);
+      expect(upstream.count('generic/missing/thing.tar.gz')).toBe(1);
+    });
+
+    it('upstream unreachable with nothing cached → 502', async () => {
+      const response = await request(`${api}/down-test/any/file.bin`);
+      expect(response.status).toBe(502);
+      expect(JSON.parse(response.body.toString())).toMatchObject({ error: 'upstream_unavailable' });
+    });
+
+    it('upstream 5xx with nothing cached → 502, and the next request tries again', async () => {
+      upstream.set('generic/flaky/file.tar.gz', { status: 503 });
+      expect((await request(`${api}/generic-test/flaky/file.tar.gz`)).status).toBe(502);
+      upstream.set('generic/flaky/file.tar.gz', { body: 'recovered' });
+      await waitFor(
+        async () => {
+          const response = await request(`${api}/generic-test/flaky/file.tar.gz`);
+          return response.status === 200 && response.body.toString() === 'recovered';
+        },
+        {
+          description: 'the flaky file to be served once the upstream recovers',
+          timeoutMs: 20_000,
+          intervalMs: 500,
+        },
+      );
+    });
+
+    it('a body shorter than its Content-Length is never served as complete nor cached', async () => {
+      upstream.set('generic/short/file.tar.gz', { size: 200_000, truncateAt: 100_000 });
+      const response = await request(`${api}/generic-test/short/file.tar.gz`);
+      expect(response.status === 200 && response.complete).toBe(false);
+      upstream.set('generic/short/file.tar.gz', { body: 'whole' });
+      await waitFor(
+        async () =>
+          (await request(`${api}/generic-test/short/file.tar.gz`)).body.toString() === 'whole',
+        { description: 'a correct fetch after the broken one', timeoutMs: 20_000, intervalMs: 500 },
+      );
+    });
+  });
+
+  describe('mutable files', () => {
+    it('a mutable file bypasses immutable_patterns and is cached with a TTL', async () => {
+      upstream.set('alpine/v3.18/main/x86_64/APKINDEX.tar.gz', { body: 'index v1' });
+      const first = await request(`${api}/alpine-test/v3.18/main/x86_64/APKINDEX.tar.gz`);
+      expect(first.status).toBe(200);
+      expect(first.headers['x-artifact-source']).toBe('remote');
+      const second = await request(`${api}/alpine-test/v3.18/main/x86_64/APKINDEX.tar.gz`);
+      expect(second.headers['x-artifact-source']).toBe('cache');
+    });
+
+    it('without check_mutable_updates an expired file is downloaded again', async () => {
+      upstream.set('custom/metadata.json', { body: '{"v":1}', etag: '"v1"' });
+      expect((await request(`${api}/custom-index-test/metadata.json`)).body.toString()).toBe(
+        '{"v":1}',
+      );
+      upstream.set('custom/metadata.json', { body: '{"v":2}', etag: '"v2"' });
+      await waitFor(
+        async () =>
+          (await request(`${api}/custom-index-test/metadata.json`)).body.toString() === '{"v":2}',
+        { description: 'the new copy after the TTL', timeoutMs: 10_000, intervalMs: 300 },
+      );
+      const conditional = upstream.requests.filter(
+        (r) => r.path === 'custom/metadata.json' && r.headers['if-none-match'] !== undefined,
+      );
+      expect(conditional).toHaveLength(0);
+    });
+
+    it('with check_mutable_updates: 304 refreshes the TTL without a download', async () => {
+      upstream.set('check/metadata.json', { body: '{"meta":1}', etag: '"m1"' });
+      expect((await request(`${api}/check-mutable-test/metadata.json`)).status).toBe(200);
+      const before = upstream.bytesSent.get('check/metadata.json');
+      await waitFor(
+        async () => {
+          const response = await request(`${api}/check-mutable-test/metadata.json`);
+          return upstream.count('check/metadata.json') >= 2 ? response : null;
+        },
+        { description: 'a revalidation after the TTL', timeoutMs: 10_000, intervalMs: 300 },
+      );
+      const revalidation = upstream.requests.filter((r) => r.path === 'check/metadata.json')[1];
+      expect(revalidation.headers['if-none-match']).toBe('"m1"');
+      expect(upstream.bytesSent.get('check/metadata.json')).toBe(before);
+      const served = await request(`${api}/check-mutable-test/metadata.json`);
+      expect(served.headers['x-artifact-source']).toBe('cache');
+      expect(served.body.toString()).toBe('{"meta":1}');
+    });
+
+    it('with check_mutable_updates: 200 replaces the copy', async () => {
+      upstream.set('check/changing.json', { body: '{"c":1}', etag: '"c1"' });
+      await request(`${api}/check-mutable-test/changing.json`);
+      upstream.set('check/changing.json', { body: '{"c":2}', etag: '"c2"' });
+      await waitFor(
+        async () =>
+          (await request(`${api}/check-mutable-test/changing.json`)).body.toString() === '{"c":2}',
+        { description: 'the changed copy', timeoutMs: 10_000, intervalMs: 300 },
+      );
+    });
+
+    it('upstream down: the expired copy is served stale and its TTL refreshed', async () => {
+      upstream.set('check/outage.json', { body: '{"o":1}', etag: '"o1"' });
+      await request(`${api}/check-mutable-test/outage.json`);
+      await upstream.stop();
+      try {
+        const stale = await waitFor(
+          async () => {
+            const response = await request(`${api}/check-mutable-test/outage.json`);
+            return response.headers['x-artifact-source'] === 'stale' ? response : null;
+          },
+          {
+            description: 'a stale answer while the upstream is down',
+            timeoutMs: 15_000,
+            intervalMs: 300,
+          },
+        );
+        expect(stale.status).toBe(200);
+        expect(stale.body.toString()).toBe('{"o":1}');
+        // The TTL was refreshed: the next request is a plain hit.
+        expect(
+          (await request(`${api}/check-mutable-test/outage.json`)).headers['x-artifact-source'],
+        ).toBe('cache');
+      } finally {
+        await upstream.start();
+      }
+    });
+
+    it('upstream 5xx on revalidation: served stale', async () => {
+      upstream.set('check/five.json', { body: '{"f":1}', etag: '"f1"' });
+      await request(`${api}/check-mutable-test/five.json`);
+      upstream.set('check/five.json', { status: 500 });
+      const stale = await waitFor(
+        async () => {
+          const response = await request(`${api}/check-mutable-test/five.json`);
+          return response.headers['x-artifact-source'] === 'stale' ? response : null;
+        },
+        {
+          description: 'a stale answer while the upstream fails',
+          timeoutMs: 15_000,
+          intervalMs: 300,
+        },
+      );
+      expect(stale.body.toString()).toBe('{"f":1}');
+    });
+
+    it('upstream now 404 for a cached mutable file: stale by default, 404 with upstream_missing: not_found', async () => {
+      upstream.set('check/dropped.json', { body: '{"d":1}' });
+      await request(`${api}/check-mutable-test/dropped.json`);
+      upstream.remove('check/dropped.json');
+      const stale = await waitFor(
+        async () => {
+          const response = await request(`${api}/check-mutable-test/dropped.json`);
+          return response.headers['x-artifact-source'] === 'stale' ? response : null;
+        },
+        {
+          description: 'stale after the upstream dropped the file',
+          timeoutMs: 10_000,
+          intervalMs: 300,
+        },
+      );
+      expect(stale.body.toString()).toBe('{"d":1}');
+
+      upstream.set('strict/dropped.json', { body: '{"s":1}' });
+      expect((await request(`${api}/strict-missing/dropped.json`)).status).toBe(200);
+      upstream.remove('strict/dropped.json');
+      await waitFor(
+        async () => (await request(`${api}/strict-missing/dropped.json`)).status === 404,
+        {
+          description: '404 once the TTL passed',
+          timeoutMs: 10_000,
+          intervalMs: 300,
+        },
+      );
+    });
+  });
+
+  describe('coalescing across replicas', () => {
+    let wide: Stack;
+
+    beforeAll(async () => {
+      wide = await Stack.start({
+        remotes: { gen: { package: 'generic', base_url: `${upstream.url}/wide` } },
+        gateways: 2,
+        fetchers: 2,
+      });
+    });
+
+    afterAll(() => wide?.stop());
+
+    it('50 concurrent requests over 2 gateways and 2 fetchers cause exactly one upstream GET', async () => {
+      upstream.set('wide/cold/artifact.bin', { size: 4 * 1024 * 1024, rate: 8 * 1024 * 1024 });
+      const responses = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          request(`${wide.url(i % 2)}/api/v1/remote/gen/cold/artifact.bin`),
+        ),
+      );
+      expect(upstream.count('wide/cold/artifact.bin')).toBe(1);
+      const digests = new Set(responses.map((r) => sha256Of(r.body)));
+      expect(responses.every((r) => r.status === 200 && r.complete)).toBe(true);
+      expect(digests.size).toBe(1);
+      expect(responses.every((r) => r.body.length === 4 * 1024 * 1024)).toBe(true);
+    });
+
+    it('hits are served with every fetcher down', async () => {
+      await Promise.all(wide.fetchers.map((f) => f.stop()));
+      const response = await request(`${wide.url(1)}/api/v1/remote/gen/cold/artifact.bin`);
+      expect(response.status).toBe(200);
+      expect(response.headers['x-artifact-source']).toBe('cache');
+    });
+  });
+});

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+
+export interface FetchedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  /** false when the connection broke before the body was complete */
+  complete: boolean;
+}
+
+/**
+ * A GET (or HEAD) with Node's client that tells a complete body from a broken transfer, which
+ * fetch() hides behind one generic error. Bodies in tests are small or hashed by `sha256Of`.
+ */
+export function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<FetchedResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: options.method ?? 'GET',
+      headers: options.headers,
+      agent: false,
+    });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const finish = (complete: boolean) =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+          complete,
+        });
+      res.once('end', () => finish(res.complete));
+      res.once('error', () => finish(false));
+      res.once('aborted', () => finish(false));
+    });
+    req.end();
+  });
+}
+
+export interface StreamedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  size: number;
+  sha256: string;
+  complete: boolean;
+}
+
+/** A GET whose body is hashed as it streams (for large files). `onData` sees the running count. */
+export function download(
+  url: string,
+  onData?: (received: number, response: http.IncomingMessage) => void,
+): Promise<StreamedResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      let done = false;
+      const finish = (complete: boolean) => {
+        if (!done) {
+          done = true;
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            size,
+            sha256: hash.digest('hex'),
+            complete,
+          });
+        }
+      };
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        hash.update(chunk);
+        onData?.(size, res);
+      });
+      res.once('end', () => finish(res.complete));
+      res.once('error', () => finish(false));
+      res.once('aborted', () => finish(false));
+      res.once('close', () => finish(res.complete));
+    });
+    req.end();
+  });
+}
+
+export function sha256Of(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
