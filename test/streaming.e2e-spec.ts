@@ -1,0 +1,169 @@
+import { Queue } from 'bullmq';
+import { FETCH_QUEUE, type FetchProgress, fetchJobId } from '@app/jobs';
+import { download, request } from './helpers/http';
+import { Stack } from './helpers/stack';
+import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
+import { waitFor } from './helpers/wait-for';
+
+const MiB = 1024 * 1024;
+
+/**
+ * SPEC §5 "Cold misses stream to every waiter": headers and bytes reach every waiting client, on
+ * every gateway replica, while the one fetch runs; the fetch belongs to the fetcher; the last
+ * bytes wait for verification.
+ */
+describe('cold misses stream to every waiting client', () => {
+  const upstream = new UpstreamServer();
+  let stack: Stack;
+  const url = (gateway: number, path: string) => `${stack.url(gateway)}/api/v1/remote/slow/${path}`;
+
+  beforeAll(async () => {
+    await upstream.start();
+    stack = await Stack.start({
+      remotes: {
+        slow: { package: 'generic', base_url: `${upstream.url}/slow`, upstream_timeout: 10 },
+      },
+      gateways: 2,
+      fetchers: 2,
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream.stop();
+  });
+
+  it('16 clients over 2 gateways get headers and bytes while the upstream is still sending, one GET', async () => {
+    const size = 256 * MiB;
+    upstream.set('slow/big.bin', { size, rate: 24 * MiB });
+    let upstreamBytesAtFirstByte: number | null = null;
+    let firstHeaders: Record<string, unknown> | null = null;
+    const clients = Array.from({ length: 16 }, (_, i) =>
+      download(url(i % 2, 'big.bin'), (received, response) => {
+        if (i === 0 && upstreamBytesAtFirstByte === null) {
+          upstreamBytesAtFirstByte = upstream.bytesSent.get('slow/big.bin') ?? 0;
+          firstHeaders = { ...response.headers };
+        }
+      }),
+    );
+    const results = await Promise.all(clients);
+
+    // Asserted on the upstream's own byte count, not on a clock.
+    expect(upstreamBytesAtFirstByte).not.toBeNull();
+    expect(upstreamBytesAtFirstByte!).toBeLessThan(size / 2);
+    expect(firstHeaders).toMatchObject({
+      'content-length': String(size),
+      'x-artifact-source': 'remote',
+      'x-artifact-size': String(size),
+    });
+    const expected = generatedSha256(size);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: 200, size, sha256: expected, complete: true });
+    }
+    expect(upstream.count('slow/big.bin')).toBe(1);
+
+    const hit = await download(url(1, 'big.bin'));
+    expect(hit.headers['x-artifact-source']).toBe('cache');
+    expect(hit.sha256).toBe(expected);
+  });
+
+  it('a client that leaves at 50% does not stop the fetch: it is published and the next request is a hit', async () => {
+    const size = 64 * MiB;
+    upstream.set('slow/left.bin', { size, rate: 16 * MiB });
+    await new Promise<void>((resolve, reject) => {
+      void download(url(0, 'left.bin'), (received, response) => {
+        if (received >= size / 2) {
+          response.destroy();
+          resolve();
+        }
+      }).catch(reject);
+    });
+    const hit = await waitFor(
+      async () => {
+        const response = await request(url(1, 'left.bin'), { method: 'HEAD' });
+        return response.headers['x-artifact-source'] === 'cache' ? response : null;
+      },
+      { description: 'the abandoned fetch to be published', timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(hit.headers['x-checksum-sha256']).toBe(generatedSha256(size));
+    const again = await download(url(0, 'left.bin'));
+    expect(again).toMatchObject({ status: 200, sha256: generatedSha256(size), complete: true });
+    expect(upstream.count('slow/left.bin')).toBe(1);
+  });
+
+  it('a short body leaves every waiting client with a broken transfer and nothing stored', async () => {
+    const size = 32 * MiB;
+    upstream.set('slow/short.bin', { size, rate: 16 * MiB, truncateAt: size / 2 });
+    const results = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => download(url(i % 2, 'short.bin'))),
+    );
+    for (const result of results) {
+      // Either the headers went out and the transfer broke, or the failure came first (502).
+      expect(result.status === 200 && result.complete).toBe(false);
+      if (result.status === 200) {
+        expect(result.size).toBeLessThan(size);
+      }
+    }
+    const stored = await stack.query(`SELECT 1 FROM cached_artifacts WHERE path = 'short.bin'`);
+    expect(stored).toHaveLength(0);
+
+    upstream.set('slow/short.bin', { size });
+    const fixed = await waitFor(
+      async () => {
+        const response = await download(url(0, 'short.bin'));
+        return response.complete && response.status === 200 ? response : null;
+      },
+      {
+        description: 'a correct fetch once the upstream is fixed',
+        timeoutMs: 60_000,
+        intervalMs: 1000,
+      },
+    );
+    expect(fixed.sha256).toBe(generatedSha256(size));
+  });
+
+  it('a fetcher SIGKILLed mid-fetch breaks its clients; the job is retried and the next request is correct', async () => {
+    const size = 64 * MiB;
+    upstream.set('slow/killed.bin', { size, rate: 8 * MiB });
+    const queue = new Queue(FETCH_QUEUE, { connection: { url: stack.redisUrl } });
+    try {
+      let killed = false;
+      const clients = [0, 1].map((gateway) =>
+        download(url(gateway, 'killed.bin'), (received) => {
+          if (received >= size / 4 && !killed) {
+            killed = true;
+            void killRunningFetcher();
+          }
+        }),
+      );
+      async function killRunningFetcher(): Promise<void> {
+        const job = await queue.getJob(fetchJobId('slow', 'killed.bin'));
+        const progress = job?.progress as FetchProgress | undefined;
+        if (!progress || typeof progress !== 'object' || progress.phase !== 'streaming') {
+          throw new Error(`no streaming progress on the job: ${JSON.stringify(job?.progress)}`);
+        }
+        const port = Number(new URL(progress.streamUrl).port);
+        const fetcher = stack.fetchers.find((f) => f.port === port);
+        await fetcher!.kill();
+      }
+      const results = await Promise.all(clients);
+      for (const result of results) {
+        expect(result.status).toBe(200);
+        expect(result.complete).toBe(false);
+        expect(result.size).toBeLessThan(size);
+      }
+      // The other fetcher picks the stalled job up; make the retry quick.
+      upstream.set('slow/killed.bin', { size });
+      const next = await waitFor(
+        async () => {
+          const response = await download(url(0, 'killed.bin'));
+          return response.complete && response.status === 200 ? response : null;
+        },
+        { description: 'a complete download after the retry', timeoutMs: 90_000, intervalMs: 1000 },
+      );
+      expect(next.sha256).toBe(generatedSha256(size));
+    } finally {
+      await queue.close();
+    }
+  });
+});
