@@ -54,7 +54,9 @@ export interface StreamedResponse {
 export function download(
   url: string,
   onData?: (received: number, response: http.IncomingMessage) => void,
+  options: { hash?: boolean } = {},
 ): Promise<StreamedResponse> {
+  const hashing = options.hash ?? true;
   return new Promise((resolve, reject) => {
     const req = http.request(url, { agent: false });
     req.once('error', reject);
@@ -76,7 +78,9 @@ export function download(
       };
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        hash.update(chunk);
+        if (hashing) {
+          hash.update(chunk);
+        }
         onData?.(size, res);
       });
       res.once('end', () => finish(res.complete));

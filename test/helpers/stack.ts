@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, readFileSync, mkdirSync } from 'node:fs';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -129,7 +130,8 @@ export class Stack {
   static async start(options: StackOptions): Promise<Stack> {
     const tmp = requireEnv('TEST_TMP_DIR');
     stackCounter += 1;
-    const name = `s${process.pid}x${stackCounter}`;
+    // Unique across spec files too: jest reuses a worker (and its pid) for several files.
+    const name = `s${process.pid}x${stackCounter}x${randomBytes(3).toString('hex')}`;
     const dir = join(tmp, 'stacks', name);
     mkdirSync(dir, { recursive: true });
 

@@ -29,6 +29,13 @@ export interface UpstreamFile {
   hang?: boolean;
   /** answer this status with a tiny body */
   status?: number;
+  /** extra response headers (docker-content-digest, location, www-authenticate, ...) */
+  headers?: Record<string, string>;
+  /**
+   * answer 401 with `challenge` as WWW-Authenticate unless the request's Authorization header
+   * equals `expect` (a registry that wants a bearer token)
+   */
+  auth?: { expect: string; challenge: string };
 }
 
 export interface RecordedRequest {
@@ -161,8 +168,19 @@ export class UpstreamServer {
     if (file.hang) {
       return;
     }
+    if (file.auth && req.headers.authorization !== file.auth.expect) {
+      res
+        .writeHead(401, {
+          'content-type': 'application/json',
+          'www-authenticate': file.auth.challenge,
+        })
+        .end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
     if (file.status) {
-      res.writeHead(file.status, { 'content-type': 'text/plain' }).end(`status ${file.status}`);
+      res
+        .writeHead(file.status, { 'content-type': 'text/plain', ...file.headers })
+        .end(`status ${file.status}`);
       return;
     }
     const body = typeof file.body === 'string' ? Buffer.from(file.body) : file.body;
@@ -195,6 +213,7 @@ export class UpstreamServer {
     const headers: http.OutgoingHttpHeaders = {
       'content-length': file.claimedLength ?? size,
       'content-type': file.contentType ?? 'application/octet-stream',
+      ...file.headers,
     };
     if (etag) {
       headers.etag = etag;

@@ -27,6 +27,16 @@ export interface FetchJobPayload {
   expectedSha256?: string;
   /** Accept header to send upstream (docker manifests) */
   accept?: string;
+  /** query string for the upstream, without '?' (docker tag lists: n, last) */
+  upstreamQuery?: string;
+  /** docker token scope, e.g. `repository:library/alpine:pull` */
+  scope?: string;
+  /**
+   * Set for docker manifests: the document is small and read whole, also stored under
+   * `<prefix>/sha256/<hex>` (a manifest fetched by tag is reachable by its digest), and a tag is
+   * revalidated with a HEAD compared by digest.
+   */
+  manifestDigestKeyPrefix?: string;
   /** unix ms when the first request asked for it */
   requestedAt: number;
 }

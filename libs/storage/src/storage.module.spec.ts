@@ -7,19 +7,22 @@ import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 import { createStorageDriver, StorageModule } from './storage.module';
 
 describe('createStorageDriver', () => {
-  it('resolves a relative fs path against the working directory', () => {
-    const driver = createStorageDriver({ driver: 'fs', path: 'data/storage' }, '/srv/cache');
+  it('resolves a relative fs path against the working directory', async () => {
+    const driver = await createStorageDriver({ driver: 'fs', path: 'data/storage' }, '/srv/cache');
     expect(driver).toBeInstanceOf(FsStorageDriver);
     expect((driver as FsStorageDriver).root).toBe('/srv/cache/data/storage');
   });
 
-  it('keeps an absolute fs path', () => {
-    const driver = createStorageDriver({ driver: 'fs', path: '/var/lib/cache' }, '/srv/cache');
+  it('keeps an absolute fs path', async () => {
+    const driver = await createStorageDriver(
+      { driver: 'fs', path: '/var/lib/cache' },
+      '/srv/cache',
+    );
     expect((driver as FsStorageDriver).root).toBe('/var/lib/cache');
   });
 
   it('builds an s3 driver', async () => {
-    const driver = createStorageDriver({
+    const driver = await createStorageDriver({
       driver: 's3',
       endpoint: 'http://127.0.0.1:9',
       bucket: 'b',

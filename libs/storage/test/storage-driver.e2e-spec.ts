@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { isArtifactError } from '@app/common';
-import { FsStorageDriver, S3StorageDriver, type S3StorageConfig } from '@app/storage';
+import { FsStorageDriver, type S3StorageConfig } from '@app/storage';
+import { S3StorageDriver } from '../src/s3-storage.driver';
 import {
   describeStorageDriverContract,
   generated,

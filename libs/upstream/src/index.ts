@@ -4,3 +4,5 @@ export * from './upstream-url';
 export * from './upstream.client';
 export * from './upstream.module';
 export * from './http-request';
+export * from './bearer-challenge';
+export * from './token-upstream.auth';

@@ -21,16 +21,6 @@ export interface UpstreamAuth {
 }
 
 /** Basic credentials when the remote has a username; nothing otherwise. */
-export class BasicUpstreamAuth implements UpstreamAuth {
-  authorization(remote: ProxyRemoteConfig): Promise<string | null> {
-    return Promise.resolve(basicAuthorization(remote));
-  }
-
-  handleChallenge(): Promise<boolean> {
-    return Promise.resolve(false);
-  }
-}
-
 export function basicAuthorization(remote: ProxyRemoteConfig): string | null {
   if (remote.username === null) {
     return null;

@@ -1,10 +1,11 @@
 import { Global, Module } from '@nestjs/common';
-import { BasicUpstreamAuth, UPSTREAM_AUTH } from './upstream-auth';
+import { UPSTREAM_AUTH } from './upstream-auth';
+import { TokenUpstreamAuth } from './token-upstream.auth';
 import { UpstreamClient } from './upstream.client';
 
 @Global()
 @Module({
-  providers: [{ provide: UPSTREAM_AUTH, useClass: BasicUpstreamAuth }, UpstreamClient],
+  providers: [{ provide: UPSTREAM_AUTH, useClass: TokenUpstreamAuth }, UpstreamClient],
   exports: [UpstreamClient, UPSTREAM_AUTH],
 })
 export class UpstreamModule {}

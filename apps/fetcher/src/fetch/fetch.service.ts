@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, UnrecoverableError } from 'bullmq';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CacheStateService } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
@@ -14,9 +15,15 @@ import {
   formatFailure,
 } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
-import { HashingTransform, STORAGE_DRIVER, type StorageDriver } from '@app/storage';
+import {
+  HashingTransform,
+  type ObjectInfo,
+  STORAGE_DRIVER,
+  type StorageDriver,
+} from '@app/storage';
 import { UpstreamClient, UpstreamError, type UpstreamResponse, discard } from '@app/upstream';
 import { InflightRegistry } from '../inflight/inflight.registry';
+import { readManifest } from './manifest-document';
 
 /** A failure that BullMQ must not retry (upstream 404, digest mismatch, refused request). */
 class FinalFailure extends Error {
@@ -106,11 +113,18 @@ export class FetchService {
       }
     }
     const revalidating = payload.kind === 'revalidate' && cached !== null;
+    const manifest = payload.manifestDigestKeyPrefix !== undefined;
+    if (revalidating && manifest) {
+      const kept = await this.revalidateTag(remote, payload, cached);
+      if (kept) {
+        return kept;
+      }
+    }
     const headers: Record<string, string> = {};
     if (payload.accept) {
       headers.accept = payload.accept;
     }
-    if (revalidating && remote.checkMutableUpdates) {
+    if (revalidating && remote.checkMutableUpdates && !manifest) {
       const validators = await this.cacheState.getValidators(remote.name, payload.path);
       if (validators.etag) {
         headers['if-none-match'] = validators.etag;
@@ -122,7 +136,11 @@ export class FetchService {
 
     let response: UpstreamResponse;
     try {
-      response = await this.upstream.request(remote, payload.upstreamPath, { headers });
+      response = await this.upstream.request(remote, payload.upstreamPath, {
+        headers,
+        scope: payload.scope,
+        query: payload.upstreamQuery,
+      });
     } catch (error) {
       if (revalidating && error instanceof UpstreamError && error.transient) {
         return this.keepStale(remote, payload, 'unreachable');
@@ -135,7 +153,9 @@ export class FetchService {
       if (revalidating) {
         this.metrics.revalidated(remote.name, 'changed');
       }
-      return this.download(job, remote, response);
+      return manifest
+        ? this.storeManifest(remote, payload, response)
+        : this.download(job, remote, response);
     }
     await discard(response.body);
     if (status === 304 && revalidating && cached) {
@@ -233,6 +253,76 @@ export class FetchService {
       response.body.destroy();
       await this.inflight.end(attempt);
     }
+  }
+
+  /**
+   * SPEC §4: a tag is revalidated with an upstream HEAD compared by digest (a HEAD does not count
+   * against registries' pull limits). Null when a GET must decide: changed, or no digest given.
+   */
+  private async revalidateTag(
+    remote: ProxyRemoteConfig,
+    payload: FetchJobPayload,
+    cached: ObjectInfo,
+  ): Promise<FetchJobResult | null> {
+    let response: UpstreamResponse;
+    try {
+      response = await this.upstream.request(remote, payload.upstreamPath, {
+        method: 'HEAD',
+        headers: payload.accept ? { accept: payload.accept } : {},
+        scope: payload.scope,
+      });
+    } catch (error) {
+      if (error instanceof UpstreamError && error.transient) {
+        return this.keepStale(remote, payload, 'unreachable');
+      }
+      throw error;
+    }
+    await discard(response.body);
+    const status = response.status;
+    if (status === 200 && response.headers['docker-content-digest'] === `sha256:${cached.sha256}`) {
+      await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
+      this.metrics.revalidated(remote.name, 'unchanged');
+      return { outcome: 'unchanged', ...stored(cached) };
+    }
+    if (status === 429 || status >= 500 || status === 401 || status === 403) {
+      return this.keepStale(remote, payload, 'unreachable');
+    }
+    return null;
+  }
+
+  /**
+   * Docker manifests are small: read whole, checked against the digest asked for, and stored
+   * under the digest as well as under the tag, so `image@sha256:…` is a hit after `image:tag`.
+   */
+  private async storeManifest(
+    remote: ProxyRemoteConfig,
+    payload: FetchJobPayload,
+    response: UpstreamResponse,
+  ): Promise<FetchJobResult> {
+    const document = await readManifest(response.body, response.headers['content-type']);
+    if (payload.expectedSha256 && document.sha256 !== payload.expectedSha256) {
+      throw new FinalFailure(
+        'upstream_integrity',
+        `manifest digest mismatch: asked for sha256:${payload.expectedSha256}, got sha256:${document.sha256}`,
+      );
+    }
+    const digestKey = `${payload.manifestDigestKeyPrefix}/sha256/${document.sha256}`;
+    const options = { contentType: document.mediaType, expectedSha256: document.sha256 };
+    try {
+      for (const key of new Set([digestKey, payload.storageKey])) {
+        await this.storage.write(key, Readable.from([document.bytes]), options);
+      }
+    } catch (error) {
+      throw asStorageFailure(error);
+    }
+    const artifact: StoredArtifact = {
+      storageKey: payload.storageKey,
+      size: document.bytes.length,
+      sha256: document.sha256,
+      contentType: document.mediaType,
+    };
+    await this.recordPublished(remote, payload, artifact, response.headers);
+    return { outcome: 'stored', ...artifact };
   }
 
   private async recordPublished(

@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
-import { FetchingModule } from '../fetching/fetching.module';
-import { StoredFileService } from '../serving/stored-file.service';
+import { ServingModule } from '../serving/serving.module';
 import { ArtifactsController } from './artifacts.controller';
 import { ArtifactsService } from './artifacts.service';
 
 @Module({
-  imports: [FetchingModule],
+  imports: [ServingModule],
   controllers: [ArtifactsController],
-  providers: [ArtifactsService, StoredFileService],
+  providers: [ArtifactsService],
 })
 export class ArtifactsModule {}

@@ -1,5 +1,11 @@
 import { Module } from '@nestjs/common';
+import { ServingModule } from '../serving/serving.module';
 import { RegistryController } from './registry.controller';
+import { RegistryService } from './registry.service';
 
-@Module({ controllers: [RegistryController] })
+@Module({
+  imports: [ServingModule],
+  controllers: [RegistryController],
+  providers: [RegistryService],
+})
 export class RegistryModule {}

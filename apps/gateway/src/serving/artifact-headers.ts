@@ -10,6 +10,13 @@ export interface ArtifactDescription {
   lastModified: Date | null;
 }
 
+/** Builds the response headers of a route from what is known about the artifact. */
+export type HeaderBuilder = (
+  artifact: ArtifactDescription,
+  source: ArtifactSource,
+  range: ResolvedRange | null,
+) => Record<string, string>;
+
 /**
  * SPEC §4 headers of /api/v1/remote responses: X-Artifact-Size is always the whole file's size
  * (on a 206 too); ETag and X-Checksum-Sha256 only when the digest is known.

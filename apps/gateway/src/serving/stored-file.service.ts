@@ -3,7 +3,7 @@ import { contentTypeFor } from '@app/common';
 import type { ArtifactSource } from '@app/metrics';
 import { type ObjectInfo, STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { resolveRange } from '../http/byte-range';
-import { type ArtifactDescription, artifactHeaders, notModified } from './artifact-headers';
+import { type ArtifactDescription, type HeaderBuilder, notModified } from './artifact-headers';
 import type { ServePlan, ServeRequest } from './serve-plan';
 
 /**
@@ -18,6 +18,7 @@ export class StoredFileService {
   async plan(
     key: string,
     path: string,
+    headersFor: HeaderBuilder,
     source: ArtifactSource,
     request: ServeRequest,
     known?: ObjectInfo,
@@ -31,7 +32,7 @@ export class StoredFileService {
       return {
         status: 200,
         source,
-        headers: artifactHeaders(describe(read.info, path), source),
+        headers: headersFor(describe(read.info, path), source, null),
         body: read.body,
       };
     }
@@ -41,15 +42,15 @@ export class StoredFileService {
       return null;
     }
     const description = describe(info, path);
+    const whole = headersFor(description, source, null);
     if (
-      notModified(`"${info.sha256}"`, info.storedAt, request.ifNoneMatch, request.ifModifiedSince)
+      notModified(whole.etag ?? null, info.storedAt, request.ifNoneMatch, request.ifModifiedSince)
     ) {
-      const headers = artifactHeaders(description, source);
-      delete headers['content-length'];
-      return { status: 304, source, headers, body: null };
+      delete whole['content-length'];
+      return { status: 304, source, headers: whole, body: null };
     }
     const range = resolveRange(request.range, info.size);
-    const headers = artifactHeaders(description, source, range);
+    const headers = headersFor(description, source, range);
     const status = range ? 206 : 200;
     if (request.method === 'HEAD') {
       return { status, source, headers, body: null };

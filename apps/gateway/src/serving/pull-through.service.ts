@@ -1,0 +1,322 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { CacheStateService } from '@app/cache';
+import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
+import type { ProxyRemoteConfig } from '@app/config';
+import { HitRecorder } from '@app/db';
+import type { FetchKind, StreamingProgress } from '@app/jobs';
+import { MetricsService } from '@app/metrics';
+import { STORAGE_DRIVER, type ObjectInfo, type StorageDriver } from '@app/storage';
+import { UpstreamClient, UpstreamError, discard } from '@app/upstream';
+import { type FetchRequest, FetchCoordinator } from '../fetching/fetch-coordinator.service';
+import { resolveRange } from '../http/byte-range';
+import type { RegistryErrorCode } from '../errors/error-status';
+import type { HeaderBuilder } from './artifact-headers';
+import type { ServePlan, ServeRequest } from './serve-plan';
+import { sliceStream } from './slice.transform';
+import { StoredFileService } from './stored-file.service';
+
+/** One artifact of a proxy remote, as a route understood it. */
+export interface PullTarget {
+  remote: ProxyRemoteConfig;
+  /** logical path: TTL markers, negative cache, job id, records */
+  path: string;
+  storageKey: string;
+  pathClass: 'immutable' | 'mutable';
+  /** how the fetcher gets it: upstreamPath and the docker extras */
+  upstream: Omit<FetchRequest, 'remote' | 'path' | 'kind' | 'storageKey'>;
+  headers: HeaderBuilder;
+  /** HEAD of a miss: ask the upstream (files) or fetch and cache it (docker manifests) */
+  headMiss: 'upstream_head' | 'fetch';
+  /** registry error code of an upstream 404 on /v2 routes */
+  notFoundCode?: RegistryErrorCode;
+}
+
+type Freshness = 'fresh' | 'expired' | 'unknown';
+
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The pull-through decision of SPEC §5, shared by every route of a proxy remote: hit, miss (one
+ * fetch job, streamed), revalidation of an expired mutable file, or a stale copy.
+ */
+@Injectable()
+export class PullThroughService {
+  private readonly logger = new Logger(PullThroughService.name);
+
+  constructor(
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly stored: StoredFileService,
+    private readonly cacheState: CacheStateService,
+    private readonly coordinator: FetchCoordinator,
+    private readonly upstream: UpstreamClient,
+    private readonly hits: HitRecorder,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async serve(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
+    if (target.pathClass === 'immutable') {
+      const hit = await this.stored.plan(
+        target.storageKey,
+        target.path,
+        target.headers,
+        'cache',
+        request,
+      );
+      if (hit) {
+        return this.countHit(target, hit);
+      }
+      return this.miss(target, 'immutable', request);
+    }
+    return this.serveMutable(target, request);
+  }
+
+  private async serveMutable(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
+    const { remote, path, storageKey } = target;
+    const [freshness, info] = await Promise.all([
+      this.freshness(remote, path),
+      this.storage.head(storageKey),
+    ]);
+    if (!info) {
+      return this.miss(target, 'mutable', request);
+    }
+    if (freshness === 'fresh') {
+      return this.countHit(target, await this.planStored(target, 'cache', request, info));
+    }
+    if (freshness === 'unknown') {
+      return this.serveStale(target, request, info, 'redis_unavailable');
+    }
+    try {
+      const outcome = await this.coordinator.fetch(
+        this.fetchRequest(target, 'revalidate'),
+        streamSilenceMs(remote),
+        request.signal,
+      );
+      if (outcome.kind === 'streaming') {
+        this.metrics.cacheMiss(remote.name);
+        return this.planStreaming(target, outcome.progress, outcome.body, request);
+      }
+      const result = outcome.result;
+      switch (result.outcome) {
+        case 'unchanged':
+          return this.countHit(target, await this.planStored(target, 'cache', request));
+        case 'stale':
+          return this.serveStale(target, request, undefined, result.reason);
+        case 'stored':
+          this.metrics.cacheMiss(remote.name);
+          return this.planStored(target, 'remote', request);
+      }
+    } catch (error) {
+      if (isArtifactError(error, 'upstream_not_found') || !isArtifactError(error)) {
+        throw this.named(target, error);
+      }
+      // The queue or the fetch failed: the copy we hold is still the best answer.
+      this.logger.warn(`revalidation of ${remote.name}/${path} failed: ${error.message}`);
+      return this.serveStale(target, request, info, 'revalidation_failed');
+    }
+  }
+
+  private async miss(
+    target: PullTarget,
+    kind: FetchKind,
+    request: ServeRequest,
+  ): Promise<ServePlan> {
+    const { remote, path } = target;
+    if (request.method === 'HEAD' && target.headMiss === 'upstream_head') {
+      return this.headUpstream(target, request);
+    }
+    if (await this.knownMissing(remote, path)) {
+      throw this.named(
+        target,
+        new ArtifactError('upstream_not_found', `${path} was not found upstream (cached answer)`),
+      );
+    }
+    this.metrics.cacheMiss(remote.name);
+    let outcome;
+    try {
+      outcome = await this.coordinator.fetch(
+        this.fetchRequest(target, kind),
+        streamSilenceMs(remote),
+        request.signal,
+      );
+    } catch (error) {
+      throw this.named(target, error);
+    }
+    if (outcome.kind === 'streaming') {
+      return this.planStreaming(target, outcome.progress, outcome.body, request);
+    }
+    return this.planStored(
+      target,
+      outcome.result.outcome === 'stale' ? 'stale' : 'remote',
+      request,
+    );
+  }
+
+  private fetchRequest(target: PullTarget, kind: FetchKind): FetchRequest {
+    return {
+      remote: target.remote.name,
+      path: target.path,
+      kind,
+      storageKey: target.storageKey,
+      ...target.upstream,
+    };
+  }
+
+  private planStreaming(
+    target: PullTarget,
+    progress: StreamingProgress,
+    body: Readable,
+    request: ServeRequest,
+  ): ServePlan {
+    const description = {
+      path: target.path,
+      size: progress.contentLength,
+      sha256: progress.sha256,
+      contentType: progress.contentType ?? contentTypeFor(target.path),
+      lastModified: null,
+    };
+    const range =
+      progress.contentLength !== null ? rangeOrWhole(request.range, progress.contentLength) : null;
+    const headers = target.headers(description, 'remote', range);
+    const status = range ? 206 : 200;
+    if (request.method === 'HEAD') {
+      body.destroy();
+      return { status, source: 'remote', headers, body: null };
+    }
+    return {
+      status,
+      source: 'remote',
+      headers,
+      body: range ? body.pipe(sliceStream(range.start, range.end)) : body,
+    };
+  }
+
+  private async planStored(
+    target: PullTarget,
+    source: 'cache' | 'remote' | 'stale',
+    request: ServeRequest,
+    info?: ObjectInfo,
+  ): Promise<ServePlan> {
+    const plan = await this.stored.plan(
+      target.storageKey,
+      target.path,
+      target.headers,
+      source,
+      request,
+      info,
+    );
+    if (!plan) {
+      // Published a moment ago and gone already: only a concurrent flush does that.
+      throw new ArtifactError(
+        'upstream_unavailable',
+        `${target.path} vanished from storage; try again`,
+      );
+    }
+    return plan;
+  }
+
+  private async serveStale(
+    target: PullTarget,
+    request: ServeRequest,
+    info: ObjectInfo | undefined,
+    reason: string,
+  ): Promise<ServePlan> {
+    this.metrics.stale(target.remote.name, reason);
+    this.hits.record('cached_artifacts', target.remote.name, target.path);
+    return this.planStored(target, 'stale', request, info);
+  }
+
+  private countHit(target: PullTarget, plan: ServePlan): ServePlan {
+    this.metrics.cacheHit(target.remote.name);
+    this.hits.record('cached_artifacts', target.remote.name, target.path);
+    return plan;
+  }
+
+  /** One Redis round trip; a Redis failure means "unknown", so the copy is served stale. */
+  private async freshness(remote: ProxyRemoteConfig, path: string): Promise<Freshness> {
+    try {
+      return (await this.cacheState.isFresh(remote.name, path)) ? 'fresh' : 'expired';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  private async knownMissing(remote: ProxyRemoteConfig, path: string): Promise<boolean> {
+    try {
+      return await this.cacheState.isKnownMissing(remote.name, path);
+    } catch {
+      throw new ArtifactError(
+        'service_unavailable',
+        'Redis is unavailable; cached files are still served',
+        {
+          retryAfter: RETRY_AFTER_SECONDS,
+        },
+      );
+    }
+  }
+
+  /** SPEC §4: HEAD of a miss is answered from an upstream HEAD, without caching. */
+  private async headUpstream(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
+    let response;
+    try {
+      response = await this.upstream.request(target.remote, target.upstream.upstreamPath, {
+        method: 'HEAD',
+        signal: request.signal,
+        scope: target.upstream.scope,
+        headers: target.upstream.accept ? { accept: target.upstream.accept } : {},
+      });
+    } catch (error) {
+      throw new ArtifactError(
+        'upstream_unavailable',
+        error instanceof UpstreamError ? error.message : 'upstream request failed',
+      );
+    }
+    await discard(response.body);
+    if (response.status === 404 || response.status === 410) {
+      throw this.named(
+        target,
+        new ArtifactError('upstream_not_found', `${target.path} was not found upstream`),
+      );
+    }
+    if (response.status !== 200) {
+      throw new ArtifactError('upstream_unavailable', `upstream answered ${response.status}`);
+    }
+    const length = response.headers['content-length'];
+    const headers = target.headers(
+      {
+        path: target.path,
+        size: length !== undefined && /^\d+$/.test(length) ? Number(length) : null,
+        sha256: target.upstream.expectedSha256 ?? null,
+        contentType: contentTypeFor(target.path, response.headers['content-type']),
+        lastModified: null,
+      },
+      'remote',
+      null,
+    );
+    return { status: 200, source: 'remote', headers, body: null };
+  }
+
+  /** Gives an upstream 404 the route's own registry code (MANIFEST_UNKNOWN, BLOB_UNKNOWN). */
+  private named(target: PullTarget, error: unknown): unknown {
+    if (isArtifactError(error, 'upstream_not_found') && target.notFoundCode) {
+      return new ArtifactError('upstream_not_found', error.message, {
+        ...error.detail,
+        registryCode: target.notFoundCode,
+      });
+    }
+    return error;
+  }
+}
+
+function streamSilenceMs(remote: ProxyRemoteConfig): number {
+  return (remote.upstreamTimeout + 30) * 1000;
+}
+
+function rangeOrWhole(header: string | undefined, size: number) {
+  try {
+    return resolveRange(header, size);
+  } catch {
+    // An unsatisfiable range on a miss: send the whole file rather than failing the fetch's first client.
+    return null;
+  }
+}
