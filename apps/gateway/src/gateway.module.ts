@@ -7,7 +7,9 @@ import { HealthModule } from '@app/health';
 import { MetricsModule } from '@app/metrics';
 import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
+import { AdminModule } from './admin/admin.module';
 import { ArtifactsModule } from './artifacts/artifacts.module';
+import { HostedModule } from './hosted/hosted.module';
 import { InfoModule } from './info/info.module';
 import { RegistryModule } from './registry/registry.module';
 
@@ -28,6 +30,8 @@ export class GatewayModule {
         InfoModule,
         RegistryModule,
         ArtifactsModule,
+        HostedModule,
+        AdminModule,
       ],
     };
   }

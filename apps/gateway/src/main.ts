@@ -1,12 +1,13 @@
 import 'reflect-metadata';
+import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { exitOnFatal, forceExitAfterGrace } from '@app/common';
 import { type AppConfig, loadAppConfig } from '@app/config';
+import { MetricsService } from '@app/metrics';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { GatewayModule } from './gateway.module';
 import { registerRequestMetrics } from './http/request-metrics.hook';
-import { MetricsService } from '@app/metrics';
 
 async function bootstrap(config: AppConfig): Promise<void> {
   const adapter = new FastifyAdapter({
@@ -21,12 +22,19 @@ async function bootstrap(config: AppConfig): Promise<void> {
     exposeHeadRoutes: false,
     return503OnClosing: true,
   });
+  // No body parsing at all: uploads are streamed to storage, and nothing is read before the admin
+  // token is checked. Multipart only marks the request; the handler reads the `file` part.
   const app = await NestFactory.create<NestFastifyApplication>(
     GatewayModule.forRoot(config),
     adapter,
+    { bodyParser: false },
   );
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  await app.register(multipart);
   app.useGlobalFilters(new ApiExceptionFilter());
-  registerRequestMetrics(app.getHttpAdapter().getInstance(), app.get(MetricsService));
+  registerRequestMetrics(fastify, app.get(MetricsService));
   app.enableShutdownHooks();
   forceExitAfterGrace();
   await app.listen(config.port, config.host);

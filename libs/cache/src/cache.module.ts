@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { CacheStateService } from './cache-state.service';
+import { PathLockService } from './path-lock.service';
 import { REDIS, createRedisConnection } from './redis.provider';
 
 @Global()
@@ -18,8 +19,9 @@ import { REDIS, createRedisConnection } from './redis.provider';
       },
     },
     CacheStateService,
+    PathLockService,
   ],
-  exports: [REDIS, CacheStateService],
+  exports: [REDIS, CacheStateService, PathLockService],
 })
 export class CacheModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}

@@ -2,3 +2,4 @@ export * from './cache-keys';
 export * from './cache-state.service';
 export * from './cache.module';
 export * from './redis.provider';
+export * from './path-lock.service';

@@ -2,10 +2,11 @@ import { Global, Module } from '@nestjs/common';
 import { ArtifactRecordsService } from './artifact-records.service';
 import { DatabaseService } from './database.service';
 import { HitRecorder } from './hit-recorder.service';
+import { HostedRecordsService } from './hosted-records.service';
 
 @Global()
 @Module({
-  providers: [DatabaseService, ArtifactRecordsService, HitRecorder],
-  exports: [DatabaseService, ArtifactRecordsService, HitRecorder],
+  providers: [DatabaseService, ArtifactRecordsService, HitRecorder, HostedRecordsService],
+  exports: [DatabaseService, ArtifactRecordsService, HitRecorder, HostedRecordsService],
 })
 export class DbModule {}

@@ -5,3 +5,4 @@ export * from './db.module';
 export * from './entities/cached-artifact.entity';
 export * from './entities/hosted-file.entity';
 export * from './hit-recorder.service';
+export * from './hosted-records.service';

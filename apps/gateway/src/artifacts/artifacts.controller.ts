@@ -6,9 +6,8 @@ import { splitRemotePath } from '../http/path-guard';
 import { labelRequest } from '../http/request-labels';
 import { serveRequestOf } from '../http/serve-request';
 import { writePlan } from '../serving/reply-writer';
+import { ARTIFACT_ROUTE_PREFIX } from '../serving/remote-resolver';
 import { ArtifactsService } from './artifacts.service';
-
-export const ARTIFACT_ROUTE_PREFIX = '/api/v1/remote/';
 
 @Controller('api/v1/remote')
 export class ArtifactsController {
@@ -16,6 +15,12 @@ export class ArtifactsController {
     private readonly artifacts: ArtifactsService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** `/api/v1/remote/<hosted>/`: the root listing (the trailing slash is ignored by the router). */
+  @Get(':remote')
+  getRoot(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    return this.serve(request, reply);
+  }
 
   @Get(':remote/*')
   get(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { HostedModule } from '../hosted/hosted.module';
 import { ServingModule } from '../serving/serving.module';
 import { ArtifactsController } from './artifacts.controller';
 import { ArtifactsService } from './artifacts.service';
 
 @Module({
-  imports: [ServingModule],
+  imports: [ServingModule, HostedModule],
   controllers: [ArtifactsController],
   providers: [ArtifactsService],
 })

@@ -1,13 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, classifyPath, isIncluded } from '@app/config';
-import { HitRecorder } from '@app/db';
 import { cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
 import { PullThroughService } from '../serving/pull-through.service';
 import { artifactKey, isLocal, resolveRemote } from '../serving/remote-resolver';
 import type { ServePlan, ServeRequest } from '../serving/serve-plan';
-import { StoredFileService } from '../serving/stored-file.service';
+import { HostedService } from '../hosted/hosted.service';
 
 /**
  * GET/HEAD /api/v1/remote/{remote}/{path}: checks the route's rules (remote, path, patterns) and
@@ -18,22 +17,16 @@ export class ArtifactsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly pullThrough: PullThroughService,
-    private readonly stored: StoredFileService,
-    private readonly hits: HitRecorder,
+    private readonly hosted: HostedService,
   ) {}
 
-  async serve(remoteName: string, rawPath: string, request: ServeRequest): Promise<ServePlan> {
+  serve(remoteName: string, rawPath: string, request: ServeRequest): Promise<ServePlan> {
     const remote = resolveRemote(this.config, remoteName);
+    if (isLocal(remote)) {
+      return this.hosted.serve(remote, rawPath, request);
+    }
     const path = cleanPath(rawPath);
     const storageKey = artifactKey(remote.name, path);
-    if (isLocal(remote)) {
-      const plan = await this.stored.plan(storageKey, path, artifactHeaders, 'local', request);
-      if (!plan) {
-        throw new ArtifactError('not_found', `${remote.name}/${path} does not exist`);
-      }
-      this.hits.record('hosted_files', remote.name, path);
-      return plan;
-    }
     if (remote.package === 'docker') {
       throw new ArtifactError(
         'wrong_package',

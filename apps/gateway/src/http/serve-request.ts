@@ -14,6 +14,7 @@ export function serveRequestOf(request: FastifyRequest, reply: FastifyReply): Se
     range: header(request, 'range'),
     ifNoneMatch: header(request, 'if-none-match'),
     ifModifiedSince: header(request, 'if-modified-since'),
+    accept: header(request, 'accept'),
     signal: abort.signal,
   };
 }

@@ -16,6 +16,7 @@ export interface ServeRequest {
   range: string | undefined;
   ifNoneMatch: string | undefined;
   ifModifiedSince: string | undefined;
+  accept: string | undefined;
   /** aborts when the client goes away */
   signal: AbortSignal;
 }

@@ -1,0 +1,15 @@
+import { Controller, Put, Query, UseGuards } from '@nestjs/common';
+import { AdminTokenGuard } from './admin-token.guard';
+import { CacheFlushService, type FlushResult } from './cache-flush.service';
+
+@Controller('cache')
+@UseGuards(AdminTokenGuard)
+export class FlushController {
+  constructor(private readonly flusher: CacheFlushService) {}
+
+  /** SPEC §4: `PUT /cache/flush[?remote=NAME]`. */
+  @Put('flush')
+  flush(@Query('remote') remote?: string): Promise<FlushResult> {
+    return this.flusher.flush(remote === undefined || remote === '' ? null : remote);
+  }
+}
