@@ -8,7 +8,13 @@ describe('upstreamUrl', () => {
     expect(
       upstreamUrl('https://mirror.example.org/debian', 'pool/main/f/foo/foo_1:2.0+b1_amd64.deb')
         .href,
-    ).toBe('https://mirror.example.org/debian/pool/main/f/foo/foo_1%3A2.0%2Bb1_amd64.deb');
+    ).toBe('https://mirror.example.org/debian/pool/main/f/foo/foo_1:2.0%2Bb1_amd64.deb');
+  });
+
+  it('keeps digests literal', () => {
+    expect(
+      upstreamUrl('https://r.example.org', `v2/a/blobs/sha256:${'a'.repeat(64)}`).pathname,
+    ).toBe(`/v2/a/blobs/sha256:${'a'.repeat(64)}`);
   });
 
   it('never leaves the base URL', () => {

@@ -5,10 +5,7 @@ import { ArtifactError } from '@app/common';
  * percent-encoded, so no path can name another host or climb above base_url (SPEC §5).
  */
 export function upstreamUrl(baseUrl: string, path: string, query = ''): URL {
-  const encoded = path
-    .split('/')
-    .map((segment) => encodeURIComponent(segment))
-    .join('/');
+  const encoded = path.split('/').map(encodeSegment).join('/');
   const url = new URL(`${baseUrl}/${encoded}${query ? `?${query}` : ''}`);
   const base = new URL(baseUrl);
   const basePath = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
@@ -19,6 +16,15 @@ export function upstreamUrl(baseUrl: string, path: string, query = ''): URL {
     );
   }
   return url;
+}
+
+/**
+ * Percent-encodes a path segment, but leaves ':' and '@' as they are: both are legal in a path
+ * (RFC 3986 pchar) and registries match `sha256:…` digests literally. '+' stays encoded, since
+ * S3-backed mirrors read a literal '+' in a key as a space.
+ */
+function encodeSegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/%3A/gi, ':').replace(/%40/gi, '@');
 }
 
 /** Credentials go only to the remote's own origin, never to a host a redirect names. */
