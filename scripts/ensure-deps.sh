@@ -25,6 +25,11 @@ TEST_PACKAGES=(
   dpkg-dev
   apt-utils
   'nginx-light|nginx'
+  # The ops spec runs its own Prometheus (own port, own TSDB dir); the package's system service
+  # is never used, and the policy-rc.d below keeps it from starting on 9090 during the install.
+  prometheus
+  # The queue UI spec drives Debian's chromium with playwright-core (no browser download).
+  chromium
 )
 
 purpose=start
@@ -77,6 +82,7 @@ present() {
     redis-server | skopeo | docker-registry | dnf | rpm | createrepo_c) command -v "$name" >/dev/null ;;
     createrepo-c) command -v createrepo_c >/dev/null ;;
     nginx | nginx-light) command -v nginx >/dev/null ;;
+    prometheus) command -v prometheus >/dev/null ;;
     *) return 1 ;;
   esac
 }

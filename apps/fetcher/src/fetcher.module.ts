@@ -4,11 +4,11 @@ import { CacheModule, bullConnectionOptions } from '@app/cache';
 import { type AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { HealthModule } from '@app/health';
-import { FETCH_QUEUE } from '@app/jobs';
 import { MetricsModule } from '@app/metrics';
 import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
 import { FetchModule } from './fetch/fetch.module';
+import { QueueMetricsModule } from './metrics/queue-metrics.module';
 
 @Module({})
 export class FetcherModule {
@@ -22,10 +22,10 @@ export class FetcherModule {
         DbModule,
         MetricsModule,
         BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
-        BullModule.registerQueue({ name: FETCH_QUEUE }),
         UpstreamModule,
         HealthModule,
         FetchModule,
+        QueueMetricsModule,
       ],
     };
   }

@@ -9,6 +9,7 @@ import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
 import { AdminModule } from './admin/admin.module';
 import { ArtifactsModule } from './artifacts/artifacts.module';
+import { DocsModule } from './docs/docs.module';
 import { HostedModule } from './hosted/hosted.module';
 import { InfoModule } from './info/info.module';
 import { RegistryModule } from './registry/registry.module';
@@ -32,6 +33,7 @@ export class GatewayModule {
         ArtifactsModule,
         HostedModule,
         AdminModule,
+        DocsModule,
       ],
     };
   }

@@ -5,6 +5,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { exitOnFatal, forceExitAfterGrace } from '@app/common';
 import { type AppConfig, loadAppConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
+import { AdminTokenCheck } from './admin/admin-token';
+import { registerQueueBoard } from './admin/queues/queue-board';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { GatewayModule } from './gateway.module';
 import { registerRequestMetrics } from './http/request-metrics.hook';
@@ -33,6 +35,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
   await app.register(multipart);
+  await registerQueueBoard(app, new AdminTokenCheck(config.adminToken));
   app.useGlobalFilters(new ApiExceptionFilter());
   registerRequestMetrics(fastify, app.get(MetricsService));
   app.enableShutdownHooks();

@@ -1,9 +1,13 @@
 import { Module } from '@nestjs/common';
+import { FetchingModule } from '../fetching/fetching.module';
 import { CacheFlushService } from './cache-flush.service';
 import { FlushController } from './flush.controller';
+import { QueueInspectionService } from './queues/queue-inspection.service';
+import { QueuesController } from './queues/queues.controller';
 
 @Module({
-  controllers: [FlushController],
-  providers: [CacheFlushService],
+  imports: [FetchingModule],
+  controllers: [FlushController, QueuesController],
+  providers: [CacheFlushService, QueueInspectionService],
 })
 export class AdminModule {}

@@ -8,6 +8,6 @@ import { InflightStreamClient } from './inflight-stream.client';
 @Module({
   imports: [BullModule.registerQueue({ name: FETCH_QUEUE })],
   providers: [FetchCoordinator, FetchEventsService, InflightStreamClient],
-  exports: [FetchCoordinator, FetchEventsService],
+  exports: [FetchCoordinator, FetchEventsService, BullModule],
 })
 export class FetchingModule {}

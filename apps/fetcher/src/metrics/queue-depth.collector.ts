@@ -1,0 +1,42 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { FETCH_QUEUE } from '@app/jobs';
+import { MetricsService } from '@app/metrics';
+
+const REFRESH_MS = 5000;
+const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+
+/** artifactcache_queue_jobs{state}: the fetch queue's depth, refreshed in the background. */
+@Injectable()
+export class QueueDepthCollector implements OnModuleInit, OnApplicationShutdown {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectQueue(FETCH_QUEUE) private readonly queue: Queue,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    this.timer.unref();
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const counts = await this.queue.getJobCounts(...STATES);
+      for (const state of STATES) {
+        this.metrics.queueDepth(state, counts[state] ?? 0);
+      }
+    } catch {
+      // Redis is down: keep the last known depth; /health reports Redis.
+    }
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) {
+      clearInterval(this.timer);
+    }
+  }
+}

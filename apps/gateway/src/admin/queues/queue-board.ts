@@ -1,0 +1,45 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Queue } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { isArtifactError } from '@app/common';
+import { FETCH_QUEUE } from '@app/jobs';
+import { statusOf } from '../../errors/error-status';
+import type { AdminTokenCheck } from '../admin-token';
+
+export const QUEUE_BOARD_PATH = '/admin/queues';
+
+/**
+ * Bull Board, the queue web UI, under /admin/queues behind ADMIN_TOKEN. Browsers are asked for
+ * HTTP Basic credentials (any user name, the token as password); scripts may send the bearer token.
+ */
+export async function registerQueueBoard(
+  app: NestFastifyApplication,
+  check: AdminTokenCheck,
+): Promise<void> {
+  const queue = app.get<Queue>(getQueueToken(FETCH_QUEUE));
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath(QUEUE_BOARD_PATH);
+  createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
+  await app.register(async (scope: FastifyInstance) => {
+    scope.addHook('onRequest', (request, reply, done) => {
+      try {
+        check.verify(request.headers.authorization);
+        done();
+      } catch (error) {
+        if (!isArtifactError(error)) {
+          done(error as Error);
+          return;
+        }
+        void reply
+          .code(statusOf(error.code))
+          .header('www-authenticate', 'Basic realm="artifact-cache admin", charset="UTF-8"')
+          .send({ error: error.code, message: error.message });
+      }
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
+  });
+}

@@ -1,0 +1,164 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import type { Job, Queue } from 'bullmq';
+import { ArtifactError } from '@app/common';
+import { FETCH_QUEUE, type FetchJobPayload, type FetchJobResult } from '@app/jobs';
+import type { QueueState } from '@app/metrics';
+
+export const QUEUE_STATES: readonly QueueState[] = [
+  'waiting',
+  'active',
+  'stalled',
+  'delayed',
+  'failed',
+  'completed',
+];
+
+/** A fetch job as operators see it (JSON API and docs). */
+export interface JobView {
+  id: string;
+  state: QueueState;
+  remote: string;
+  path: string;
+  kind: string;
+  age_seconds: number;
+  attempts_made: number;
+  max_attempts: number;
+  stalled_count: number;
+  last_error: string | null;
+  progress: unknown;
+  created_at: string;
+  processed_at: string | null;
+  finished_at: string | null;
+}
+
+const MAX_LISTED = 1000;
+
+/**
+ * Queue inspection for operators: fetch jobs by state, with what they fetch and why they failed;
+ * retry and remove. "stalled" is an active job whose lock has expired: its fetcher died, and
+ * the job waits for a fetcher's stalled-job check (or a retry from here).
+ */
+@Injectable()
+export class QueueInspectionService {
+  constructor(
+    @InjectQueue(FETCH_QUEUE) private readonly queue: Queue<FetchJobPayload, FetchJobResult>,
+  ) {}
+
+  async counts(): Promise<Record<QueueState, number>> {
+    const counts = await this.queue.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'failed',
+      'completed',
+    );
+    const stalled = (await this.stalledJobs(MAX_LISTED)).length;
+    return {
+      waiting: counts.waiting ?? 0,
+      active: (counts.active ?? 0) - stalled,
+      stalled,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      completed: counts.completed ?? 0,
+    };
+  }
+
+  async jobs(state: string, limit: number): Promise<JobView[]> {
+    if (!QUEUE_STATES.includes(state as QueueState)) {
+      throw new ArtifactError('bad_request', `state must be one of ${QUEUE_STATES.join(', ')}`);
+    }
+    const count = Math.min(Math.max(1, limit), MAX_LISTED);
+    if (state === 'stalled') {
+      return (await this.stalledJobs(count)).map((job) => view(job, 'stalled'));
+    }
+    const jobs = await this.queue.getJobs(
+      [state],
+      0,
+      count - 1,
+      true,
+    );
+    if (state === 'active') {
+      const locked = await Promise.all(jobs.map((job) => this.isLocked(job)));
+      return jobs.filter((_, i) => locked[i]).map((job) => view(job, 'active'));
+    }
+    return jobs.filter(Boolean).map((job) => view(job, state as QueueState));
+  }
+
+  /** failed → waiting; stalled → waiting; delayed (backing off) → now. A running job is refused. */
+  async retry(id: string): Promise<JobView> {
+    const job = await this.find(id);
+    const state = await job.getState();
+    if (state === 'failed') {
+      await job.retry('failed', { resetAttemptsMade: true });
+    } else if (state === 'active') {
+      if (await this.isLocked(job)) {
+        throw new ArtifactError(
+          'conflict',
+          `job ${id} is running on a fetcher; it cannot be retried now`,
+        );
+      }
+      // Token "0" skips the lock check, which is right for a job whose fetcher is gone.
+      await job.moveToWait('0');
+    } else if (state === 'delayed') {
+      await job.promote();
+    } else {
+      throw new ArtifactError(
+        'conflict',
+        `job ${id} is ${state}; only failed, stalled or delayed jobs can be retried`,
+      );
+    }
+    return view(await this.find(id), (await job.getState()) as QueueState);
+  }
+
+  async remove(id: string): Promise<void> {
+    const job = await this.find(id);
+    if ((await job.getState()) === 'active' && (await this.isLocked(job))) {
+      throw new ArtifactError(
+        'conflict',
+        `job ${id} is running on a fetcher; it cannot be removed now`,
+      );
+    }
+    await job.remove();
+  }
+
+  private async find(id: string): Promise<Job<FetchJobPayload, FetchJobResult>> {
+    const job = await this.queue.getJob(id);
+    if (!job) {
+      throw new ArtifactError('not_found', `no job ${id}`);
+    }
+    return job;
+  }
+
+  private async stalledJobs(limit: number): Promise<Array<Job<FetchJobPayload, FetchJobResult>>> {
+    const active = await this.queue.getJobs(['active'], 0, MAX_LISTED - 1, true);
+    const locked = await Promise.all(active.map((job) => this.isLocked(job)));
+    return active.filter((job, i) => job && !locked[i]).slice(0, limit);
+  }
+
+  private async isLocked(job: Job): Promise<boolean> {
+    // BullMQ's client type hides plain commands; it is an ioredis connection.
+    const client = (await this.queue.client) as unknown as { exists(key: string): Promise<number> };
+    return (await client.exists(this.queue.toKey(`${job.id}:lock`))) === 1;
+  }
+}
+
+function view(job: Job<FetchJobPayload, FetchJobResult>, state: QueueState): JobView {
+  const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+  return {
+    id: job.id ?? '',
+    state,
+    remote: job.data.remote,
+    path: job.data.path,
+    kind: job.data.kind,
+    age_seconds: Math.round((Date.now() - job.timestamp) / 1000),
+    attempts_made: job.attemptsMade,
+    max_attempts: job.opts.attempts ?? 1,
+    stalled_count: job.stalledCounter ?? 0,
+    last_error: job.failedReason || null,
+    progress: job.progress,
+    created_at: new Date(job.timestamp).toISOString(),
+    processed_at: iso(job.processedOn),
+    finished_at: iso(job.finishedOn),
+  };
+}
