@@ -160,6 +160,7 @@ describe('pull-through route /api/v1/remote', () => {
         headers: { range: `bytes=${content.length}-` },
       });
       expect(response.status).toBe(416);
+      expect(response.headers['content-range']).toBe(`bytes */${content.length}`);
     });
 
     it('If-None-Match with the ETag → 304', async () => {
@@ -418,6 +419,22 @@ describe('pull-through route /api/v1/remote', () => {
       const response = await request(`${wide.url(1)}/api/v1/remote/gen/cold/artifact.bin`);
       expect(response.status).toBe(200);
       expect(response.headers['x-artifact-source']).toBe('cache');
+    });
+
+    it('a miss with every fetcher down → 503 with Retry-After, at once', async () => {
+      upstream.set('wide/never.bin', { body: 'x' });
+      await waitFor(
+        async () => (await request(`${wide.url(0)}/api/v1/remote/gen/never.bin`)).status === 503,
+        {
+          description: 'the gateways to notice that no fetcher is left',
+          timeoutMs: 15_000,
+          intervalMs: 500,
+        },
+      );
+      const response = await request(`${wide.url(1)}/api/v1/remote/gen/never.bin`);
+      expect(response.status).toBe(503);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(upstream.count('wide/never.bin')).toBe(0);
     });
   });
 });

@@ -97,6 +97,9 @@ describe('hosted remotes and the admin token', () => {
 
   describe('auth', () => {
     it('PUT, DELETE and flush need the token: 401 without, 403 with a wrong one', async () => {
+      const anonymous = await request(`${api}/files/a.txt`, { method: 'DELETE' });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer/);
       expect((await put(`${api}/files/a.txt`, Buffer.from('x'))).status).toBe(401);
       expect(
         (await put(`${api}/files/a.txt`, Buffer.from('x'), { authorization: 'Bearer nope' }))

@@ -1,12 +1,20 @@
 import 'reflect-metadata';
 import { RequestMethod, type Type } from '@nestjs/common';
 import { METHOD_METADATA, MODULE_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { ArtifactError } from '@app/common';
 import type { AppConfig } from '@app/config';
 import { GatewayModule } from '../gateway.module';
-import { OPENAPI_FILE, SWAGGER_ASSETS, loadOpenApiDocument, repositoryRoot } from './docs.service';
+import {
+  DocsService,
+  OPENAPI_FILE,
+  SWAGGER_ASSETS,
+  loadOpenApiDocument,
+  repositoryRoot,
+} from './docs.service';
 
 type Method = 'get' | 'head' | 'put' | 'post' | 'delete';
 
@@ -266,6 +274,30 @@ describe('docs/openapi.yaml', () => {
     expect(hosts.length).toBeGreaterThan(0);
     for (const host of hosts) {
       expect(host).toMatch(/(^|\.)example\.org$/);
+    }
+  });
+});
+
+describe('DocsService', () => {
+  it('loads the document and serves only the listed Swagger UI files', () => {
+    const docs = new DocsService();
+    expect(docs.openApi().yaml).toBe(loaded.yaml);
+    const asset = docs.asset('swagger-ui-bundle.js');
+    asset.body.destroy();
+    expect(asset.contentType).toMatch(/^text\/javascript/);
+    for (const name of ['../../package.json', 'package.json', 'index.html', '__proto__', '']) {
+      expect(() => docs.asset(name)).toThrow(ArtifactError);
+    }
+  });
+
+  it('refuses a YAML file that is not an OpenAPI 3 document', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openapi-'));
+    try {
+      writeFileSync(join(dir, 'swagger.yaml'), 'swagger: "2.0"\npaths: {}\n');
+      expect(() => loadOpenApiDocument(join(dir, 'swagger.yaml'))).toThrow(/not an OpenAPI 3/);
+      expect(repositoryRoot(dir)).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

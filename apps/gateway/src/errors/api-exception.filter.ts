@@ -16,6 +16,8 @@ interface ErrorShape {
   message: string;
   detail?: unknown;
   retryAfter?: number;
+  /** the whole size, for a 416's Content-Range */
+  size?: number;
 }
 
 /**
@@ -46,6 +48,12 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (shape.retryAfter !== undefined) {
       void reply.header('Retry-After', String(shape.retryAfter));
     }
+    if (shape.status === 401) {
+      void reply.header('WWW-Authenticate', 'Bearer realm="artifact-cache"');
+    }
+    if (shape.status === 416 && shape.size !== undefined) {
+      void reply.header('Content-Range', `bytes */${shape.size}`);
+    }
     void reply.header('Cache-Control', 'no-store');
     void reply.status(shape.status);
     if (request.method === 'HEAD') {
@@ -75,6 +83,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
         message: exception.message,
         detail: detail.registryDetail,
         retryAfter: typeof detail.retryAfter === 'number' ? detail.retryAfter : undefined,
+        size: typeof detail.size === 'number' ? detail.size : undefined,
       };
     }
     if (exception instanceof HttpException) {

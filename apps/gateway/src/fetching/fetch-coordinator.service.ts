@@ -16,6 +16,7 @@ import {
   parseFailure,
 } from '@app/jobs';
 import { type FetchEventInbox, FetchEventsService } from './fetch-events.service';
+import { FetcherPresence } from './fetcher-presence.service';
 import { InflightStreamClient } from './inflight-stream.client';
 
 export type FetchOutcome =
@@ -49,6 +50,7 @@ export class FetchCoordinator {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly events: FetchEventsService,
     private readonly streams: InflightStreamClient,
+    private readonly fetchers: FetcherPresence,
   ) {}
 
   async fetch(
@@ -63,10 +65,18 @@ export class FetchCoordinator {
     try {
       await this.enqueue(jobId, request, inbox);
       for (;;) {
-        const event = await inbox.next(deadline, signal);
+        const event = await inbox.next(
+          Math.min(deadline, Date.now() + PRESENCE_RECHECK_MS),
+          signal,
+        );
         if (!event) {
           if (signal?.aborted) {
             throw new ArtifactError('fetch_timeout', 'client went away');
+          }
+          if (Date.now() < deadline) {
+            // Nothing yet: fine while a fetcher is there to take the job, a 503 if none is left.
+            await this.requireFetcher();
+            continue;
           }
           throw new ArtifactError(
             'fetch_timeout',
@@ -92,6 +102,18 @@ export class FetchCoordinator {
       }
     } finally {
       inbox.close();
+    }
+  }
+
+  private async requireFetcher(): Promise<void> {
+    if (!(await this.fetchers.anyAlive())) {
+      throw new ArtifactError(
+        'service_unavailable',
+        'no fetcher is running; cached files are still served',
+        {
+          retryAfter: RETRY_AFTER_SECONDS,
+        },
+      );
     }
   }
 
@@ -138,6 +160,8 @@ export class FetchCoordinator {
     }
   }
 }
+
+const PRESENCE_RECHECK_MS = 3000;
 
 const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
   upstream_not_found: 'upstream_not_found',

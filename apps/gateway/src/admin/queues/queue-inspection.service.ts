@@ -65,24 +65,20 @@ export class QueueInspectionService {
   }
 
   async jobs(state: string, limit: number): Promise<JobView[]> {
-    if (!QUEUE_STATES.includes(state as QueueState)) {
+    const wanted = QUEUE_STATES.find((known) => known === state);
+    if (!wanted) {
       throw new ArtifactError('bad_request', `state must be one of ${QUEUE_STATES.join(', ')}`);
     }
     const count = Math.min(Math.max(1, limit), MAX_LISTED);
-    if (state === 'stalled') {
+    if (wanted === 'stalled') {
       return (await this.stalledJobs(count)).map((job) => view(job, 'stalled'));
     }
-    const jobs = await this.queue.getJobs(
-      [state],
-      0,
-      count - 1,
-      true,
-    );
-    if (state === 'active') {
+    const jobs = await this.queue.getJobs([wanted], 0, count - 1, true);
+    if (wanted === 'active') {
       const locked = await Promise.all(jobs.map((job) => this.isLocked(job)));
       return jobs.filter((_, i) => locked[i]).map((job) => view(job, 'active'));
     }
-    return jobs.filter(Boolean).map((job) => view(job, state as QueueState));
+    return jobs.filter(Boolean).map((job) => view(job, wanted));
   }
 
   /** failed → waiting; stalled → waiting; delayed (backing off) → now. A running job is refused. */
