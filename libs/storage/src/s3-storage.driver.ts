@@ -53,7 +53,9 @@ export interface S3StorageDriverOptions {
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const UPLOAD_PART_SIZE = 8 * MiB;
-const UPLOAD_QUEUE_SIZE = 4;
+// Two parts in flight: a fetcher's memory stays flat (about 3 parts per upload) while the next
+// part fills; more parallelism buys little on the loopback or LAN links a cache sits on.
+const UPLOAD_QUEUE_SIZE = 2;
 /** CopyObject refuses sources larger than 5 GiB. */
 const COPY_OBJECT_LIMIT = 5 * GiB;
 const MAX_PARTS = 10_000;
