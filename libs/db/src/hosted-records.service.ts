@@ -22,15 +22,28 @@ export class HostedRecordsService {
        ON CONFLICT (remote, path) DO UPDATE SET
          storage_key = EXCLUDED.storage_key, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
          content_type = EXCLUDED.content_type, uploaded_at = now()`,
-      [record.remote, record.path, record.storageKey, record.size, record.sha256, record.contentType],
+      [
+        record.remote,
+        record.path,
+        record.storageKey,
+        record.size,
+        record.sha256,
+        record.contentType,
+      ],
     );
   }
 
   async delete(remote: string, path: string): Promise<void> {
-    await this.source().query(`DELETE FROM hosted_files WHERE remote = $1 AND path = $2`, [remote, path]);
+    await this.source().query(`DELETE FROM hosted_files WHERE remote = $1 AND path = $2`, [
+      remote,
+      path,
+    ]);
   }
 
-  async find(remote: string, path: string): Promise<(HostedFileRecord & { hitCount: number }) | null> {
+  async find(
+    remote: string,
+    path: string,
+  ): Promise<(HostedFileRecord & { hitCount: number }) | null> {
     const rows: Array<Record<string, unknown>> = await this.source().query(
       `SELECT remote, path, storage_key, size, sha256, content_type, hit_count
          FROM hosted_files WHERE remote = $1 AND path = $2`,

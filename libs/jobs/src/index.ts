@@ -1,1 +1,2 @@
 export * from './fetch-job';
+export * from './active-jobs';

@@ -2,7 +2,13 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { ArtifactError } from '@app/common';
-import { FETCH_QUEUE, type FetchJobPayload, type FetchJobResult } from '@app/jobs';
+import {
+  FETCH_QUEUE,
+  type FetchJobPayload,
+  type FetchJobResult,
+  MAX_INSPECTED_JOBS,
+  splitActiveJobs,
+} from '@app/jobs';
 import type { QueueState } from '@app/metrics';
 
 export const QUEUE_STATES: readonly QueueState[] = [
@@ -32,7 +38,7 @@ export interface JobView {
   finished_at: string | null;
 }
 
-const MAX_LISTED = 1000;
+const MAX_LISTED = MAX_INSPECTED_JOBS;
 
 /**
  * Queue inspection for operators: fetch jobs by state, with what they fetch and why they failed;
@@ -53,7 +59,7 @@ export class QueueInspectionService {
       'failed',
       'completed',
     );
-    const stalled = (await this.stalledJobs(MAX_LISTED)).length;
+    const stalled = (await splitActiveJobs(this.queue)).stalled.length;
     return {
       waiting: counts.waiting ?? 0,
       active: (counts.active ?? 0) - stalled,
@@ -70,14 +76,12 @@ export class QueueInspectionService {
       throw new ArtifactError('bad_request', `state must be one of ${QUEUE_STATES.join(', ')}`);
     }
     const count = Math.min(Math.max(1, limit), MAX_LISTED);
-    if (wanted === 'stalled') {
-      return (await this.stalledJobs(count)).map((job) => view(job, 'stalled'));
+    if (wanted === 'stalled' || wanted === 'active') {
+      const split = await splitActiveJobs(this.queue);
+      const jobs = wanted === 'stalled' ? split.stalled : split.running;
+      return jobs.slice(0, count).map((job) => view(job, wanted));
     }
     const jobs = await this.queue.getJobs([wanted], 0, count - 1, true);
-    if (wanted === 'active') {
-      const locked = await Promise.all(jobs.map((job) => this.isLocked(job)));
-      return jobs.filter((_, i) => locked[i]).map((job) => view(job, 'active'));
-    }
     return jobs.filter(Boolean).map((job) => view(job, wanted));
   }
 
@@ -88,7 +92,7 @@ export class QueueInspectionService {
     if (state === 'failed') {
       await job.retry('failed', { resetAttemptsMade: true });
     } else if (state === 'active') {
-      if (await this.isLocked(job)) {
+      if (await this.isRunning(job)) {
         throw new ArtifactError(
           'conflict',
           `job ${id} is running on a fetcher; it cannot be retried now`,
@@ -109,7 +113,7 @@ export class QueueInspectionService {
 
   async remove(id: string): Promise<void> {
     const job = await this.find(id);
-    if ((await job.getState()) === 'active' && (await this.isLocked(job))) {
+    if ((await job.getState()) === 'active' && (await this.isRunning(job))) {
       throw new ArtifactError(
         'conflict',
         `job ${id} is running on a fetcher; it cannot be removed now`,
@@ -126,16 +130,8 @@ export class QueueInspectionService {
     return job;
   }
 
-  private async stalledJobs(limit: number): Promise<Array<Job<FetchJobPayload, FetchJobResult>>> {
-    const active = await this.queue.getJobs(['active'], 0, MAX_LISTED - 1, true);
-    const locked = await Promise.all(active.map((job) => this.isLocked(job)));
-    return active.filter((job, i) => job && !locked[i]).slice(0, limit);
-  }
-
-  private async isLocked(job: Job): Promise<boolean> {
-    // BullMQ's client type hides plain commands; it is an ioredis connection.
-    const client = (await this.queue.client) as unknown as { exists(key: string): Promise<number> };
-    return (await client.exists(this.queue.toKey(`${job.id}:lock`))) === 1;
+  private async isRunning(job: Job): Promise<boolean> {
+    return (await splitActiveJobs(this.queue)).running.some((running) => running.id === job.id);
   }
 }
 
