@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { download, request, sha256Of } from './helpers/http';
 import { Stack } from './helpers/stack';
-import { UpstreamServer, generatedSha256, generatedSlice } from './helpers/upstream-server';
+import { UpstreamServer, generatedSha256, generatedStream } from './helpers/upstream-server';
 
 const TOKEN = 'test-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -49,21 +49,6 @@ function multipart(
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
   return { body, type: `multipart/form-data; boundary=${boundary}` };
-}
-
-function generated(size: number): Readable {
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (offset >= size) {
-        this.push(null);
-        return;
-      }
-      const chunk = generatedSlice(offset, Math.min(MiB, size - offset));
-      offset += chunk.length;
-      this.push(chunk);
-    },
-  });
 }
 
 function peakRssMiB(pid: number): number {
@@ -253,7 +238,7 @@ describe('hosted remotes and the admin token', () => {
       const size = 1024 * MiB;
       const pid = stack.gateways[0].pid!;
       const before = peakRssMiB(pid);
-      const response = await put(`${api}/files/big/one-gib.bin`, generated(size), auth);
+      const response = await put(`${api}/files/big/one-gib.bin`, generatedStream(size), auth);
       expect(response.status).toBe(201);
       expect(JSON.parse(response.body)).toMatchObject({ size, sha256: generatedSha256(size) });
       // A buffered upload would add about 1024 MiB; streaming adds a few buffers.

@@ -7,6 +7,12 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
 import { freePort } from '../../scripts/local-services';
+import {
+  allocateRedisDatabase,
+  createBucket,
+  createDatabase,
+  requireEnv,
+} from './isolated-services';
 import { waitFor } from './wait-for';
 
 const ROOT = join(__dirname, '..', '..');
@@ -228,64 +234,15 @@ export class Stack {
   }
 }
 
-function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run e2e specs through jest's e2e project (npm test)`);
-  }
-  return value;
-}
-
-async function allocateRedisDatabase(): Promise<string> {
-  const base = requireEnv('TEST_REDIS_URL');
-  const admin = new Redis(base, { maxRetriesPerRequest: 1 });
-  try {
-    const databases = Number(((await admin.config('GET', 'databases')) as string[])[1]);
-    const index = 1 + ((await admin.incr('test:next-database')) % (databases - 1));
-    const url = `${base}/${index}`;
-    const db = new Redis(url, { maxRetriesPerRequest: 1 });
-    await db.flushdb();
-    db.disconnect();
-    return url;
-  } finally {
-    admin.disconnect();
-  }
-}
-
-async function createDatabase(name: string): Promise<string> {
-  const base = new URL(requireEnv('TEST_DATABASE_URL'));
-  const client = new Client({ connectionString: base.href });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  base.pathname = `/${name}`;
-  return base.href;
-}
-
 async function s3Env(name: string): Promise<Record<string, string>> {
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const endpoint = requireEnv('TEST_S3_ENDPOINT');
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: requireEnv('TEST_S3_ACCESS_KEY_ID'),
-      secretAccessKey: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
-    },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: name }));
-  client.destroy();
+  const bucket = await createBucket(name);
   return {
     STORAGE_DRIVER: 's3',
-    S3_ENDPOINT: endpoint,
-    S3_BUCKET: name,
+    S3_ENDPOINT: bucket.endpoint,
+    S3_BUCKET: bucket.bucket,
     S3_REGION: 'us-east-1',
-    S3_ACCESS_KEY_ID: requireEnv('TEST_S3_ACCESS_KEY_ID'),
-    S3_SECRET_ACCESS_KEY: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
+    S3_ACCESS_KEY_ID: bucket.accessKeyId,
+    S3_SECRET_ACCESS_KEY: bucket.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
   };
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { join, relative, sep } from 'node:path';
 
 /**
@@ -56,6 +57,22 @@ export function generatedSlice(offset: number, length: number): Buffer {
     written += n;
   }
   return out;
+}
+
+/** A generated body as a stream, produced slice by slice (never held whole). */
+export function generatedStream(size: number): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= size) {
+        this.push(null);
+        return;
+      }
+      const chunk = generatedSlice(offset, Math.min(1024 * 1024, size - offset));
+      offset += chunk.length;
+      this.push(chunk);
+    },
+  });
 }
 
 export function generatedSha256(size: number): string {

@@ -3,14 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { isAlive } from '../../scripts/local-services';
 import { startTopology, type S3Settings, type Topology } from '../../scripts/local-topology';
 import { download } from '../helpers/http';
-import { UpstreamServer, generatedSha256, generatedSlice } from '../helpers/upstream-server';
+import {
+  allocateRedisDatabase,
+  createBucket,
+  createDatabase,
+  requireEnv,
+} from '../helpers/isolated-services';
+import { UpstreamServer, generatedSha256, generatedStream } from '../helpers/upstream-server';
 import { waitFor } from '../helpers/wait-for';
 
 const ROOT = join(__dirname, '..', '..');
@@ -26,64 +29,18 @@ const FILES: ReadonlyArray<{ path: string; size: number }> = [
 ];
 const HIT_ROUNDS = 2;
 
-function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set: run e2e specs through jest's e2e project (npm test)`);
-  }
-  return value;
-}
-
-/**
- * The run's Redis, Postgres and S3 server (test/global-setup.ts), isolated as test/helpers/stack.ts
- * does: a Redis database index of its own (from the same counter, so no other stack gets it), a
- * new Postgres database and a new bucket.
- */
+/** The run's Redis, Postgres and S3 server, isolated as every stack is (test/helpers/isolated-services). */
 async function isolatedServices(name: string): Promise<{
   redisUrl: string;
   databaseUrl: string;
   s3: S3Settings;
 }> {
-  const redisBase = requireEnv('TEST_REDIS_URL');
-  const admin = new Redis(redisBase, { maxRetriesPerRequest: 1 });
-  let redisUrl: string;
-  try {
-    const databases = Number(((await admin.config('GET', 'databases')) as string[])[1]);
-    const index = 1 + ((await admin.incr('test:next-database')) % (databases - 1));
-    redisUrl = `${redisBase}/${index}`;
-    const db = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-    await db.flushdb();
-    db.disconnect();
-  } finally {
-    admin.disconnect();
-  }
-
-  const databaseUrl = new URL(requireEnv('TEST_DATABASE_URL'));
-  const pg = new Client({ connectionString: databaseUrl.href });
-  await pg.connect();
-  try {
-    await pg.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await pg.end();
-  }
-  databaseUrl.pathname = `/${name}`;
-
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const s3: S3Settings = {
-    endpoint: requireEnv('TEST_S3_ENDPOINT'),
-    bucket: name.replace(/_/g, '-'),
-    accessKeyId: requireEnv('TEST_S3_ACCESS_KEY_ID'),
-    secretAccessKey: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
-  };
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
-  client.destroy();
-  return { redisUrl, databaseUrl: databaseUrl.href, s3 };
+  const [redisUrl, databaseUrl, s3] = await Promise.all([
+    allocateRedisDatabase(),
+    createDatabase(name),
+    createBucket(name.replace(/_/g, '-')),
+  ]);
+  return { redisUrl, databaseUrl, s3 };
 }
 
 interface PromSample {
@@ -101,22 +58,6 @@ interface PromRule {
   name: string;
   health: string;
   lastError?: string;
-}
-
-/** A generated body streamed from memory slices, never held whole. */
-function generatedStream(size: number): Readable {
-  let offset = 0;
-  return new Readable({
-    read() {
-      if (offset >= size) {
-        this.push(null);
-        return;
-      }
-      const n = Math.min(256 * 1024, size - offset);
-      this.push(generatedSlice(offset, n));
-      offset += n;
-    },
-  });
 }
 
 function put(url: string, size: number): Promise<{ status: number; body: string }> {
@@ -359,8 +300,12 @@ describe('local topology: nginx → 2 gateways, 2 fetchers, Prometheus', () => {
     // The hit ratio panel has data for the remote that saw traffic.
     const ratio = queries.find((q) => q.panel === 'Hit ratio per remote');
     expect(ratio).toBeDefined();
-    const samples = await query(expandGrafanaVariables(ratio!.expr));
-    expect(samples.find((s) => s.metric.remote === 'files')).toBeDefined();
+    // rate() needs two scrapes of the counter inside its window: poll until they are there.
+    await waitFor(
+      async () =>
+        (await query(expandGrafanaVariables(ratio!.expr))).find((s) => s.metric.remote === 'files'),
+      { description: 'the hit ratio of the files remote', timeoutMs: 20_000, intervalMs: 500 },
+    );
   });
 
   it('passes promtool on the compose Prometheus config and the alert unit tests', () => {

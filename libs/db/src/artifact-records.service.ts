@@ -25,7 +25,7 @@ export class ArtifactRecordsService {
   constructor(private readonly database: DatabaseService) {}
 
   async recordFetched(record: FetchedArtifactRecord): Promise<void> {
-    await this.requireSource().query(
+    await this.database.requireSource().query(
       `INSERT INTO cached_artifacts
          (remote, path, storage_key, size, sha256, content_type, upstream_etag,
           upstream_last_modified, fetched_at)
@@ -52,7 +52,7 @@ export class ArtifactRecordsService {
     if (counts.length === 0) {
       return;
     }
-    await this.requireSource().query(
+    await this.database.requireSource().query(
       `UPDATE ${table} AS t
           SET hit_count = t.hit_count + v.hits,
               last_accessed_at = GREATEST(COALESCE(t.last_accessed_at, v.at), v.at)
@@ -69,7 +69,7 @@ export class ArtifactRecordsService {
   }
 
   async find(remote: string, path: string) {
-    const rows: Array<Record<string, unknown>> = await this.requireSource().query(
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
       `SELECT remote, path, storage_key, size, sha256, content_type, hit_count, last_accessed_at,
               fetched_at
          FROM cached_artifacts WHERE remote = $1 AND path = $2`,
@@ -96,18 +96,10 @@ export class ArtifactRecordsService {
   async deleteRemote(remote: string | null): Promise<number> {
     const result: [unknown[], number] =
       remote === null
-        ? await this.requireSource().query(`DELETE FROM cached_artifacts`)
-        : await this.requireSource().query(`DELETE FROM cached_artifacts WHERE remote = $1`, [
-            remote,
-          ]);
+        ? await this.database.requireSource().query(`DELETE FROM cached_artifacts`)
+        : await this.database
+            .requireSource()
+            .query(`DELETE FROM cached_artifacts WHERE remote = $1`, [remote]);
     return result[1];
-  }
-
-  private requireSource() {
-    const source = this.database.dataSource();
-    if (!source) {
-      throw new Error('Postgres is not reachable');
-    }
-    return source;
   }
 }

@@ -37,6 +37,15 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
     return this.source.isInitialized ? this.source : null;
   }
 
+  /** The data source for a write or a lookup off the request path; throws while Postgres is down. */
+  requireSource(): DataSource {
+    const source = this.dataSource();
+    if (!source) {
+      throw new Error('Postgres is not reachable');
+    }
+    return source;
+  }
+
   /** Resolves once connected and migrated (used by tests and tools, never by the request path). */
   async ready(): Promise<DataSource> {
     await this.connect();

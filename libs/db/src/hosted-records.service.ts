@@ -16,7 +16,7 @@ export class HostedRecordsService {
   constructor(private readonly database: DatabaseService) {}
 
   async upsert(record: HostedFileRecord): Promise<void> {
-    await this.source().query(
+    await this.database.requireSource().query(
       `INSERT INTO hosted_files (remote, path, storage_key, size, sha256, content_type, uploaded_at)
        VALUES ($1, $2, $3, $4, $5, $6, now())
        ON CONFLICT (remote, path) DO UPDATE SET
@@ -34,17 +34,16 @@ export class HostedRecordsService {
   }
 
   async delete(remote: string, path: string): Promise<void> {
-    await this.source().query(`DELETE FROM hosted_files WHERE remote = $1 AND path = $2`, [
-      remote,
-      path,
-    ]);
+    await this.database
+      .requireSource()
+      .query(`DELETE FROM hosted_files WHERE remote = $1 AND path = $2`, [remote, path]);
   }
 
   async find(
     remote: string,
     path: string,
   ): Promise<(HostedFileRecord & { hitCount: number }) | null> {
-    const rows: Array<Record<string, unknown>> = await this.source().query(
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
       `SELECT remote, path, storage_key, size, sha256, content_type, hit_count
          FROM hosted_files WHERE remote = $1 AND path = $2`,
       [remote, path],
@@ -62,13 +61,5 @@ export class HostedRecordsService {
       contentType: row.content_type as string | null,
       hitCount: Number(row.hit_count),
     };
-  }
-
-  private source() {
-    const source = this.database.dataSource();
-    if (!source) {
-      throw new Error('Postgres is not reachable');
-    }
-    return source;
   }
 }
