@@ -26,6 +26,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # --- runtime --------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# scripts/local-services.ts APP_NODE_OPTIONS: a small young generation keeps RSS flat under streams.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # package.json: the version that GET / reports (and how the gateway finds docs/openapi.yaml,
 # which it serves at /docs). .data: the fs driver's default root (single node

@@ -2,6 +2,8 @@
  * npm run bench -- streaming: one cold 1 GiB fetch from an upstream limited to about 20 MiB/s,
  * 16 clients spread over 2 gateways (2 fetchers), against a direct download of the same file.
  * Prints time to first byte, total times, and the peak RSS (VmHWM) of every process.
+ * Knobs: BENCH_SIZE_MIB (1024), BENCH_RATE_MIB (20), BENCH_STORAGE (fs|s3),
+ * BENCH_NODE_OPTIONS (replaces the apps' NODE_OPTIONS, e.g. to compare heap settings).
  */
 import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +70,10 @@ async function main(): Promise<void> {
       gateways: 2,
       fetchers: 2,
       storage: process.env.BENCH_STORAGE === 's3' ? 's3' : 'fs',
+      env: {
+        ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+        ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
+      },
     });
     process.stdout.write(`${CLIENTS} clients through the cache (cold) ...\n`);
     const started = performance.now();

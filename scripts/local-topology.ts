@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { waitFor } from '../test/helpers/wait-for';
 import {
+  APP_NODE_OPTIONS,
   freePort,
   startPostgres,
   startRedis,
@@ -545,6 +546,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
       ...(options.adminToken ? { ADMIN_TOKEN: options.adminToken } : {}),
+      NODE_OPTIONS: APP_NODE_OPTIONS,
       ...options.env,
     };
     const startApp = async (kind: 'gateway' | 'fetcher', index: number): Promise<string> => {

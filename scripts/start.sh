@@ -134,6 +134,8 @@ export REDIS_URL DATABASE_URL
 
 # --- apps -----------------------------------------------------------------------------------
 say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
+# Same Node options as everywhere else (scripts/local-services.ts APP_NODE_OPTIONS: flat RSS).
+export NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=4}"
 node "$fetcher_main" &
 fetcher_pid=$!
 node "$gateway_main" &

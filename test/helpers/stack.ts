@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
-import { freePort } from '../../scripts/local-services';
+import { APP_NODE_OPTIONS, freePort } from '../../scripts/local-services';
 import {
   allocateRedisDatabase,
   createBucket,
@@ -158,6 +158,7 @@ export class Stack {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'test',
+      NODE_OPTIONS: APP_NODE_OPTIONS,
       HOST: '127.0.0.1',
       ARTIFACT_CONFIG: configFile,
       REDIS_URL: redisUrl,

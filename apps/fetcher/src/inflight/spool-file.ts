@@ -8,6 +8,9 @@ import { Readable, Writable } from 'node:stream';
  * Content-Length (or chunked framing) makes the missing byte visible as a broken transfer.
  */
 const HOLD_BACK_BYTES = 1;
+// Large reads: every chunk leaves a few hundred bytes of heap garbage behind (buffer, promise,
+// stream bookkeeping); with 64 KiB reads 16 followers of a 1 GiB fetch grew the old generation
+// by 40 MiB before a major GC, with 256 KiB it stays flat.
 const READ_CHUNK_BYTES = 256 * 1024;
 
 /**
