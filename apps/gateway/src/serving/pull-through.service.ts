@@ -73,18 +73,22 @@ export class PullThroughService {
 
   private async serveMutable(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
     const { remote, path, storageKey } = target;
-    const [freshness, info] = await Promise.all([
+    // The freshness check and the storage read run together: a fresh hit costs one Redis round
+    // trip and one storage read, nothing more.
+    const [freshness, cached] = await Promise.all([
       this.freshness(remote, path),
-      this.storage.head(storageKey),
+      this.stored.plan(storageKey, path, target.headers, 'cache', request),
     ]);
-    if (!info) {
+    if (!cached) {
       return this.miss(target, 'mutable', request);
     }
     if (freshness === 'fresh') {
-      return this.countHit(target, await this.planStored(target, 'cache', request, info));
+      return this.countHit(target, cached);
     }
+    // Not a plain hit: that answer is not sent, and the rare paths below read again.
+    cached.body?.destroy();
     if (freshness === 'unknown') {
-      return this.serveStale(target, request, info, 'redis_unavailable');
+      return this.serveStale(target, request, undefined, 'redis_unavailable');
     }
     try {
       const outcome = await this.coordinator.fetch(
@@ -112,7 +116,7 @@ export class PullThroughService {
       }
       // The queue or the fetch failed: the copy we hold is still the best answer.
       this.logger.warn(`revalidation of ${remote.name}/${path} failed: ${error.message}`);
-      return this.serveStale(target, request, info, 'revalidation_failed');
+      return this.serveStale(target, request, undefined, 'revalidation_failed');
     }
   }
 
