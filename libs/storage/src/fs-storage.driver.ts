@@ -7,6 +7,7 @@ import {
   readFile,
   rename,
   rmdir,
+  stat,
   unlink,
   writeFile,
   type FileHandle,
@@ -35,6 +36,8 @@ interface FsRecord {
   storedAt: string;
 }
 
+/** A blob still being written (or left by a crash while it was). */
+const PARTIAL_SUFFIX = '.partial';
 const BLOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -113,6 +116,7 @@ export class FsStorageDriver implements StorageDriver {
     const recordPath = this.recordPath(key);
     const id = randomUUID();
     const blobPath = this.blobPath(id);
+    const partialPath = `${blobPath}${PARTIAL_SUFFIX}`;
     const hasher = new HashingTransform({
       expectedSize: options.expectedSize,
       expectedSha256: options.expectedSha256,
@@ -123,8 +127,15 @@ export class FsStorageDriver implements StorageDriver {
       await mkdir(dirname(blobPath), { recursive: true });
       // Open before streaming so the file surely exists when the cleanup below unlinks it; a
       // stream that opens lazily could create it after a failed pipeline was cleaned up.
-      const file = await open(blobPath, 'wx');
-      await pipeline(source, hasher, file.createWriteStream(), { signal: options.signal });
+      const file = await open(partialPath, 'wx');
+      // flush: the bytes reach the disk (fsync) before any record names them, so after a power
+      // loss a record never points at a short blob served with the full Content-Length.
+      await pipeline(source, hasher, file.createWriteStream({ flush: true }), {
+        signal: options.signal,
+      });
+      // Until here the blob is a `.partial` file, which sweepLeftovers removes when a crash
+      // leaves it behind.
+      await rename(partialPath, blobPath);
       const record: FsRecord = {
         blob: id,
         size: hasher.byteCount,
@@ -145,6 +156,7 @@ export class FsStorageDriver implements StorageDriver {
         throw error;
       }
       published = true;
+      await syncDirectory(dirname(recordPath));
       // Two concurrent writers of one key may both read the same previous record; the loser's
       // blob is then left unreferenced. That leaks disk space, never serves wrong bytes.
       if (previous !== null && previous.blob !== id) {
@@ -155,12 +167,46 @@ export class FsStorageDriver implements StorageDriver {
       throw toStorageError(error, 'write', key);
     } finally {
       if (!published) {
+        await unlinkQuietly(partialPath);
         await unlinkQuietly(blobPath);
         if (tempRecord !== null) {
           await unlinkQuietly(tempRecord);
         }
       }
     }
+  }
+
+  async sweepLeftovers(olderThan: Date): Promise<number> {
+    let removed = 0;
+    let shards: string[];
+    try {
+      shards = await readdir(this.blobsDir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') {
+        return 0;
+      }
+      throw toStorageError(error, 'sweep', 'blobs');
+    }
+    for (const shard of shards) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.blobsDir, shard));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!name.endsWith(PARTIAL_SUFFIX)) {
+          continue;
+        }
+        const path = join(this.blobsDir, shard, name);
+        const info = await stat(path).catch(() => null);
+        if (info !== null && info.mtime < olderThan) {
+          await unlinkQuietly(path);
+          removed++;
+        }
+      }
+    }
+    return removed;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -284,7 +330,13 @@ export class FsStorageDriver implements StorageDriver {
         throw error;
       }
       try {
-        await writeFile(temp, JSON.stringify(record), { flag: 'wx' });
+        const file = await open(temp, 'wx');
+        try {
+          await file.writeFile(JSON.stringify(record));
+          await file.sync();
+        } finally {
+          await file.close();
+        }
         return temp;
       } catch (error) {
         if (errorCode(error) !== 'ENOENT' || attempt >= 3) {
@@ -393,6 +445,20 @@ function toStorageError(error: unknown, op: string, key: string): unknown {
     );
   }
   return error;
+}
+
+/** Makes a rename in `dir` durable; a directory that cannot be synced (some filesystems) is no error. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // best effort: the record is published either way
+  }
 }
 
 async function unlinkQuietly(path: string): Promise<void> {

@@ -13,6 +13,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   UploadPartCopyCommand,
@@ -23,6 +24,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { AppConfig } from '@app/config';
 import { ArtifactError } from '@app/common';
 import { HashingTransform } from './hashing.transform';
+import { guardStalls } from './stall-guard';
 import type {
   ObjectInfo,
   ObjectReadResult,
@@ -49,6 +51,17 @@ export interface S3StorageDriverOptions {
   /** sockets per host in the keep-alive agent */
   maxSockets?: number;
 }
+
+/** To open a connection to the S3 server. */
+const S3_CONNECT_TIMEOUT_MS = 3000;
+/** From sending a request to its response headers (a part upload included). */
+const S3_REQUEST_TIMEOUT_MS = 15_000;
+/** A server-side copy of a large object may take long before S3 answers. */
+const S3_COPY_TIMEOUT_MS = 10 * 60_000;
+/** Longest silence of an object body while the reader wants data. */
+const S3_BODY_STALL_MS = 15_000;
+/** Leftovers are listed in pages of this many. */
+const SWEEP_PAGE = 1000;
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -124,7 +137,16 @@ export class S3StorageDriver implements StorageDriver {
       // MinIO, Ceph, Garage and others reject the SDK's default streaming (aws-chunked) checksums.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { httpAgent: this.httpAgent, httpsAgent: this.httpsAgent },
+      // Deadlines: a stopped or partitioned S3 server must cost seconds, never a hang. The
+      // request timeout runs until the response headers (uploads: until the part is sent and
+      // answered); a body being read has its own stall guard (see read).
+      requestHandler: {
+        httpAgent: this.httpAgent,
+        httpsAgent: this.httpsAgent,
+        connectionTimeout: S3_CONNECT_TIMEOUT_MS,
+        requestTimeout: S3_REQUEST_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+      },
     });
   }
 
@@ -211,6 +233,15 @@ export class S3StorageDriver implements StorageDriver {
       // abortSignal above only covers the request; the body outlives it.
       addAbortSignal(signal, stream);
     }
+    guardStalls(
+      body,
+      S3_BODY_STALL_MS,
+      () =>
+        new ArtifactError(
+          'storage_unavailable',
+          `s3 read ${key}: the server sent nothing for ${S3_BODY_STALL_MS} ms`,
+        ),
+    );
     return {
       info: {
         key,
@@ -308,6 +339,83 @@ export class S3StorageDriver implements StorageDriver {
       }
     }
     return deleted;
+  }
+
+  async sweepLeftovers(olderThan: Date): Promise<number> {
+    let removed = 0;
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: STAGING_PREFIX,
+            ContinuationToken: token,
+            MaxKeys: SWEEP_PAGE,
+          }),
+        );
+      } catch (error) {
+        throw toStorageError(error, 'sweep', STAGING_PREFIX);
+      }
+      const old = (page.Contents ?? []).filter(
+        (object) => object.Key !== undefined && (object.LastModified ?? new Date()) < olderThan,
+      );
+      if (old.length > 0) {
+        removed += await this.deleteBatch(old.map((object) => object.Key as string));
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return removed + (await this.abortOldUploads(olderThan));
+  }
+
+  /** Multipart uploads a crash left open: their parts are billed and never expire by themselves. */
+  private async abortOldUploads(olderThan: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+            MaxUploads: SWEEP_PAGE,
+          }),
+        );
+      } catch (error) {
+        const status = httpStatus(error);
+        if (
+          status === 501 ||
+          status === 405 ||
+          (error as SdkError | null)?.name === 'NotImplemented'
+        ) {
+          return aborted;
+        }
+        throw toStorageError(error, 'sweep', 'multipart uploads');
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key && upload.UploadId && (upload.Initiated ?? new Date()) < olderThan) {
+          await this.client
+            .send(
+              new AbortMultipartUploadCommand({
+                Bucket: this.bucket,
+                Key: upload.Key,
+                UploadId: upload.UploadId,
+              }),
+            )
+            .then(() => aborted++)
+            .catch(() => undefined);
+        }
+      }
+      if (!page.IsTruncated) {
+        return aborted;
+      }
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
   }
 
   async check(): Promise<void> {
@@ -408,6 +516,7 @@ export class S3StorageDriver implements StorageDriver {
           Metadata: metadata,
           ContentType: contentType,
         }),
+        { requestTimeout: S3_COPY_TIMEOUT_MS },
       );
       return;
     }
@@ -443,6 +552,7 @@ export class S3StorageDriver implements StorageDriver {
               CopySource: copySource,
               CopySourceRange: `bytes=${range.start}-${range.end}`,
             }),
+            { requestTimeout: S3_COPY_TIMEOUT_MS },
           );
           parts.push({ PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag });
         }

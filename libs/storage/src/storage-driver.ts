@@ -62,6 +62,12 @@ export interface StorageDriver {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** deletes every object whose key starts with `prefix`; returns how many */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Removes what interrupted writes left behind (fs: `.partial` blobs; s3: staging objects and
+   * incomplete multipart uploads) that is older than `olderThan`; returns how many. Only ever
+   * called with an age no running write can reach.
+   */
+  sweepLeftovers(olderThan: Date): Promise<number>;
   /** resolves when the backend is usable (for /health), rejects otherwise */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -412,6 +412,25 @@ export function describeStorageDriverContract(
       });
     });
 
+    describe('sweepLeftovers', () => {
+      it('never removes a stored object, whatever the age asked for', async () => {
+        const data = pattern(3 * KiB, 9);
+        await driver.write(`${prefix}kept`, Readable.from([data]));
+        // A cutoff in the future makes every leftover "old": stored objects must still stay.
+        await driver.sweepLeftovers(new Date(Date.now() + 60_000));
+        await expectStored(`${prefix}kept`, data);
+      });
+
+      it('a write running while the sweep runs still publishes', async () => {
+        const data = pattern(2 * MiB, 10);
+        const source = Readable.from(split(data, 16));
+        const writing = driver.write(`${prefix}during`, source);
+        await driver.sweepLeftovers(new Date(Date.now() - 60_000));
+        await writing;
+        await expectStored(`${prefix}during`, data);
+      });
+    });
+
     describe('invalid keys', () => {
       const bad = ['../escape', 'a/../../escape', '/absolute', 'a\\b', 'a\0b', '', 'a//b', 'a/'];
 

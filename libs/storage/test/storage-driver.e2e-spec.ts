@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { isArtifactError } from '@app/common';
 import { FsStorageDriver, type S3StorageConfig } from '@app/storage';
 import { S3StorageDriver } from '../src/s3-storage.driver';
@@ -87,6 +92,22 @@ describe('FsStorageDriver specifics', () => {
     root = await freshDir();
     driver = new FsStorageDriver(root);
     await driver.check();
+  });
+
+  it('sweepLeftovers removes .partial blobs a crash left, older than the cutoff, and nothing else', async () => {
+    await driver.write('kept', Readable.from([Buffer.from('kept')]));
+    const shard = join(root, 'blobs', 'ab');
+    await mkdir(shard, { recursive: true });
+    const old = join(shard, `${randomUUID()}.partial`);
+    const fresh = join(shard, `${randomUUID()}.partial`);
+    await writeFile(old, 'half a blob');
+    await writeFile(fresh, 'a blob being written');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(old, hourAgo, hourAgo);
+    expect(await driver.sweepLeftovers(new Date(Date.now() - 600_000))).toBe(1);
+    const left = await readdir(shard);
+    expect(left).toEqual([fresh.slice(shard.length + 1)]);
+    expect((await driver.head('kept'))?.size).toBe(4);
   });
 
   it('keeps records under keys/ and bytes under blobs/, one blob per live object', async () => {
@@ -191,6 +212,20 @@ describe('S3StorageDriver specifics', () => {
     expect(await driver.deletePrefix(`${prefix}foreign/`)).toBe(1);
   });
 
+  it('sweepLeftovers removes staging objects and open multipart uploads older than the cutoff', async () => {
+    const staging = `.staging/${randomUUID()}`;
+    await raw.send(
+      new PutObjectCommand({ Bucket: config.bucket, Key: staging, Body: 'left by a crash' }),
+    );
+    await driver.write(`${prefix}real`, Readable.from([Buffer.from('real')]));
+    // A cutoff before the leftover was written keeps it.
+    await driver.sweepLeftovers(new Date(Date.now() - 3600_000));
+    expect(await objectExists(raw, config.bucket, staging)).toBe(true);
+    expect(await driver.sweepLeftovers(new Date(Date.now() + 1000))).toBeGreaterThanOrEqual(1);
+    expect(await objectExists(raw, config.bucket, staging)).toBe(false);
+    expect(await driver.head(`${prefix}real`)).not.toBeNull();
+  });
+
   it('never lists staging objects', async () => {
     const staging = `.staging/${randomUUID()}`;
     await raw.send(new PutObjectCommand({ Bucket: config.bucket, Key: staging, Body: 'x' }));
@@ -257,4 +292,13 @@ async function closedPort(): Promise<number> {
     throw new Error('no port');
   }
   return address.port;
+}
+
+async function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch {
+    return false;
+  }
 }
