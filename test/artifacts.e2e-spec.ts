@@ -1,5 +1,5 @@
 import { Stack } from './helpers/stack';
-import { UpstreamServer } from './helpers/upstream-server';
+import { UpstreamServer, generatedSlice } from './helpers/upstream-server';
 import { request, sha256Of } from './helpers/http';
 import { waitFor } from './helpers/wait-for';
 
@@ -7,6 +7,8 @@ import { waitFor } from './helpers/wait-for';
  * GET/HEAD /api/v1/remote/{remote}/{path} against real Redis, Postgres, storage, a real fetcher
  * and a real upstream: the generic-route cases of the original service's suite, and SPEC §4/§5.
  */
+const MiB = 1024 * 1024;
+
 describe('pull-through route /api/v1/remote', () => {
   const upstream = new UpstreamServer();
   let stack: Stack;
@@ -163,6 +165,28 @@ describe('pull-through route /api/v1/remote', () => {
       expect(response.headers['content-range']).toBe(`bytes */${content.length}`);
     });
 
+    it('If-Range: the same ETag or date → 206; another validator → 200 with the whole file', async () => {
+      const url = `${api}/generic-test/some/path/archive.tar.gz`;
+      const hit = await request(url, { method: 'HEAD' });
+      const etag = String(hit.headers.etag);
+      const lastModified = String(hit.headers['last-modified']);
+      const resume = (ifRange: string) =>
+        request(url, { headers: { range: 'bytes=100-199', 'if-range': ifRange } });
+      for (const current of [etag, lastModified]) {
+        const partial = await resume(current);
+        expect(partial.status).toBe(206);
+        expect(partial.body.equals(content.subarray(100, 200))).toBe(true);
+      }
+      // The client's copy is another version: it must get the whole file, never new bytes
+      // glued to its old prefix.
+      for (const stale of ['"an-older-etag"', `W/${etag}`, 'Thu, 01 Jan 2015 00:00:00 GMT']) {
+        const whole = await resume(stale);
+        expect(whole.status).toBe(200);
+        expect(whole.headers['content-range']).toBeUndefined();
+        expect(whole.body.equals(content)).toBe(true);
+      }
+    });
+
     it('If-None-Match with the ETag → 304', async () => {
       const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
         headers: { 'if-none-match': `"${sha256Of(content)}"` },
@@ -251,6 +275,72 @@ describe('pull-through route /api/v1/remote', () => {
           (await request(`${api}/generic-test/short/file.tar.gz`)).body.toString() === 'whole',
         { description: 'a correct fetch after the broken one', timeoutMs: 20_000, intervalMs: 500 },
       );
+    });
+  });
+
+  describe('ranges of a streaming miss', () => {
+    it('a range is served from the fetch; its last byte waits for the verified whole', async () => {
+      upstream.set('generic/range/cold.tar.gz', { size: 2 * MiB, rate: 4 * MiB });
+      const response = await request(`${api}/generic-test/range/cold.tar.gz`, {
+        headers: { range: 'bytes=10-19' },
+      });
+      expect(response.status).toBe(206);
+      expect(response.headers['x-artifact-source']).toBe('remote');
+      expect(response.headers['content-range']).toBe(`bytes 10-19/${2 * MiB}`);
+      expect(response.complete).toBe(true);
+      expect(response.body.equals(generatedSlice(10, 10))).toBe(true);
+      // The range completed only once the whole fetch was verified and published.
+      expect(upstream.bytesSent.get('generic/range/cold.tar.gz')).toBe(2 * MiB);
+      const hit = await request(`${api}/generic-test/range/cold.tar.gz`, { method: 'HEAD' });
+      expect(hit.headers['x-artifact-source']).toBe('cache');
+    });
+
+    it('a fetch that fails breaks a ranged response too, instead of leaving it hanging', async () => {
+      upstream.set('generic/range/broken.tar.gz', {
+        size: 2 * MiB,
+        rate: 4 * MiB,
+        truncateAt: MiB,
+      });
+      const response = await request(`${api}/generic-test/range/broken.tar.gz`, {
+        headers: { range: 'bytes=0-99' },
+      });
+      expect(response.status).toBe(206);
+      expect(response.complete).toBe(false);
+      expect(response.body.length).toBeLessThan(100);
+    });
+
+    it('an unsatisfiable range on a miss → 416, not a 200 of the whole file', async () => {
+      upstream.set('generic/range/small.tar.gz', { body: 'ten bytes!' });
+      const response = await request(`${api}/generic-test/range/small.tar.gz`, {
+        headers: { range: 'bytes=50-' },
+      });
+      expect(response.status).toBe(416);
+      expect(response.headers['content-range']).toBe('bytes */10');
+    });
+  });
+
+  describe('upstream redirects', () => {
+    it('a redirect to a link-local address (a metadata service) is refused, nothing is stored', async () => {
+      upstream.set('generic/redirect/meta.tar.gz', {
+        status: 302,
+        headers: { location: 'http://169.254.169.254/latest/meta-data/' },
+      });
+      const response = await request(`${api}/generic-test/redirect/meta.tar.gz`);
+      expect(response.status).toBe(502);
+      expect(JSON.parse(response.body.toString()).message).toMatch(/redirect .*refused/);
+      // Final at once: refusing again would not change the answer.
+      expect(upstream.count('generic/redirect/meta.tar.gz')).toBe(1);
+    });
+
+    it('a redirect to the loopback host of an internal mirror (base_url on loopback) is followed', async () => {
+      upstream.set('generic/redirect/inside.tar.gz', {
+        status: 307,
+        headers: { location: `http://localhost:${upstream.port}/generic/redirect/target` },
+      });
+      upstream.set('generic/redirect/target', { body: 'behind the redirect' });
+      const response = await request(`${api}/generic-test/redirect/inside.tar.gz`);
+      expect(response.status).toBe(200);
+      expect(response.body.toString()).toBe('behind the redirect');
     });
   });
 

@@ -277,6 +277,39 @@ describe('docker registry pull-through (/v2)', () => {
       expect(registry.count(`v2/library/bad/blobs/${claimed}`)).toBe(2);
     });
 
+    it("one image's 404 for a blob never hides it from an image that has it", async () => {
+      const layer = Buffer.from('a layer only library/has links '.repeat(100));
+      const digest = digestOf(layer);
+      // Registries link blobs to repositories: library/lacks answers 404 for this digest.
+      registry.set(`v2/library/has/blobs/${digest}`, { body: layer, rate: 64 * 1024 });
+      const lacking = await request(`${v2}/hub/library/lacks/blobs/${digest}`);
+      expect(lacking.status).toBe(404);
+      expect(errorCode(lacking.body)).toBe('BLOB_UNKNOWN');
+      // The negative answer belongs to library/lacks alone.
+      const has = await request(`${v2}/hub/library/has/blobs/${digest}`);
+      expect(has.status).toBe(200);
+      expect(sha256Of(has.body)).toBe(digest.slice('sha256:'.length));
+      expect(registry.count(`v2/library/lacks/blobs/${digest}`)).toBe(1);
+      expect(registry.count(`v2/library/has/blobs/${digest}`)).toBe(1);
+
+      // Cold for both at once: the failing image's fetch does not fail the other's waiters.
+      const other = Buffer.from('another layer of library/has '.repeat(100));
+      const otherDigest = digestOf(other);
+      registry.set(`v2/library/has/blobs/${otherDigest}`, { body: other, rate: 16 * 1024 });
+      const [hasOther, lacksOther] = await Promise.all([
+        request(`${v2}/hub/library/has/blobs/${otherDigest}`),
+        request(`${v2}/hub/library/lacks/blobs/${otherDigest}`),
+      ]);
+      expect(hasOther.status).toBe(200);
+      expect(hasOther.body.equals(other)).toBe(true);
+      // (lacks may be a 404 or, once library/has published it, a hit on the shared blob)
+      expect([200, 404]).toContain(lacksOther.status);
+      expect(registry.count(`v2/library/has/blobs/${otherDigest}`)).toBe(1);
+      // Stored once for the remote: any image is a hit now.
+      const hit = await request(`${v2}/hub/library/third/blobs/${digest}`);
+      expect(hit.headers['x-artifact-source']).toBe('cache');
+    });
+
     it('redirects to a CDN are followed without the remote credentials', async () => {
       const layer = Buffer.from('from the cdn');
       const digest = digestOf(layer);
@@ -359,6 +392,44 @@ describe('docker registry pull-through (/v2)', () => {
       });
       const asked = registry.requests.filter((r) => r.path === 'v2/library/nginx/tags/list');
       expect(asked.length).toBeGreaterThan(0);
+    });
+
+    it('a tag list paged upstream is stored once, and clients page it with n, last and Link', async () => {
+      const tags = Array.from({ length: 7 }, (_, i) => `v${i}`);
+      // The upstream pages by 3 and says where the next page is, as registries do.
+      for (let page = 0; page * 3 < tags.length; page++) {
+        const last = page === 0 ? undefined : tags[page * 3 - 1];
+        const more = (page + 1) * 3 < tags.length;
+        registry.set(`v2/library/paged/tags/list${last ? `?n=3&last=${last}` : ''}`, {
+          body: JSON.stringify({ name: 'library/paged', tags: tags.slice(page * 3, page * 3 + 3) }),
+          contentType: 'application/json',
+          headers: more
+            ? { link: `</v2/library/paged/tags/list?n=3&last=${tags[page * 3 + 2]}>; rel="next"` }
+            : {},
+        });
+      }
+      const whole = await request(`${v2}/hub/library/paged/tags/list`);
+      expect(whole.status).toBe(200);
+      expect(JSON.parse(whole.body.toString())).toEqual({ name: 'library/paged', tags });
+      expect(whole.headers.link).toBeUndefined();
+
+      const first = await request(`${v2}/hub/library/paged/tags/list?n=2`);
+      expect(JSON.parse(first.body.toString()).tags).toEqual(['v0', 'v1']);
+      expect(first.headers.link).toBe('</v2/hub/library/paged/tags/list?n=2&last=v1>; rel="next"');
+      const second = await request(`${v2}/hub/library/paged/tags/list?n=2&last=v1`);
+      expect(JSON.parse(second.body.toString()).tags).toEqual(['v2', 'v3']);
+      const end = await request(`${v2}/hub/library/paged/tags/list?n=10&last=v4`);
+      expect(JSON.parse(end.body.toString()).tags).toEqual(['v5', 'v6']);
+      expect(end.headers.link).toBeUndefined();
+
+      // However many pages clients ask for, storage holds one tag list for the image.
+      const { readdirSync } = await import('node:fs');
+      const lists = readdirSync(`${stack.storagePath}/keys/hub/library/paged/_tag_lists`);
+      expect(lists).toEqual(['all']);
+      const upstreamPages = registry.requests.filter(
+        (r) => r.path === 'v2/library/paged/tags/list',
+      );
+      expect(upstreamPages).toHaveLength(3);
     });
 
     it('serves /v2/<image>/... from docker.default_remote', async () => {

@@ -22,6 +22,11 @@ describe('cold misses stream to every waiting client', () => {
     stack = await Stack.start({
       remotes: {
         slow: { package: 'generic', base_url: `${upstream.url}/slow`, upstream_timeout: 10 },
+        'slow-index': {
+          package: 'generic',
+          base_url: `${upstream.url}/slow`,
+          mutable_patterns: ['.*\\.json$'],
+        },
       },
       gateways: 2,
       fetchers: 2,
@@ -65,6 +70,61 @@ describe('cold misses stream to every waiting client', () => {
     const hit = await download(url(1, 'big.bin'));
     expect(hit.headers['x-artifact-source']).toBe('cache');
     expect(hit.sha256).toBe(expected);
+  });
+
+  it('300 waiting clients of one fetch all stream (no socket cap between gateway and fetcher)', async () => {
+    const size = 6 * MiB;
+    upstream.set('slow/crowd.bin', { size, rate: MiB / 2 });
+    const withHeaders = new Set<number>();
+    let upstreamBytesWhenAllStreamed: number | null = null;
+    const clients = Array.from({ length: 300 }, (_, i) =>
+      download(
+        url(0, 'crowd.bin'),
+        () => {
+          withHeaders.add(i);
+          if (withHeaders.size === 300 && upstreamBytesWhenAllStreamed === null) {
+            upstreamBytesWhenAllStreamed = upstream.bytesSent.get('slow/crowd.bin') ?? 0;
+          }
+        },
+        { hash: false },
+      ),
+    );
+    const results = await Promise.all(clients);
+    // Every client had bytes while the upstream was still sending: none waited for the end.
+    expect(upstreamBytesWhenAllStreamed).not.toBeNull();
+    expect(upstreamBytesWhenAllStreamed!).toBeLessThan(size);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: 200, size, complete: true });
+    }
+    expect(upstream.count('slow/crowd.bin')).toBe(1);
+  });
+
+  it('metadata fetches have their own lane: a burst of large misses does not hold up an index file', async () => {
+    const size = 16 * MiB;
+    const blobs = Array.from({ length: 40 }, (_, i) => `burst/blob-${i}.bin`);
+    for (const path of blobs) {
+      upstream.set(`slow/${path}`, { size, rate: MiB });
+    }
+    const downloads = blobs.map((path, i) =>
+      download(url(i % 2, path), undefined, { hash: false }),
+    );
+    // 40 large fetches on 2 fetchers fill every content worker (16 each) and queue the rest.
+    await waitFor(() => blobs.filter((path) => upstream.count(`slow/${path}`) > 0).length >= 32, {
+      description: 'the content lane to be full',
+      timeoutMs: 30_000,
+    });
+    upstream.set('slow/burst/index.json', { body: '{"index": true}' });
+    const index = await request(`${stack.url(0)}/api/v1/remote/slow-index/burst/index.json`);
+    expect(index.status).toBe(200);
+    expect(index.body.toString()).toBe('{"index": true}');
+    // Answered before any of the burst finished (asserted on bytes, not on a clock): in one
+    // shared lane it would have queued behind the 8 waiting blobs, for a first one to end.
+    const finished = blobs.filter((path) => (upstream.bytesSent.get(`slow/${path}`) ?? 0) >= size);
+    expect(finished).toEqual([]);
+    const results = await Promise.all(downloads);
+    for (const result of results) {
+      expect(result).toMatchObject({ status: 200, size, complete: true });
+    }
   });
 
   it('a client that leaves at 50% does not stop the fetch: it is published and the next request is a hit', async () => {

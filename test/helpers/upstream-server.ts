@@ -175,9 +175,11 @@ export class UpstreamServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0]).replace(/^\//, '');
+    const [rawPath, query] = (req.url ?? '/').split('?');
+    const path = decodeURIComponent(rawPath).replace(/^\//, '');
     this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
-    const file = this.files.get(path);
+    // A file set as `path?query` answers that query only (pages of a paged listing).
+    const file = (query ? this.files.get(`${path}?${query}`) : undefined) ?? this.files.get(path);
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;

@@ -36,7 +36,9 @@ describe('queue inspection', () => {
   beforeAll(async () => {
     await upstream.start();
     stack = await Stack.start({
-      remotes: { files: { package: 'generic', base_url: `${upstream.url}/files` } },
+      remotes: {
+        files: { package: 'generic', base_url: `${upstream.url}/files`, upstream_timeout: 10 },
+      },
       env: { ADMIN_TOKEN: TOKEN },
     });
     admin = `${stack.url()}/admin/api/queues`;
@@ -112,6 +114,76 @@ describe('queue inspection', () => {
       { description: 'the retried fetch to be published', timeoutMs: 60_000, intervalMs: 1000 },
     );
     expect(fixed.headers['x-checksum-sha256']).toBe(generatedSha256(size));
+  });
+
+  it('a running fetch can be cancelled; its client gets a broken transfer, a retry publishes it', async () => {
+    const size = 64 * MiB;
+    upstream.set('files/cancel-me.bin', { size, rate: 2 * MiB });
+    let started = false;
+    const client = download(`${stack.url()}/api/v1/remote/files/cancel-me.bin`, () => {
+      started = true;
+    });
+    const running = await waitFor(
+      async () => started && (await jobs('active')).find((j) => j.path === 'cancel-me.bin'),
+      { description: 'the slow fetch to run', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    // Retry and remove refuse a running job, and say how to stop it.
+    const refused = await request(`${admin}/jobs/${running.id}`, {
+      method: 'DELETE',
+      headers: auth,
+    });
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.body.toString()).message).toMatch(/cancel it first/);
+
+    const cancelled = await request(`${admin}/jobs/${running.id}/cancel`, {
+      method: 'POST',
+      headers: auth,
+    });
+    expect(cancelled.status).toBe(201);
+    expect(JSON.parse(cancelled.body.toString())).toMatchObject({
+      state: 'failed',
+      last_error: expect.stringMatching(/^cancelled: /),
+    });
+    expect((await client).complete).toBe(false);
+
+    upstream.set('files/cancel-me.bin', { size });
+    const retried = await request(`${admin}/jobs/${running.id}/retry`, {
+      method: 'POST',
+      headers: auth,
+    });
+    expect(retried.status).toBe(201);
+    const published = await waitFor(
+      async () => {
+        const response = await request(`${stack.url()}/api/v1/remote/files/cancel-me.bin`, {
+          method: 'HEAD',
+        });
+        return response.headers['x-artifact-source'] === 'cache' ? response : null;
+      },
+      { description: 'the retried fetch to be published', timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(published.headers['x-checksum-sha256']).toBe(generatedSha256(size));
+  });
+
+  it('a job that vanishes (Redis emptied) is added again by its waiting client, well before FETCH_WAIT_TIMEOUT', async () => {
+    const body = Buffer.from('fetched by the second job');
+    upstream.set('files/vanishing.bin', { hang: true });
+    const answer = request(`${stack.url()}/api/v1/remote/files/vanishing.bin`);
+    await waitFor(() => upstream.count('files/vanishing.bin') === 1, {
+      description: 'the first fetch to ask the upstream',
+      timeoutMs: 20_000,
+    });
+    // A Redis restart without persistence: the job and its events are gone.
+    const redis = stack.redis();
+    try {
+      await redis.flushdb();
+    } finally {
+      redis.disconnect();
+    }
+    upstream.set('files/vanishing.bin', { body });
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(response.body.equals(body)).toBe(true);
+    expect(upstream.count('files/vanishing.bin')).toBe(2);
   });
 
   it('the web UI at /admin/queues works in a real browser, behind the token', async () => {

@@ -8,6 +8,7 @@ import { MetricsModule } from '@app/metrics';
 import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
 import { FetchModule } from './fetch/fetch.module';
+import { JanitorModule } from './janitor/janitor.module';
 import { QueueMetricsModule } from './metrics/queue-metrics.module';
 
 @Module({})
@@ -25,6 +26,7 @@ export class FetcherModule {
         UpstreamModule,
         HealthModule,
         FetchModule,
+        JanitorModule,
         QueueMetricsModule,
       ],
     };

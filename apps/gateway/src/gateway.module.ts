@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { BullModule } from '@nestjs/bullmq';
-import { CacheModule, bullConnectionOptions } from '@app/cache';
+import { CacheModule, queueConnectionOptions } from '@app/cache';
 import { type AppConfig, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { HealthModule } from '@app/health';
@@ -25,7 +25,7 @@ export class GatewayModule {
         CacheModule,
         DbModule,
         MetricsModule,
-        BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
+        BullModule.forRoot({ connection: queueConnectionOptions(config.redisUrl) }),
         UpstreamModule,
         HealthModule,
         InfoModule,

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -20,6 +22,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
       ignoreTrailingSlash: true,
     },
     trustProxy: true,
+    genReqId: requestIdOf,
     // HEAD is routed explicitly: the automatic HEAD route would overwrite Content-Length with 0.
     exposeHeadRoutes: false,
     return503OnClosing: true,
@@ -41,6 +44,14 @@ async function bootstrap(config: AppConfig): Promise<void> {
   app.enableShutdownHooks();
   forceExitAfterGrace();
   await app.listen(config.port, config.host);
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** A client's (or a proxy's) X-Request-Id when it is a plain token, else a fresh one. */
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 let config: AppConfig;

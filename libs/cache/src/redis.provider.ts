@@ -3,6 +3,18 @@ import { Redis, type RedisOptions } from 'ioredis';
 export const REDIS = Symbol('REDIS');
 
 /**
+ * Longest a request-path Redis command may take. A partitioned Redis (its connections stay open,
+ * nothing answers) must cost a client two seconds and a 503 or a stale copy, never a hang.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000;
+
+const CONNECT_TIMEOUT_MS = 2000;
+
+function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 200, 2000);
+}
+
+/**
  * A connection for request-path commands. It fails fast instead of queueing while Redis is down
  * (the gateway must answer from storage or with 503, not hang), and reconnects by itself.
  */
@@ -10,19 +22,39 @@ export function createRedisConnection(url: string, options: RedisOptions = {}): 
   return new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
     ...options,
   });
 }
 
-/** Connection options BullMQ needs for workers and queue events (blocking commands). */
+/**
+ * The gateway's BullMQ Queue (producer) connection: adds and job lookups fail at once while Redis
+ * is down and after REDIS_COMMAND_TIMEOUT_MS while it is partitioned, instead of queueing in
+ * ioredis on behalf of a client that has stopped waiting.
+ */
+export function queueConnectionOptions(url: string): RedisOptions & { url: string } {
+  return {
+    url,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
+  };
+}
+
+/**
+ * Connection options BullMQ needs for workers and queue events (blocking commands, so no command
+ * timeout: a BZPOPMIN or XREAD legitimately waits).
+ */
 export function bullConnectionOptions(url: string): RedisOptions & { url: string } {
   return {
     url,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
-    connectTimeout: 2000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
   };
 }

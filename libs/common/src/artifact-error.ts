@@ -13,6 +13,8 @@ export type ArtifactErrorCode =
   | 'upstream_not_found'
   | 'upstream_unavailable'
   | 'upstream_integrity'
+  | 'upstream_timeout'
+  | 'upstream_rate_limited'
   | 'checksum_mismatch'
   | 'conflict'
   | 'unauthorized'

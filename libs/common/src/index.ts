@@ -2,3 +2,4 @@ export * from './app-version';
 export * from './artifact-error';
 export * from './bootstrap';
 export * from './content-type';
+export * from './deadline';

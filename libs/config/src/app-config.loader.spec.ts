@@ -89,6 +89,9 @@ describe('loadAppConfig', () => {
       storage: { driver: 'fs', path: resolve(process.cwd(), '.data/storage') },
       adminToken: null,
       fetchWaitTimeout: 300,
+      fetchJobTimeout: 3600,
+      janitorInterval: 600,
+      leftoverMaxAge: 86400,
       remotes: {},
       docker: { defaultRemote: null },
     });
@@ -105,6 +108,7 @@ describe('loadAppConfig', () => {
       STORAGE_PATH: '/var/lib/artifactcache',
       ADMIN_TOKEN: 'tok',
       FETCH_WAIT_TIMEOUT: '12.5',
+      FETCH_JOB_TIMEOUT: '600',
     });
     expect(config).toMatchObject({
       host: '127.0.0.1',
@@ -116,6 +120,7 @@ describe('loadAppConfig', () => {
       storage: { driver: 'fs', path: '/var/lib/artifactcache' },
       adminToken: 'tok',
       fetchWaitTimeout: 12.5,
+      fetchJobTimeout: 600,
     });
   });
 

@@ -174,6 +174,9 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     storage: readStorage(read),
     adminToken: read.string('ADMIN_TOKEN') ?? null,
     fetchWaitTimeout: read.seconds('FETCH_WAIT_TIMEOUT', 300),
+    fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),
+    janitorInterval: read.seconds('JANITOR_INTERVAL', 600),
+    leftoverMaxAge: read.seconds('LEFTOVER_MAX_AGE', 24 * 3600),
   };
 }
 
@@ -283,6 +286,7 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     negativeTtl: entry.negative_ttl,
     upstreamMissing: entry.upstream_missing,
     upstreamTimeout: entry.upstream_timeout,
+    redirectHosts: entry.redirect_hosts,
     username: entry.username ?? null,
     password: entry.password ?? null,
   };

@@ -25,6 +25,8 @@ export interface ProxyRemoteConfig {
   readonly upstreamMissing: UpstreamMissingPolicy;
   /** seconds */
   readonly upstreamTimeout: number;
+  /** hosts a redirect may lead to even though they resolve to internal addresses */
+  readonly redirectHosts: readonly string[];
   readonly username: string | null;
   readonly password: string | null;
 }
@@ -62,8 +64,14 @@ export interface AppConfig {
   readonly databaseUrl: string;
   readonly storage: StorageConfig;
   readonly adminToken: string | null;
-  /** seconds */
+  /** seconds a request waits for its fetch to start */
   readonly fetchWaitTimeout: number;
+  /** seconds one fetch attempt may take at most, however steadily its upstream trickles */
+  readonly fetchJobTimeout: number;
+  /** seconds between the fetchers' sweeps of interrupted writes and dead spool files */
+  readonly janitorInterval: number;
+  /** seconds after which an interrupted write's leftovers are surely abandoned */
+  readonly leftoverMaxAge: number;
   readonly remotes: Readonly<Record<string, RemoteConfig>>;
   readonly docker: { readonly defaultRemote: string | null };
 }

@@ -14,6 +14,7 @@ export interface RedactedProxyRemote {
   readonly negative_ttl: number;
   readonly upstream_missing: string;
   readonly upstream_timeout: number;
+  readonly redirect_hosts: readonly string[];
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -40,6 +41,9 @@ export interface RedactedRuntime {
   readonly storage: Readonly<Record<string, string | boolean | null>>;
   readonly admin_token: typeof REDACTED | null;
   readonly fetch_wait_timeout: number;
+  readonly fetch_job_timeout: number;
+  readonly janitor_interval: number;
+  readonly leftover_max_age: number;
 }
 
 /**
@@ -81,6 +85,7 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     negative_ttl: remote.negativeTtl,
     upstream_missing: remote.upstreamMissing,
     upstream_timeout: remote.upstreamTimeout,
+    redirect_hosts: remote.redirectHosts,
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };
@@ -125,5 +130,8 @@ export function redactRuntime(config: AppConfig): RedactedRuntime {
           },
     admin_token: config.adminToken === null ? null : REDACTED,
     fetch_wait_timeout: config.fetchWaitTimeout,
+    fetch_job_timeout: config.fetchJobTimeout,
+    janitor_interval: config.janitorInterval,
+    leftover_max_age: config.leftoverMaxAge,
   };
 }

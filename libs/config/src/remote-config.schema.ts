@@ -30,6 +30,7 @@ export const PROXY_ONLY_KEYS = [
   'negative_ttl',
   'upstream_missing',
   'upstream_timeout',
+  'redirect_hosts',
   'username',
   'password',
 ] as const;
@@ -117,6 +118,13 @@ const remoteFields = z
       .finite({ message: 'must be a number > 0' })
       .positive({ message: 'must be a number > 0' })
       .default(30),
+    redirect_hosts: z
+      .array(
+        z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/, {
+          message: 'must be a host name or address, optionally with :port',
+        }),
+      )
+      .default([]),
     username: z.string().optional(),
     password: z.string().optional(),
     allow_overwrite: z.boolean().default(false),

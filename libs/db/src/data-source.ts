@@ -6,6 +6,9 @@ import { InitialSchema1764050000000 } from './migrations/1764050000000-initial-s
 export const ENTITIES = [CachedArtifact, HostedFile];
 export const MIGRATIONS = [InitialSchema1764050000000];
 
+/** Longest any query may take, from the client's side (pg's query_timeout). */
+export const POSTGRES_QUERY_TIMEOUT_MS = 5000;
+
 /** Postgres through TypeORM; the schema comes from migrations only, never `synchronize`. */
 export function createDataSource(databaseUrl: string): DataSource {
   return new DataSource({
@@ -16,7 +19,14 @@ export function createDataSource(databaseUrl: string): DataSource {
     migrationsTableName: 'schema_migrations',
     synchronize: false,
     logging: ['error'],
-    extra: { max: 10, connectionTimeoutMillis: 3000, statement_timeout: 10000 },
+    // Every query has a client-side deadline too: statement_timeout is the server's own, and a
+    // partitioned server (connection open, nothing answering) never applies it.
+    extra: {
+      max: 10,
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 10_000,
+      query_timeout: POSTGRES_QUERY_TIMEOUT_MS,
+    },
   });
 }
 

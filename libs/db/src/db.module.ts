@@ -1,12 +1,25 @@
 import { Global, Module } from '@nestjs/common';
 import { ArtifactRecordsService } from './artifact-records.service';
 import { DatabaseService } from './database.service';
+import { DeferredWrites } from './deferred-writes.service';
 import { HitRecorder } from './hit-recorder.service';
 import { HostedRecordsService } from './hosted-records.service';
 
 @Global()
 @Module({
-  providers: [DatabaseService, ArtifactRecordsService, HitRecorder, HostedRecordsService],
-  exports: [DatabaseService, ArtifactRecordsService, HitRecorder, HostedRecordsService],
+  providers: [
+    DatabaseService,
+    ArtifactRecordsService,
+    DeferredWrites,
+    HitRecorder,
+    HostedRecordsService,
+  ],
+  exports: [
+    DatabaseService,
+    ArtifactRecordsService,
+    DeferredWrites,
+    HitRecorder,
+    HostedRecordsService,
+  ],
 })
 export class DbModule {}

@@ -1,6 +1,7 @@
 export * from './artifact-records.service';
 export * from './data-source';
 export * from './database.service';
+export * from './deferred-writes.service';
 export * from './db.module';
 export * from './entities/cached-artifact.entity';
 export * from './entities/hosted-file.entity';

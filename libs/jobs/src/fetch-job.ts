@@ -1,8 +1,28 @@
 import { createHash } from 'node:crypto';
 
-/** The one BullMQ queue between gateways and fetchers. */
+/** The BullMQ queue between gateways and fetchers for content: packages, blobs, files. */
 export const FETCH_QUEUE = 'artifact-fetch';
+/**
+ * A lane of its own, with its own workers, for what clients need first and is small: index
+ * files, manifests, tag lists, revalidations. A burst of large blob misses fills FETCH_QUEUE's
+ * workers, never this one's.
+ */
+export const METADATA_FETCH_QUEUE = 'artifact-fetch-metadata';
+export const FETCH_QUEUES = [FETCH_QUEUE, METADATA_FETCH_QUEUE] as const;
+export type FetchQueueName = (typeof FETCH_QUEUES)[number];
+
+/** The lane of a fetch: deterministic per artifact, so every replica joins the same job. */
+export function fetchQueueFor(request: {
+  kind: FetchKind;
+  manifestDigestKeyPrefix?: string;
+}): FetchQueueName {
+  return request.kind === 'immutable' && request.manifestDigestKeyPrefix === undefined
+    ? FETCH_QUEUE
+    : METADATA_FETCH_QUEUE;
+}
 export const FETCH_JOB = 'fetch';
+/** Redis pub/sub channel: a job id published here is cancelled by the fetcher that runs it. */
+export const FETCH_CANCEL_CHANNEL = 'ac:fetch-cancel';
 
 /**
  * immutable: fetch once, keep forever. mutable: fetch a missing mutable file.
@@ -39,6 +59,13 @@ export interface FetchJobPayload {
   manifestDigestKeyPrefix?: string;
   /** unix ms when the first request asked for it */
   requestedAt: number;
+  /**
+   * Random per `queue.add` call: tells the gateway that added a job from an older job with the
+   * same id (a job that fails within a millisecond must not be mistaken for an earlier failure).
+   */
+  enqueueId?: string;
+  /** the gateway's id of the request that caused the fetch, for the fetcher's log lines */
+  requestId?: string;
 }
 
 /**
@@ -85,31 +112,50 @@ export type FetchJobResult =
 
 export type StaleReason = 'unreachable' | 'upstream_missing';
 
-/** Why a fetch failed for good (UnrecoverableError message prefix) or for now. */
-export type FetchFailureReason =
-  'upstream_not_found' | 'upstream_integrity' | 'upstream_unavailable' | 'storage_unavailable';
+/** Why a fetch failed, for good (UnrecoverableError) or for now; the prefix of its failedReason. */
+export const FETCH_FAILURE_REASONS = [
+  'upstream_not_found',
+  'upstream_integrity',
+  'upstream_unavailable',
+  'upstream_timeout',
+  'upstream_rate_limited',
+  'storage_unavailable',
+  'cancelled',
+] as const;
+export type FetchFailureReason = (typeof FETCH_FAILURE_REASONS)[number];
 
-/**
- * Failed jobs carry `<reason>: <human message>` as their failedReason so a gateway on any replica
- * can map the outcome without sharing classes with the fetcher.
- */
-export function formatFailure(reason: FetchFailureReason, message: string): string {
-  return `${reason}: ${message}`;
-}
-
-export function parseFailure(failedReason: string | undefined): {
+export interface FetchFailure {
   reason: FetchFailureReason;
   message: string;
-} {
+  /** seconds the upstream asked us to wait (429 Retry-After) */
+  retryAfter?: number;
+}
+
+const FAILURE_TEXT = new RegExp(
+  `^(${FETCH_FAILURE_REASONS.join('|')}): (.*?)(?: \\(retry after (\\d+) s\\))?$`,
+  's',
+);
+
+/**
+ * Failed jobs carry `<reason>: <human message>[ (retry after N s)]` as their failedReason: readable
+ * in the queue UI, and mapped by a gateway on any replica without sharing classes with the fetcher.
+ */
+export function formatFailure(failure: FetchFailure): string {
+  const wait = failure.retryAfter !== undefined ? ` (retry after ${failure.retryAfter} s)` : '';
+  return `${failure.reason}: ${failure.message}${wait}`;
+}
+
+export function parseFailure(failedReason: string | undefined): FetchFailure {
   const text = failedReason ?? '';
-  const match =
-    /^(upstream_not_found|upstream_integrity|upstream_unavailable|storage_unavailable): (.*)$/s.exec(
-      text,
-    );
-  if (match) {
-    return { reason: match[1] as FetchFailureReason, message: match[2] };
+  const match = FAILURE_TEXT.exec(text);
+  if (!match) {
+    return { reason: 'upstream_unavailable', message: text || 'fetch failed' };
   }
-  return { reason: 'upstream_unavailable', message: text || 'fetch failed' };
+  const failure: FetchFailure = { reason: match[1] as FetchFailureReason, message: match[2] };
+  if (match[3] !== undefined) {
+    failure.retryAfter = Number(match[3]);
+  }
+  return failure;
 }
 
 /**

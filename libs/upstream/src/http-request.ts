@@ -18,6 +18,8 @@ export interface HttpRequestOptions {
   /** longest silence while the body streams */
   idleTimeoutMs: number;
   signal?: AbortSignal;
+  /** resolves the host name (redirects use a guarded lookup) */
+  lookup?: http.RequestOptions['lookup'];
 }
 
 export interface HttpResponse {
@@ -40,6 +42,7 @@ export function httpRequest(url: URL, options: HttpRequestOptions): Promise<Http
       headers: options.headers,
       agent: options.agent,
       signal: options.signal,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
     });
     const headersTimer = setTimeout(() => {
       request.destroy(

@@ -6,3 +6,4 @@ export * from './upstream.module';
 export * from './http-request';
 export * from './bearer-challenge';
 export * from './token-upstream.auth';
+export * from './redirect-guard';

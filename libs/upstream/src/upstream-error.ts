@@ -1,5 +1,6 @@
 /** Why an upstream request produced no usable response. */
-export type UpstreamFailure = 'unreachable' | 'timeout' | 'status' | 'redirect_loop';
+export type UpstreamFailure =
+  'unreachable' | 'timeout' | 'status' | 'redirect_loop' | 'redirect_refused';
 
 export class UpstreamError extends Error {
   constructor(
@@ -13,6 +14,9 @@ export class UpstreamError extends Error {
 
   /** Worth retrying, or serving a stale copy instead (SPEC §5: network, timeout, 5xx, 429). */
   get transient(): boolean {
+    if (this.failure === 'redirect_refused' || this.failure === 'redirect_loop') {
+      return false;
+    }
     return this.failure !== 'status' || this.status === 429 || (this.status ?? 0) >= 500;
   }
 }

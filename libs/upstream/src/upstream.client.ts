@@ -1,12 +1,21 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpTimeoutError, discard, httpRequest } from './http-request';
 import type { ProxyRemoteConfig } from '@app/config';
 import { UPSTREAM_AUTH, type UpstreamAuth } from './upstream-auth';
 import { UpstreamError } from './upstream-error';
 import { sameOrigin, upstreamUrl } from './upstream-url';
+import {
+  type AddressClass,
+  type RedirectPolicy,
+  addressClass,
+  guardedLookup,
+  redirectAllowed,
+  resolveAll,
+} from './redirect-guard';
 
 export interface UpstreamRequestOptions {
   method?: 'GET' | 'HEAD';
@@ -28,6 +37,8 @@ export interface UpstreamResponse {
 }
 
 const MAX_REDIRECTS = 5;
+/** How long what base_url resolves to is remembered for the redirect policy. */
+const BASE_RESOLVE_TTL_MS = 60_000;
 
 /**
  * HTTP to upstreams. Follows redirects itself so that credentials only ever go to the remote's
@@ -37,6 +48,10 @@ const MAX_REDIRECTS = 5;
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
   private readonly agents = new Map<string, { http: http.Agent; https: https.Agent }>();
+  private readonly baseAddressClasses = new Map<
+    string,
+    { classes: AddressClass[]; until: number }
+  >();
 
   constructor(@Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth) {}
 
@@ -64,6 +79,7 @@ export class UpstreamClient implements OnApplicationShutdown {
       }
     }
     const timeoutMs = remote.upstreamTimeout * 1000;
+    const lookup = hops > 0 && !ownOrigin ? await this.redirectLookup(remote, url) : undefined;
     let response;
     try {
       response = await httpRequest(url, {
@@ -73,6 +89,7 @@ export class UpstreamClient implements OnApplicationShutdown {
         agent: this.agentFor(remote, url),
         headersTimeoutMs: timeoutMs,
         idleTimeoutMs: timeoutMs,
+        lookup,
       });
     } catch (error) {
       throw toUpstreamError(error, url, timeoutMs);
@@ -108,6 +125,47 @@ export class UpstreamClient implements OnApplicationShutdown {
     };
   }
 
+  /**
+   * A redirect off the remote's own origin may not lead inside the network (loopback, private
+   * and link-local addresses: metadata services, the deployment's own storage and fetchers),
+   * unless base_url is itself internal or the remote lists the host in redirect_hosts. An IP
+   * literal is checked here; a host name at connect time, on the addresses the socket uses.
+   */
+  private async redirectLookup(
+    remote: ProxyRemoteConfig,
+    url: URL,
+  ): Promise<http.RequestOptions['lookup']> {
+    const policy: RedirectPolicy = {
+      redirectHosts: remote.redirectHosts,
+      baseClasses: await this.baseClasses(remote),
+    };
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const allowed = (addresses: readonly string[]) =>
+      redirectAllowed(url.hostname, port, addresses, policy);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) !== 0) {
+      if (!allowed([host])) {
+        throw refusedRedirect(url);
+      }
+      return undefined;
+    }
+    return guardedLookup(allowed);
+  }
+
+  private async baseClasses(remote: ProxyRemoteConfig): Promise<AddressClass[]> {
+    const known = this.baseAddressClasses.get(remote.name);
+    if (known && known.until > Date.now()) {
+      return known.classes;
+    }
+    const host = new URL(remote.baseUrl).hostname;
+    const classes = await resolveAll(host).then(
+      (addresses) => addresses.map(addressClass),
+      () => [] as AddressClass[],
+    );
+    this.baseAddressClasses.set(remote.name, { classes, until: Date.now() + BASE_RESOLVE_TTL_MS });
+    return classes;
+  }
+
   private agentFor(remote: ProxyRemoteConfig, url: URL): http.Agent {
     let agents = this.agents.get(remote.name);
     if (!agents) {
@@ -135,7 +193,17 @@ function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
 }
 
+function refusedRedirect(url: URL): UpstreamError {
+  return new UpstreamError(
+    'redirect_refused',
+    `a redirect to ${url.host} was refused: it resolves to an internal address (add the host to the remote's redirect_hosts if it is meant)`,
+  );
+}
+
 function toUpstreamError(error: unknown, url: URL, timeoutMs: number): UpstreamError {
+  if ((error as { code?: string }).code === 'EREDIRECTREFUSED') {
+    return refusedRedirect(url);
+  }
   if (error instanceof HttpTimeoutError) {
     return new UpstreamError('timeout', `${url.origin} did not answer within ${timeoutMs} ms`);
   }

@@ -5,8 +5,10 @@ import { pipeline } from 'node:stream/promises';
 import { CacheStateService } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { ArtifactRecordsService } from '@app/db';
+import { ArtifactRecordsService, DeferredWrites } from '@app/db';
+import { type FetchTarget, fetchTargetOf } from '@app/formats';
 import {
+  type FetchFailure,
   type FetchFailureReason,
   type FetchJobPayload,
   type FetchJobResult,
@@ -21,27 +23,47 @@ import {
   STORAGE_DRIVER,
   type StorageDriver,
 } from '@app/storage';
-import { UpstreamClient, UpstreamError, type UpstreamResponse, discard } from '@app/upstream';
+import {
+  HttpTimeoutError,
+  UpstreamClient,
+  UpstreamError,
+  type UpstreamResponse,
+  discard,
+} from '@app/upstream';
 import { InflightRegistry } from '../inflight/inflight.registry';
-import { readManifest } from './manifest-document';
+import { readManifest, readTagListPage } from './manifest-document';
+import { type UpstreamAnswer, parseRetryAfter, upstreamVerdict } from './upstream-policy';
 
-/** A failure that BullMQ must not retry (upstream 404, digest mismatch, refused request). */
-class FinalFailure extends Error {
+/** A failure whose retry is decided here rather than by the error's type. */
+class FetchFailed extends Error {
   constructor(
-    readonly reason: FetchFailureReason,
-    message: string,
+    readonly failure: FetchFailure,
+    readonly final: boolean,
   ) {
-    super(message);
+    super(failure.message);
   }
 }
 
 /** Upstream response headers worth passing to waiting gateways before the bytes. */
 const PASSED_HEADERS = ['docker-content-digest', 'etag', 'last-modified'];
+/** A tag list assembled from more pages than this is cut (and logged): one object per image. */
+const MAX_TAG_LIST_PAGES = 50;
+
+/** One job, as the service sees it: the payload plus what was derived from it. */
+interface FetchContext {
+  job: Job<FetchJobPayload, FetchJobResult>;
+  payload: FetchJobPayload;
+  remote: ProxyRemoteConfig;
+  target: FetchTarget;
+  /** aborts on the job's deadline or an operator's cancel */
+  signal: AbortSignal;
+}
 
 /**
  * Runs one fetch job: upstream → spool file → storage, with every waiting client following the
  * spool through the in-flight endpoint. The fetch belongs to this job, not to any request: no
- * client leaving stops it, and it publishes once.
+ * client leaving stops it, and it publishes once. Only the job's deadline (FETCH_JOB_TIMEOUT) or
+ * an operator's cancel stop it early.
  */
 @Injectable()
 export class FetchService {
@@ -53,78 +75,118 @@ export class FetchService {
     private readonly upstream: UpstreamClient,
     private readonly cacheState: CacheStateService,
     private readonly records: ArtifactRecordsService,
+    private readonly deferred: DeferredWrites,
     private readonly metrics: MetricsService,
     private readonly inflight: InflightRegistry,
   ) {}
 
-  async run(job: Job<FetchJobPayload, FetchJobResult>): Promise<FetchJobResult> {
+  async run(
+    job: Job<FetchJobPayload, FetchJobResult>,
+    cancel?: AbortSignal,
+  ): Promise<FetchJobResult> {
     const payload = job.data;
     const remote = this.config.remotes[payload.remote];
-    if (!remote || remote.package === 'local') {
-      throw new UnrecoverableError(
-        formatFailure(
-          'upstream_unavailable',
-          `remote ${payload.remote} is not configured on this fetcher`,
-        ),
-      );
-    }
     const started = performance.now();
+    const deadline = AbortSignal.timeout(this.config.fetchJobTimeout * 1000);
+    const signal = cancel ? AbortSignal.any([cancel, deadline]) : deadline;
+    const remoteName = remote?.name ?? '-';
+    const tag = `${payload.remote} ${payload.path}${payload.requestId ? ` [${payload.requestId}]` : ''}`;
     try {
-      const result = await this.execute(job, remote);
+      const context = this.contextOf(job, remote, signal);
+      const result = await this.execute(context);
       const seconds = (performance.now() - started) / 1000;
       const bytes = result.outcome === 'stored' ? result.size : 0;
-      this.metrics.fetched(remote.name, result.outcome, seconds, bytes);
-      this.logger.log(
-        `${remote.name} ${payload.path} ${result.outcome} ${bytes} bytes in ${seconds.toFixed(3)} s`,
-      );
+      this.metrics.fetched(remoteName, result.outcome, seconds, bytes);
+      this.logger.log(`${tag} ${result.outcome} ${bytes} bytes in ${seconds.toFixed(3)} s`);
       return result;
     } catch (error) {
       const seconds = (performance.now() - started) / 1000;
-      const { reason, message, final } = classify(error);
-      this.metrics.fetched(remote.name, 'failed', seconds, 0);
-      this.metrics.fetchFailed(remote.name, reason);
-      const failure = formatFailure(reason, message);
+      const { failure, final } = classify(error, {
+        cancel,
+        deadline,
+        jobTimeout: this.config.fetchJobTimeout,
+      });
       const attempts = job.opts.attempts ?? 1;
+      const last = final || job.attemptsMade + 1 >= attempts;
+      this.metrics.fetched(remoteName, 'failed', seconds, 0);
+      this.metrics.fetchFailed(remoteName, failure.reason);
       this.logger.warn(
-        `${remote.name} ${payload.path} failed after ${seconds.toFixed(3)} s (attempt ${job.attemptsMade + 1}/${attempts}, ${final ? 'final' : 'will retry'}): ${message}`,
+        `${tag} failed after ${seconds.toFixed(3)} s (attempt ${job.attemptsMade + 1}/${attempts}, ${last ? 'final' : 'will retry'}): ${failure.message}`,
       );
+      const text = formatFailure(failure);
       if (final) {
-        throw new UnrecoverableError(failure);
+        throw new UnrecoverableError(text);
       }
-      if (job.attemptsMade + 1 < attempts) {
-        await job.updateProgress({ phase: 'retrying', failure }).catch(() => undefined);
+      if (!last) {
+        await job.updateProgress({ phase: 'retrying', failure: text }).catch(() => undefined);
       }
-      throw new Error(failure);
+      throw new Error(text);
     }
   }
 
-  private async execute(
-    job: Job<FetchJobPayload>,
-    remote: ProxyRemoteConfig,
-  ): Promise<FetchJobResult> {
+  /**
+   * What the job fetches, derived from remote + path alone: the payload's storage key and
+   * upstream path are ignored, so a job forged in Redis or the queue UI can fetch no more than
+   * a client request for that path could (and never overwrite another key, hosted files included).
+   */
+  private contextOf(
+    job: Job<FetchJobPayload, FetchJobResult>,
+    remote: AppConfig['remotes'][string] | undefined,
+    signal: AbortSignal,
+  ): FetchContext {
     const payload = job.data;
-    const cached = await this.storage.head(payload.storageKey);
+    if (!remote || remote.package === 'local') {
+      throw new FetchFailed(
+        {
+          reason: 'upstream_unavailable',
+          message: `remote ${payload.remote} is not a proxy remote on this fetcher`,
+        },
+        true,
+      );
+    }
+    if (typeof payload.path !== 'string' || payload.path === '') {
+      throw new FetchFailed({ reason: 'upstream_unavailable', message: 'job has no path' }, true);
+    }
+    let target: FetchTarget;
+    try {
+      target = fetchTargetOf(remote, payload.path);
+    } catch (error) {
+      throw new FetchFailed(
+        {
+          reason: 'upstream_unavailable',
+          message: `job refused: ${error instanceof Error ? error.message : String(error)}`,
+        },
+        true,
+      );
+    }
+    return { job, payload, remote, target, signal };
+  }
+
+  private async execute(context: FetchContext): Promise<FetchJobResult> {
+    const { payload, remote, target } = context;
+    const cached = await this.storage.head(target.storageKey);
     if (cached && payload.kind !== 'revalidate') {
       // Another job published it while this one waited (or a gateway raced a publish): done.
       const reusable =
-        payload.kind === 'immutable' || (await this.cacheState.isFresh(remote.name, payload.path));
+        target.pathClass === 'immutable' ||
+        (await this.cacheState.isFresh(remote.name, payload.path));
       if (reusable) {
         return { outcome: 'stored', ...stored(cached) };
       }
     }
     const revalidating = payload.kind === 'revalidate' && cached !== null;
-    const manifest = payload.manifestDigestKeyPrefix !== undefined;
-    if (revalidating && manifest) {
-      const kept = await this.revalidateTag(remote, payload, cached);
+    const document = target.document;
+    if (revalidating && cached && document?.kind === 'manifest') {
+      const kept = await this.revalidateTag(context, cached);
       if (kept) {
         return kept;
       }
     }
     const headers: Record<string, string> = {};
-    if (payload.accept) {
-      headers.accept = payload.accept;
+    if (target.accept) {
+      headers.accept = target.accept;
     }
-    if (revalidating && remote.checkMutableUpdates && !manifest) {
+    if (revalidating && remote.checkMutableUpdates && document === undefined) {
       const validators = await this.cacheState.getValidators(remote.name, payload.path);
       if (validators.etag) {
         headers['if-none-match'] = validators.etag;
@@ -134,68 +196,111 @@ export class FetchService {
       }
     }
 
-    let response: UpstreamResponse;
-    try {
-      response = await this.upstream.request(remote, payload.upstreamPath, {
-        headers,
-        scope: payload.scope,
-        query: payload.upstreamQuery,
-      });
-    } catch (error) {
-      if (revalidating && error instanceof UpstreamError && error.transient) {
-        return this.keepStale(remote, payload, 'unreachable');
-      }
-      throw error;
-    }
-
-    const status = response.status;
-    if (status === 200) {
+    const { response, answer } = await this.ask(context, 'GET', headers);
+    const verdict = upstreamVerdict(answer, {
+      revalidating,
+      upstreamMissing: remote.upstreamMissing,
+    });
+    if (verdict.action === 'store' && response) {
       if (revalidating) {
         this.metrics.revalidated(remote.name, 'changed');
       }
-      return manifest
-        ? this.storeManifest(remote, payload, response)
-        : this.download(job, remote, response);
-    }
-    await discard(response.body);
-    if (status === 304 && revalidating && cached) {
-      await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
-      this.metrics.revalidated(remote.name, 'unchanged');
-      return { outcome: 'unchanged', ...stored(cached) };
-    }
-    if (status === 404 || status === 410) {
-      if (revalidating && remote.upstreamMissing === 'serve_stale') {
-        return this.keepStale(remote, payload, 'upstream_missing');
+      switch (document?.kind) {
+        case 'manifest':
+          return this.storeManifest(context, response, document.manifestDigestKeyPrefix);
+        case 'tag_list':
+          return this.storeTagList(context, response);
+        case undefined:
+          return this.download(context, response);
       }
-      if (revalidating) {
-        this.metrics.revalidated(remote.name, 'missing');
-        await this.forget(remote, payload);
+    }
+    if (response) {
+      await discard(response.body);
+    }
+    const status = response ? `answered ${response.status}` : 'gave no answer';
+    switch (verdict.action) {
+      case 'store':
+        throw new Error('unreachable: a stored verdict without a response');
+      case 'unchanged':
+        await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
+        this.metrics.revalidated(remote.name, 'unchanged');
+        return { outcome: 'unchanged', ...stored(cached as ObjectInfo) };
+      case 'keep_stale':
+        return this.keepStale(context, verdict.reason);
+      case 'not_found':
+        if (verdict.forget) {
+          this.metrics.revalidated(remote.name, 'missing');
+          await this.forget(context);
+        }
+        await this.cacheState.rememberMissing(remote.name, payload.path, remote.negativeTtl);
+        throw new FetchFailed(
+          { reason: 'upstream_not_found', message: `upstream ${status} for ${payload.path}` },
+          true,
+        );
+      case 'retry':
+        throw new FetchFailed(
+          { reason: verdict.reason, message: answerMessage(answer, payload.path) },
+          false,
+        );
+      case 'rate_limited':
+        // Not retried by the queue: another attempt spends more of the upstream's budget.
+        throw new FetchFailed(
+          {
+            reason: 'upstream_rate_limited',
+            message: `upstream ${status} for ${payload.path}`,
+            retryAfter: verdict.retryAfter,
+          },
+          true,
+        );
+      case 'refuse':
+        throw new FetchFailed(
+          { reason: 'upstream_unavailable', message: answerMessage(answer, payload.path) },
+          true,
+        );
+    }
+  }
+
+  /** One upstream request; a request that got no answer becomes an answer of its own. */
+  private async ask(
+    context: FetchContext,
+    method: 'GET' | 'HEAD',
+    headers: Record<string, string>,
+    query?: string,
+  ): Promise<{ response: UpstreamResponse | null; answer: UpstreamAnswer }> {
+    try {
+      const response = await this.upstream.request(context.remote, context.target.upstreamPath, {
+        method,
+        headers,
+        scope: context.target.scope,
+        query,
+        signal: context.signal,
+      });
+      return {
+        response,
+        answer: {
+          status: response.status,
+          retryAfter: parseRetryAfter(response.headers['retry-after']),
+        },
+      };
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || context.signal.aborted) {
+        throw error;
       }
-      await this.cacheState.rememberMissing(remote.name, payload.path, remote.negativeTtl);
-      throw new FinalFailure(
-        'upstream_not_found',
-        `upstream answered ${status} for ${payload.path}`,
-      );
+      const failure =
+        error.failure === 'timeout'
+          ? 'timeout'
+          : error.failure === 'redirect_refused' || error.failure === 'redirect_loop'
+            ? 'redirect_refused'
+            : 'unreachable';
+      return { response: null, answer: { failure, message: error.message } };
     }
-    const transient = status === 429 || status >= 500;
-    if (revalidating && (transient || status === 401 || status === 403)) {
-      return this.keepStale(remote, payload, 'unreachable');
-    }
-    if (transient) {
-      throw new UpstreamError('status', `upstream answered ${status}`, status);
-    }
-    throw new FinalFailure(
-      'upstream_unavailable',
-      `upstream answered ${status} for ${payload.path}`,
-    );
   }
 
   private async download(
-    job: Job<FetchJobPayload>,
-    remote: ProxyRemoteConfig,
+    context: FetchContext,
     response: UpstreamResponse,
   ): Promise<FetchJobResult> {
-    const payload = job.data;
+    const { job, payload, target, signal } = context;
     const contentLength = parseLength(response.headers['content-length']);
     const contentType = contentTypeFor(payload.path, response.headers['content-type']);
     const attempt = await this.inflight.begin().catch((error: unknown) => {
@@ -208,14 +313,16 @@ export class FetchService {
         streamUrl: attempt.streamUrl,
         contentLength,
         contentType,
-        sha256: payload.expectedSha256 ?? null,
+        sha256: target.expectedSha256 ?? null,
         upstreamHeaders: pick(response.headers, PASSED_HEADERS),
       });
       const verify = new HashingTransform({
         expectedSize: contentLength ?? undefined,
-        expectedSha256: payload.expectedSha256,
+        expectedSha256: target.expectedSha256,
       });
-      const download = pipeline(response.body, verify, attempt.spool.createWriter()).then(
+      const download = pipeline(response.body, verify, attempt.spool.createWriter(), {
+        signal,
+      }).then(
         () => attempt.spool.verified(),
         (error: Error) => {
           attempt.spool.fail(error);
@@ -223,10 +330,11 @@ export class FetchService {
         },
       );
       const publish = attempt.spool.openReader('verified').then((reader) =>
-        this.storage.write(payload.storageKey, reader, {
+        this.storage.write(target.storageKey, reader, {
           contentType,
           expectedSize: contentLength ?? undefined,
-          expectedSha256: payload.expectedSha256,
+          expectedSha256: target.expectedSha256,
+          signal,
         }),
       );
       const [downloaded, published] = await Promise.allSettled([download, publish]);
@@ -240,14 +348,13 @@ export class FetchService {
         throw asStorageFailure(published.reason);
       }
       const artifact: StoredArtifact = {
-        storageKey: payload.storageKey,
+        storageKey: target.storageKey,
         size: published.value.size,
         sha256: published.value.sha256,
         contentType,
       };
-      await this.recordPublished(remote, payload, artifact, response.headers).finally(() =>
-        attempt.spool.release(),
-      );
+      await this.recordPublished(context, artifact, response.headers);
+      attempt.spool.release();
       return { outcome: 'stored', ...artifact };
     } finally {
       response.body.destroy();
@@ -256,36 +363,36 @@ export class FetchService {
   }
 
   /**
-   * SPEC §4: a tag is revalidated with an upstream HEAD compared by digest (a HEAD does not count
-   * against registries' pull limits). Null when a GET must decide: changed, or no digest given.
+   * A tag is revalidated with an upstream HEAD compared by digest (a HEAD does not count against
+   * registries' pull limits). Null when a GET must decide: changed, or no digest given.
    */
   private async revalidateTag(
-    remote: ProxyRemoteConfig,
-    payload: FetchJobPayload,
+    context: FetchContext,
     cached: ObjectInfo,
   ): Promise<FetchJobResult | null> {
-    let response: UpstreamResponse;
-    try {
-      response = await this.upstream.request(remote, payload.upstreamPath, {
-        method: 'HEAD',
-        headers: payload.accept ? { accept: payload.accept } : {},
-        scope: payload.scope,
-      });
-    } catch (error) {
-      if (error instanceof UpstreamError && error.transient) {
-        return this.keepStale(remote, payload, 'unreachable');
-      }
-      throw error;
+    const { remote, payload, target } = context;
+    const { response, answer } = await this.ask(
+      context,
+      'HEAD',
+      target.accept ? { accept: target.accept } : {},
+    );
+    if (response) {
+      await discard(response.body);
     }
-    await discard(response.body);
-    const status = response.status;
-    if (status === 200 && response.headers['docker-content-digest'] === `sha256:${cached.sha256}`) {
+    if (
+      response?.status === 200 &&
+      response.headers['docker-content-digest'] === `sha256:${cached.sha256}`
+    ) {
       await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
       this.metrics.revalidated(remote.name, 'unchanged');
       return { outcome: 'unchanged', ...stored(cached) };
     }
-    if (status === 429 || status >= 500 || status === 401 || status === 403) {
-      return this.keepStale(remote, payload, 'unreachable');
+    const verdict = upstreamVerdict(answer, {
+      revalidating: true,
+      upstreamMissing: remote.upstreamMissing,
+    });
+    if (verdict.action === 'keep_stale' && verdict.reason === 'unreachable') {
+      return this.keepStale(context, 'unreachable');
     }
     return null;
   }
@@ -295,76 +402,165 @@ export class FetchService {
    * under the digest as well as under the tag, so `image@sha256:…` is a hit after `image:tag`.
    */
   private async storeManifest(
-    remote: ProxyRemoteConfig,
-    payload: FetchJobPayload,
+    context: FetchContext,
     response: UpstreamResponse,
+    digestKeyPrefix: string,
   ): Promise<FetchJobResult> {
+    const { target } = context;
     const document = await readManifest(response.body, response.headers['content-type']);
-    if (payload.expectedSha256 && document.sha256 !== payload.expectedSha256) {
-      throw new FinalFailure(
-        'upstream_integrity',
-        `manifest digest mismatch: asked for sha256:${payload.expectedSha256}, got sha256:${document.sha256}`,
+    if (target.expectedSha256 && document.sha256 !== target.expectedSha256) {
+      throw new FetchFailed(
+        {
+          reason: 'upstream_integrity',
+          message: `manifest digest mismatch: asked for sha256:${target.expectedSha256}, got sha256:${document.sha256}`,
+        },
+        true,
       );
     }
-    const digestKey = `${payload.manifestDigestKeyPrefix}/sha256/${document.sha256}`;
-    const options = { contentType: document.mediaType, expectedSha256: document.sha256 };
-    try {
-      for (const key of new Set([digestKey, payload.storageKey])) {
-        await this.storage.write(key, Readable.from([document.bytes]), options);
-      }
-    } catch (error) {
-      throw asStorageFailure(error);
+    const digestKey = `${digestKeyPrefix}/sha256/${document.sha256}`;
+    for (const key of new Set([digestKey, target.storageKey])) {
+      await this.writeDocument(context, key, document.bytes, document.mediaType, document.sha256);
     }
     const artifact: StoredArtifact = {
-      storageKey: payload.storageKey,
+      storageKey: target.storageKey,
       size: document.bytes.length,
       sha256: document.sha256,
       contentType: document.mediaType,
     };
-    await this.recordPublished(remote, payload, artifact, response.headers);
+    await this.recordPublished(context, artifact, response.headers);
     return { outcome: 'stored', ...artifact };
   }
 
+  /**
+   * A tag list is stored whole, one object per image, however the upstream pages it (its `Link:
+   * rel="next"` is followed, on the same path only); the gateway cuts the pages clients ask for.
+   */
+  private async storeTagList(
+    context: FetchContext,
+    first: UpstreamResponse,
+  ): Promise<FetchJobResult> {
+    const { payload, target } = context;
+    const tags = new Set<string>();
+    let name = '';
+    const asked = new Set<string>();
+    let response = first;
+    for (let page = 1; ; page += 1) {
+      const read = await readTagListPage(response.body);
+      name ||= read.name;
+      read.tags.forEach((tag) => tags.add(tag));
+      const next = nextPageQuery(response.headers.link, target.upstreamPath);
+      // A registry that links a page to itself (or back) would otherwise be asked forever.
+      if (next === null || asked.has(next)) {
+        break;
+      }
+      asked.add(next);
+      if (page >= MAX_TAG_LIST_PAGES) {
+        this.logger.warn(`${payload.remote} ${payload.path}: tag list cut after ${page} pages`);
+        break;
+      }
+      const { response: following, answer } = await this.ask(context, 'GET', {}, next);
+      if (!following || following.status !== 200) {
+        if (following) {
+          await discard(following.body);
+        }
+        throw new FetchFailed(
+          {
+            reason: 'upstream_unavailable',
+            message: `tag list page ${page + 1}: ${answerMessage(answer, payload.path)}`,
+          },
+          false,
+        );
+      }
+      response = following;
+    }
+    const body = Buffer.from(
+      JSON.stringify({ name, tags: [...tags].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) }),
+    );
+    const written = await this.writeDocument(
+      context,
+      target.storageKey,
+      body,
+      'application/json',
+      undefined,
+    );
+    const artifact: StoredArtifact = {
+      storageKey: target.storageKey,
+      size: written.size,
+      sha256: written.sha256,
+      contentType: 'application/json',
+    };
+    await this.recordPublished(context, artifact, {});
+    return { outcome: 'stored', ...artifact };
+  }
+
+  private async writeDocument(
+    context: FetchContext,
+    key: string,
+    bytes: Buffer,
+    contentType: string,
+    sha256: string | undefined,
+  ) {
+    try {
+      return await this.storage.write(key, Readable.from([bytes]), {
+        contentType,
+        expectedSha256: sha256,
+        signal: context.signal,
+      });
+    } catch (error) {
+      throw asStorageFailure(error);
+    }
+  }
+
+  /**
+   * Called once the bytes are in storage, before the waiting clients get their last byte: the
+   * Redis state a client's next request relies on (the TTL marker, the validators, no negative
+   * entry) is written here, each call bounded by Redis' command timeout. The Postgres row is
+   * bookkeeping: it is written on the side and retried until Postgres takes it, so a partitioned
+   * or stopped Postgres delays nobody.
+   */
   private async recordPublished(
-    remote: ProxyRemoteConfig,
-    payload: FetchJobPayload,
+    context: FetchContext,
     artifact: StoredArtifact,
     headers: Record<string, string>,
   ): Promise<void> {
+    const { remote, payload } = context;
     const validators = {
       etag: headers.etag ?? null,
       lastModified: headers['last-modified'] ?? null,
     };
-    if (payload.kind !== 'immutable') {
-      await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
-      await this.cacheState.setValidators(remote.name, payload.path, validators);
-    }
-    await this.cacheState.forgetMissing(remote.name, payload.path);
     try {
-      await this.records.recordFetched({
-        remote: remote.name,
-        path: payload.path,
-        ...artifact,
-        upstreamEtag: validators.etag,
-        upstreamLastModified: validators.lastModified,
-      });
+      if (payload.kind !== 'immutable') {
+        await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
+        await this.cacheState.setValidators(remote.name, payload.path, validators);
+      }
+      await this.cacheState.forgetMissing(remote.name, payload.path);
     } catch (error) {
-      // The artifact is published and served from storage; the row is bookkeeping.
+      // Published all the same: the next request revalidates (or finds it in storage).
       this.logger.warn(
-        `could not record ${remote.name} ${payload.path}: ${(error as Error).message}`,
+        `${remote.name} ${payload.path}: Redis state not written: ${(error as Error).message}`,
       );
     }
+    const record = {
+      remote: remote.name,
+      path: payload.path,
+      ...artifact,
+      upstreamEtag: validators.etag,
+      upstreamLastModified: validators.lastModified,
+    };
+    this.deferred.submit(`cached_artifacts\0${remote.name}\0${payload.path}`, () =>
+      this.records.recordFetched(record),
+    );
   }
 
   /** The upstream could not confirm an expired copy: keep serving it for another TTL. */
-  private async keepStale(
-    remote: ProxyRemoteConfig,
-    payload: FetchJobPayload,
-    reason: StaleReason,
-  ): Promise<FetchJobResult> {
-    const cached = await this.storage.head(payload.storageKey);
+  private async keepStale(context: FetchContext, reason: StaleReason): Promise<FetchJobResult> {
+    const { remote, payload, target } = context;
+    const cached = await this.storage.head(target.storageKey);
     if (!cached) {
-      throw new UpstreamError('unreachable', 'upstream unreachable and nothing cached');
+      throw new FetchFailed(
+        { reason: 'upstream_unavailable', message: 'upstream unreachable and nothing cached' },
+        false,
+      );
     }
     await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
     this.metrics.revalidated(remote.name, reason === 'unreachable' ? 'unreachable' : 'missing');
@@ -372,18 +568,13 @@ export class FetchService {
   }
 
   /** upstream_missing: not_found — the copy is gone upstream, so it goes here too. */
-  private async forget(remote: ProxyRemoteConfig, payload: FetchJobPayload): Promise<void> {
-    await this.storage.delete(payload.storageKey);
-    await this.cacheState.markFresh(remote.name, payload.path, 0);
+  private async forget(context: FetchContext): Promise<void> {
+    await this.storage.delete(context.target.storageKey);
+    await this.cacheState.markFresh(context.remote.name, context.payload.path, 0);
   }
 }
 
-function stored(info: {
-  key: string;
-  size: number;
-  sha256: string;
-  contentType: string | null;
-}): StoredArtifact {
+function stored(info: ObjectInfo): StoredArtifact {
   return {
     storageKey: info.key,
     size: info.size,
@@ -409,30 +600,92 @@ function pick(headers: Record<string, string>, names: string[]): Record<string, 
   return picked;
 }
 
+function answerMessage(answer: UpstreamAnswer, path: string): string {
+  if ('failure' in answer) {
+    return answer.message ?? `upstream ${answer.failure} for ${path}`;
+  }
+  return `upstream answered ${answer.status} for ${path}`;
+}
+
+/**
+ * The query of a `Link: <...>; rel="next"` header (RFC 8288) when it names the same upstream
+ * path: a tag list's next page. Anything else (another path, another host) is not followed.
+ */
+export function nextPageQuery(link: string | undefined, upstreamPath: string): string | null {
+  if (!link) {
+    return null;
+  }
+  for (const part of link.split(',')) {
+    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (!match || !/\brel="?next"?/i.test(match[2])) {
+      continue;
+    }
+    let url: URL;
+    try {
+      url = new URL(match[1], 'http://upstream.invalid');
+    } catch {
+      return null;
+    }
+    const sameHost = url.host === 'upstream.invalid';
+    if (!sameHost || !url.pathname.endsWith(`/${upstreamPath}`) || url.search === '') {
+      return null;
+    }
+    return url.search.slice(1);
+  }
+  return null;
+}
+
 function asStorageFailure(error: unknown): Error {
-  if (isArtifactError(error, 'upstream_integrity')) {
+  if (isArtifactError(error, 'upstream_integrity') || error instanceof FetchFailed) {
     return error;
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ArtifactError('storage_unavailable', `storage write failed: ${message}`);
 }
 
-function classify(error: unknown): { reason: FetchFailureReason; message: string; final: boolean } {
+interface JobSignals {
+  cancel: AbortSignal | undefined;
+  deadline: AbortSignal;
+  jobTimeout: number;
+}
+
+function classify(error: unknown, signals: JobSignals): { failure: FetchFailure; final: boolean } {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof FinalFailure) {
-    return { reason: error.reason, message, final: true };
+  const failed = (reason: FetchFailureReason, final: boolean, text = message) => ({
+    failure: { reason, message: text },
+    final,
+  });
+  if (error instanceof FetchFailed) {
+    return { failure: error.failure, final: error.final };
+  }
+  if (signals.cancel?.aborted) {
+    return failed('cancelled', true, 'cancelled by an operator');
+  }
+  if (signals.deadline.aborted) {
+    // A fetch this slow will not be faster the next time.
+    return failed(
+      'upstream_timeout',
+      true,
+      `the fetch took longer than FETCH_JOB_TIMEOUT (${signals.jobTimeout} s)`,
+    );
   }
   if (error instanceof UpstreamError) {
-    return { reason: 'upstream_unavailable', message, final: !error.transient };
+    return failed(
+      error.failure === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable',
+      !error.transient,
+    );
+  }
+  if (error instanceof HttpTimeoutError) {
+    return failed('upstream_timeout', false);
   }
   if (isArtifactError(error, 'upstream_integrity')) {
     // A digest that does not match will not match next time either; a short body may be a
     // dropped connection, worth another try.
     const digestMismatch = error.detail?.actualSha256 !== undefined;
-    return { reason: 'upstream_integrity', message, final: digestMismatch };
+    return failed('upstream_integrity', digestMismatch);
   }
   if (isArtifactError(error, 'storage_unavailable')) {
-    return { reason: 'storage_unavailable', message, final: false };
+    return failed('storage_unavailable', false);
   }
-  return { reason: 'upstream_unavailable', message, final: false };
+  return failed('upstream_unavailable', false);
 }

@@ -11,11 +11,8 @@ export interface ManifestDocument {
   mediaType: string;
 }
 
-/** Reads a manifest body whole (capped) and works out its digest and media type. */
-export async function readManifest(
-  body: Readable,
-  headerType: string | undefined,
-): Promise<ManifestDocument> {
+/** A small document read whole, refused beyond MANIFEST_MAX_BYTES rather than held in memory. */
+async function readCapped(body: Readable, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -24,12 +21,20 @@ export async function readManifest(
       body.destroy();
       throw new ArtifactError(
         'upstream_integrity',
-        `manifest larger than ${MANIFEST_MAX_BYTES} bytes`,
+        `${what} larger than ${MANIFEST_MAX_BYTES} bytes`,
       );
     }
     chunks.push(chunk);
   }
-  const bytes = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+/** Reads a manifest body whole (capped) and works out its digest and media type. */
+export async function readManifest(
+  body: Readable,
+  headerType: string | undefined,
+): Promise<ManifestDocument> {
+  const bytes = await readCapped(body, 'manifest');
   return {
     bytes,
     sha256: createHash('sha256').update(bytes).digest('hex'),
@@ -60,4 +65,25 @@ export function mediaTypeOf(bytes: Buffer, headerType: string | undefined): stri
     // not JSON: keep what the upstream said
   }
   return stated || 'application/json';
+}
+
+/** One page of a registry tag list: `{"name": "...", "tags": [...]}` (tags may be null). */
+export async function readTagListPage(body: Readable): Promise<{ name: string; tags: string[] }> {
+  const bytes = await readCapped(body, 'tag list');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ArtifactError('upstream_integrity', 'tag list is not JSON');
+  }
+  const page = parsed as { name?: unknown; tags?: unknown } | null;
+  const tags = page?.tags ?? [];
+  if (
+    typeof page !== 'object' ||
+    !Array.isArray(tags) ||
+    !tags.every((tag): tag is string => typeof tag === 'string')
+  ) {
+    throw new ArtifactError('upstream_integrity', 'tag list is not {"name", "tags": [...]}');
+  }
+  return { name: typeof page?.name === 'string' ? page.name : '', tags };
 }

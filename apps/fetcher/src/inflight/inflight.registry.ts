@@ -1,10 +1,23 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { SpoolFile } from './spool-file';
+
+/** Names the pid of the fetcher that owns a spool directory. */
+const OWNER_FILE = '.owner';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface InflightAttempt {
   id: string;
@@ -21,22 +34,50 @@ export interface InflightAttempt {
 export class InflightRegistry implements OnModuleInit {
   private readonly logger = new Logger(InflightRegistry.name);
   private readonly attempts = new Map<string, InflightAttempt>();
+  private readonly spoolRoot: string;
   private readonly spoolDir: string;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     // Per user and port: several fetchers (and users) may share one machine's temp dir.
     const user = process.getuid?.() ?? 'user';
-    this.spoolDir = join(tmpdir(), `artifactcache-${user}`, `spool-${config.fetcherPort}`);
+    this.spoolRoot = join(tmpdir(), `artifactcache-${user}`);
+    this.spoolDir = join(this.spoolRoot, `spool-${config.fetcherPort}`);
   }
 
   async onModuleInit(): Promise<void> {
     // Spool files left by a killed process on this port are garbage: their jobs were retried.
     await mkdir(this.spoolDir, { recursive: true, mode: 0o700 });
-    const leftovers = await readdir(this.spoolDir);
+    const leftovers = (await readdir(this.spoolDir)).filter((name) => name !== OWNER_FILE);
     await Promise.all(leftovers.map((name) => rm(join(this.spoolDir, name), { force: true })));
     if (leftovers.length > 0) {
       this.logger.log(`removed ${leftovers.length} spool files of an earlier run`);
     }
+    await writeFile(join(this.spoolDir, OWNER_FILE), String(process.pid));
+  }
+
+  /**
+   * Removes the spool directories of fetchers on this machine that died and never came back on
+   * their port (a fetcher cleans its own directory when it starts). Returns the files removed.
+   */
+  async sweepDeadSpools(olderThan: Date): Promise<number> {
+    let removed = 0;
+    const names = await readdir(this.spoolRoot).catch(() => [] as string[]);
+    for (const name of names) {
+      const dir = join(this.spoolRoot, name);
+      if (!name.startsWith('spool-') || dir === this.spoolDir) {
+        continue;
+      }
+      const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => ''));
+      const abandoned = owner > 0 ? !processAlive(owner) : (await stat(dir)).mtime < olderThan;
+      if (abandoned) {
+        const files = (await readdir(dir).catch(() => [] as string[])).filter(
+          (file) => file !== OWNER_FILE,
+        );
+        await rm(dir, { recursive: true, force: true });
+        removed += files.length;
+      }
+    }
+    return removed;
   }
 
   async begin(): Promise<InflightAttempt> {

@@ -1,6 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
+import { ArtifactError } from '@app/common';
 
 /**
  * While the download is still being verified, readers never get the last byte: a client can
@@ -44,22 +45,39 @@ export class SpoolFile {
     return new SpoolFile(path, await open(path, 'wx+', 0o600));
   }
 
-  get bytesWritten(): number {
-    return this.written;
-  }
-
   /** The sink the upstream body is piped into. */
   createWriter(): Writable {
     return new Writable({
       highWaterMark: READ_CHUNK_BYTES,
       write: (chunk: Buffer, _encoding, callback) => {
-        this.handle.write(chunk, 0, chunk.length, this.written).then(() => {
+        this.writeAll(chunk).then(() => {
           this.written += chunk.length;
           this.changes.emit('change');
           callback();
         }, callback);
       },
     });
+  }
+
+  /** A write may be short (a filling disk); only a whole chunk counts as written. */
+  private async writeAll(chunk: Buffer): Promise<void> {
+    for (let done = 0; done < chunk.length;) {
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.handle.write(
+          chunk,
+          done,
+          chunk.length - done,
+          this.written + done,
+        ));
+      } catch (error) {
+        throw spoolError(error);
+      }
+      if (bytesWritten === 0) {
+        throw new ArtifactError('storage_unavailable', 'spool write made no progress (disk full?)');
+      }
+      done += bytesWritten;
+    }
   }
 
   /** Every byte arrived and passed verification: the storage writer may read to the end. */
@@ -118,6 +136,16 @@ export class SpoolFile {
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
   }
+}
+
+/** A full or failing spool disk is the fetcher's storage failing, not the upstream's. */
+function spoolError(error: unknown): Error {
+  const code = (error as { code?: string } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO' || code === 'EROFS') {
+    return new ArtifactError('storage_unavailable', `spool write failed: ${message}`);
+  }
+  return error instanceof Error ? error : new Error(message);
 }
 
 class SpoolReader extends Readable {

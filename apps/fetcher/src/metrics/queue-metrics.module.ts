@@ -1,10 +1,10 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { FETCH_QUEUE } from '@app/jobs';
+import { FETCH_QUEUES } from '@app/jobs';
 import { QueueDepthCollector } from './queue-depth.collector';
 
 @Module({
-  imports: [BullModule.registerQueue({ name: FETCH_QUEUE })],
+  imports: [BullModule.registerQueue(...FETCH_QUEUES.map((name) => ({ name })))],
   providers: [QueueDepthCollector],
 })
 export class QueueMetricsModule {}

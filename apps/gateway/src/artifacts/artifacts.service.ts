@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ArtifactError } from '@app/common';
-import { APP_CONFIG, type AppConfig, classifyPath, isIncluded } from '@app/config';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { fetchTargetOf } from '@app/formats';
 import { cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
 import { PullThroughService } from '../serving/pull-through.service';
-import { artifactKey, isLocal, resolveRemote } from '../serving/remote-resolver';
+import { isLocal, resolveRemote } from '../serving/remote-resolver';
 import type { ServePlan, ServeRequest } from '../serving/serve-plan';
 import { HostedService } from '../hosted/hosted.service';
 
@@ -26,30 +27,17 @@ export class ArtifactsService {
       return this.hosted.serve(remote, rawPath, request);
     }
     const path = cleanPath(rawPath);
-    const storageKey = artifactKey(remote.name, path);
     if (remote.package === 'docker') {
       throw new ArtifactError(
         'wrong_package',
         `${remote.name} is a docker remote: pull through /v2/${remote.name}/<image>/...`,
       );
     }
-    if (!isIncluded(remote, path)) {
-      throw new ArtifactError(
-        'forbidden',
-        `${path} is not allowed by ${remote.name}'s include_patterns`,
-      );
-    }
-    const pathClass = classifyPath(remote, path);
-    if (pathClass === 'forbidden') {
-      throw new ArtifactError('forbidden', `${path} matches none of ${remote.name}'s patterns`);
-    }
     return this.pullThrough.serve(
       {
         remote,
         path,
-        storageKey,
-        pathClass,
-        upstream: { upstreamPath: path },
+        fetch: fetchTargetOf(remote, path),
         headers: artifactHeaders,
         headMiss: 'upstream_head',
       },

@@ -54,6 +54,7 @@ const SPEC_ROUTES: Array<[string, Method[]]> = [
   ['/cache/flush', ['put']],
   ['/admin/api/queues/jobs', ['get']],
   ['/admin/api/queues/jobs/{id}/retry', ['post']],
+  ['/admin/api/queues/jobs/{id}/cancel', ['post']],
   ['/admin/api/queues/jobs/{id}', ['delete']],
   ['/admin/queues', ['get']],
 ];
@@ -65,6 +66,7 @@ const ADMIN_OPERATIONS: Array<[string, Method]> = [
   ['/admin/api/queues', 'get'],
   ['/admin/api/queues/jobs', 'get'],
   ['/admin/api/queues/jobs/{id}/retry', 'post'],
+  ['/admin/api/queues/jobs/{id}/cancel', 'post'],
   ['/admin/api/queues/jobs/{id}', 'delete'],
   ['/admin/queues', 'get'],
 ];

@@ -27,8 +27,10 @@ export function statusOf(code: ArtifactErrorCode): number {
       return 502;
     case 'service_unavailable':
     case 'storage_unavailable':
+    case 'upstream_rate_limited':
       return 503;
     case 'fetch_timeout':
+    case 'upstream_timeout':
       return 504;
   }
 }
@@ -70,7 +72,10 @@ export function registryCodeOf(code: ArtifactErrorCode): RegistryErrorCode {
     case 'not_found':
     case 'upstream_not_found':
       return 'MANIFEST_UNKNOWN';
+    case 'upstream_rate_limited':
+      return 'TOOMANYREQUESTS';
     case 'upstream_unavailable':
+    case 'upstream_timeout':
     case 'service_unavailable':
     case 'storage_unavailable':
     case 'fetch_timeout':

@@ -1,21 +1,23 @@
-import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable } from '@nestjs/common';
-import type { JobsOptions, Queue } from 'bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { JobsOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ArtifactError, type ArtifactErrorCode } from '@app/common';
+import { REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
+import { ArtifactError, type ArtifactErrorCode, withDeadline } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   FETCH_JOB,
-  FETCH_QUEUE,
   type FetchFailureReason,
   type FetchJobPayload,
   type FetchJobResult,
   type FetchProgress,
   type StreamingProgress,
   fetchJobId,
+  fetchQueueFor,
   parseFailure,
 } from '@app/jobs';
 import { type FetchEventInbox, FetchEventsService } from './fetch-events.service';
+import { type FetchJob, type FetchQueue, FetchQueues } from './fetch-queues.service';
 import { FetcherPresence } from './fetcher-presence.service';
 import { InflightStreamClient } from './inflight-stream.client';
 
@@ -25,7 +27,7 @@ export type FetchOutcome =
   /** the job finished (published, unchanged or kept stale) before or without streaming */
   | { kind: 'finished'; result: FetchJobResult };
 
-export type FetchRequest = Omit<FetchJobPayload, 'requestedAt'>;
+export type FetchRequest = Omit<FetchJobPayload, 'requestedAt' | 'enqueueId'>;
 
 const JOB_OPTIONS: JobsOptions = {
   attempts: 3,
@@ -38,15 +40,29 @@ const JOB_OPTIONS: JobsOptions = {
 };
 
 const RETRY_AFTER_SECONDS = 5;
+/** A queue call is one or two Redis commands, each bounded by the connection's command timeout. */
+const QUEUE_CALL_TIMEOUT_MS = 2 * REDIS_COMMAND_TIMEOUT_MS;
+/**
+ * Without an event for this long, a waiter looks at its job itself: events are lost when Redis
+ * restarts or fails over, a job can be removed from the queue UI, and a fetcher can die before it
+ * announced anything. Each look costs two Redis round trips per waiting request.
+ */
+const RECHECK_MS = 3000;
+/** How often a waiter re-adds a job that vanished before giving up with a 503. */
+const MAX_ENQUEUE_ROUNDS = 3;
 
 /**
  * The miss path's side of the queue: adds (or joins) the one job of an artifact and waits for
- * the first useful event, on any gateway replica.
+ * the first useful event, on any gateway replica. Every wait is bounded: a queue call by
+ * QUEUE_CALL_TIMEOUT_MS, the whole wait for a job to start by FETCH_WAIT_TIMEOUT, and a job that
+ * failed, finished or vanished without its event reaching us is noticed within RECHECK_MS.
  */
 @Injectable()
 export class FetchCoordinator {
+  private readonly logger = new Logger(FetchCoordinator.name);
+
   constructor(
-    @InjectQueue(FETCH_QUEUE) private readonly queue: Queue<FetchJobPayload, FetchJobResult>,
+    private readonly queues: FetchQueues,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly events: FetchEventsService,
     private readonly streams: InflightStreamClient,
@@ -59,29 +75,47 @@ export class FetchCoordinator {
     signal?: AbortSignal,
   ): Promise<FetchOutcome> {
     const jobId = fetchJobId(request.remote, request.path);
+    const queueName = fetchQueueFor(request);
+    const queue = this.queues.get(queueName);
     // Subscribe before adding: an event between the add and the subscription would be lost.
     const inbox = this.events.watch(jobId);
     const deadline = Date.now() + this.config.fetchWaitTimeout * 1000;
+    let rounds = 0;
     try {
-      await this.enqueue(jobId, request, inbox);
+      await this.enqueue(queue, jobId, request, inbox);
+      rounds += 1;
       for (;;) {
-        const event = await inbox.next(
-          Math.min(deadline, Date.now() + PRESENCE_RECHECK_MS),
-          signal,
-        );
+        const event = await inbox.next(Math.min(deadline, Date.now() + RECHECK_MS), signal);
         if (!event) {
           if (signal?.aborted) {
             throw new ArtifactError('fetch_timeout', 'client went away');
           }
-          if (Date.now() < deadline) {
-            // Nothing yet: fine while a fetcher is there to take the job, a 503 if none is left.
-            await this.requireFetcher();
+          if (Date.now() >= deadline) {
+            throw new ArtifactError(
+              'fetch_timeout',
+              `the fetch of ${request.path} did not start within ${this.config.fetchWaitTimeout} s`,
+              { retryAfter: RETRY_AFTER_SECONDS },
+            );
+          }
+          await this.requireFetcher(queue);
+          const job = await this.queueCall(queue.getJob(jobId));
+          if (job) {
+            await this.replayFinalState(job, inbox);
             continue;
           }
-          throw new ArtifactError(
-            'fetch_timeout',
-            `the fetch of ${request.path} did not start within ${this.config.fetchWaitTimeout} s`,
+          if (rounds >= MAX_ENQUEUE_ROUNDS) {
+            throw new ArtifactError(
+              'service_unavailable',
+              `the fetch job of ${request.path} vanished ${rounds} times`,
+              { retryAfter: RETRY_AFTER_SECONDS },
+            );
+          }
+          this.logger.warn(
+            `fetch job ${jobId} (${request.remote} ${request.path}) vanished; adding it again`,
           );
+          await this.enqueue(queue, jobId, request, inbox);
+          rounds += 1;
+          continue;
         }
         switch (event.type) {
           case 'progress': {
@@ -105,72 +139,106 @@ export class FetchCoordinator {
     }
   }
 
-  private async requireFetcher(): Promise<void> {
-    if (!(await this.fetchers.anyAlive())) {
-      throw new ArtifactError(
-        'service_unavailable',
-        'no fetcher is running; cached files are still served',
-        {
-          retryAfter: RETRY_AFTER_SECONDS,
-        },
-      );
-    }
-  }
-
+  /**
+   * Adds the job, or joins the one there. A failed job with the same id is an earlier request's
+   * failure, removed so that this request fetches again, unless it is the job this call added
+   * (it can fail within a millisecond): `enqueueId` tells them apart.
+   */
   private async enqueue(
+    queue: FetchQueue,
     jobId: string,
     request: FetchRequest,
     inbox: FetchEventInbox,
   ): Promise<void> {
-    try {
-      for (let round = 0; round < 3; round += 1) {
-        await this.queue.add(
+    const enqueueId = randomUUID();
+    for (let round = 0; round < 3; round += 1) {
+      await this.queueCall(
+        queue.add(
           FETCH_JOB,
-          { ...request, requestedAt: Date.now() },
+          { ...request, requestedAt: Date.now(), enqueueId },
           { ...JOB_OPTIONS, jobId },
-        );
-        const job = await this.queue.getJob(jobId);
-        if (!job) {
-          // Finished and removed in between: its completion event is already in the inbox.
-          return;
-        }
-        const state = await job.getState();
-        if (state === 'failed') {
-          // An earlier request's failure; this request fetches again.
-          await job.remove().catch(() => undefined);
-          continue;
-        }
-        if (state === 'completed') {
-          inbox.push({ type: 'completed', result: job.returnvalue });
-          return;
-        }
-        const progress = job.progress as FetchProgress | number;
-        if (typeof progress === 'object' && progress?.phase === 'streaming') {
-          // Joining a running fetch: its headers were announced before this request arrived.
-          inbox.push({ type: 'progress', progress });
-        }
+        ),
+      );
+      const job = await this.queueCall(queue.getJob(jobId));
+      if (!job) {
+        // Finished and removed in between: its completion event is on its way.
         return;
       }
-    } catch (error) {
+      const state = await this.queueCall(job.getState());
+      if (state === 'failed' && job.data.enqueueId !== enqueueId) {
+        await this.queueCall(job.remove()).catch(() => undefined);
+        continue;
+      }
+      if (state === 'failed' || state === 'completed') {
+        await this.replayFinalState(job, inbox);
+        return;
+      }
+      const progress = job.progress as FetchProgress | number;
+      if (typeof progress === 'object' && progress?.phase === 'streaming') {
+        // Joining a running fetch: its headers were announced before this request arrived.
+        inbox.push({ type: 'progress', progress });
+      }
+      return;
+    }
+  }
+
+  /** A job that already failed or finished: its event may be lost (or not here yet). */
+  private async replayFinalState(job: FetchJob, inbox: FetchEventInbox): Promise<void> {
+    const state = await this.queueCall(job.getState());
+    if (state === 'failed') {
+      inbox.push({ type: 'failed', failure: job.failedReason });
+    } else if (state === 'completed') {
+      inbox.push({ type: 'completed', result: job.returnvalue });
+    }
+  }
+
+  private async requireFetcher(queue: FetchQueue): Promise<void> {
+    if (!(await this.fetchers.anyAlive(queue))) {
       throw new ArtifactError(
         'service_unavailable',
-        `the fetch queue is unavailable (${(error as Error).message}); cached files are still served`,
+        'no fetcher is running; cached files are still served',
         { retryAfter: RETRY_AFTER_SECONDS },
       );
     }
   }
-}
 
-const PRESENCE_RECHECK_MS = 3000;
+  private queueCall<T>(work: Promise<T>): Promise<T> {
+    const unavailable = (reason: string) =>
+      new ArtifactError(
+        'service_unavailable',
+        `the fetch queue is unavailable (${reason}); cached files are still served`,
+        { retryAfter: RETRY_AFTER_SECONDS },
+      );
+    return withDeadline(
+      work.catch((error: unknown) => {
+        throw unavailable(error instanceof Error ? error.message : String(error));
+      }),
+      QUEUE_CALL_TIMEOUT_MS,
+      () => unavailable(`no answer from Redis within ${QUEUE_CALL_TIMEOUT_MS} ms`),
+    );
+  }
+}
 
 const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
   upstream_not_found: 'upstream_not_found',
   upstream_integrity: 'upstream_integrity',
   upstream_unavailable: 'upstream_unavailable',
+  upstream_timeout: 'upstream_timeout',
+  upstream_rate_limited: 'upstream_rate_limited',
   storage_unavailable: 'storage_unavailable',
+  cancelled: 'service_unavailable',
 };
 
-function failureError(failure: string): ArtifactError {
-  const { reason, message } = parseFailure(failure);
-  return new ArtifactError(FAILURE_CODES[reason], message);
+/** Longest Retry-After passed on from an upstream: beyond an hour a client should ask again. */
+const MAX_RETRY_AFTER_SECONDS = 3600;
+
+function failureError(failedReason: string): ArtifactError {
+  const failure = parseFailure(failedReason);
+  const code = FAILURE_CODES[failure.reason];
+  const permanent = code === 'upstream_not_found' || code === 'upstream_integrity';
+  const retryAfter =
+    failure.retryAfter !== undefined
+      ? Math.min(Math.max(1, failure.retryAfter), MAX_RETRY_AFTER_SECONDS)
+      : RETRY_AFTER_SECONDS;
+  return new ArtifactError(code, failure.message, permanent ? undefined : { retryAfter });
 }

@@ -8,7 +8,12 @@ import {
 import { QueueEvents } from 'bullmq';
 import { bullConnectionOptions } from '@app/cache';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { FETCH_QUEUE, type FetchJobResult, type FetchProgress } from '@app/jobs';
+import {
+  FETCH_QUEUES,
+  type FetchJobResult,
+  type FetchProgress,
+  type FetchQueueName,
+} from '@app/jobs';
 
 export type FetchEvent =
   | { type: 'progress'; progress: FetchProgress }
@@ -62,12 +67,19 @@ export class FetchEventInbox {
 export class FetchEventsService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(FetchEventsService.name);
   private readonly inboxes = new Map<string, Set<FetchEventInbox>>();
-  private events: QueueEvents | null = null;
+  private readonly streams: QueueEvents[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   onModuleInit(): void {
-    const events = new QueueEvents(FETCH_QUEUE, {
+    for (const name of FETCH_QUEUES) {
+      this.streams.push(this.follow(name));
+    }
+  }
+
+  /** Job ids never repeat across the lanes, so both streams feed one set of inboxes. */
+  private follow(name: FetchQueueName): QueueEvents {
+    const events = new QueueEvents(name, {
       connection: bullConnectionOptions(this.config.redisUrl),
     });
     events.on('error', (error) => this.logger.warn(`queue events: ${error.message}`));
@@ -80,12 +92,7 @@ export class FetchEventsService implements OnModuleInit, OnApplicationShutdown {
     events.on('failed', ({ jobId, failedReason }) => {
       this.dispatch(jobId, { type: 'failed', failure: failedReason });
     });
-    this.events = events;
-  }
-
-  /** Resolves once the event stream is connected (tests and start-up checks). */
-  async ready(): Promise<void> {
-    await this.events?.waitUntilReady();
+    return events;
   }
 
   watch(jobId: string): FetchEventInbox {
@@ -109,6 +116,6 @@ export class FetchEventsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.events?.close();
+    await Promise.all(this.streams.map((events) => events.close()));
   }
 }

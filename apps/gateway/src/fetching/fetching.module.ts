@@ -1,14 +1,21 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { FETCH_QUEUE } from '@app/jobs';
+import { FETCH_QUEUES } from '@app/jobs';
 import { FetchCoordinator } from './fetch-coordinator.service';
 import { FetchEventsService } from './fetch-events.service';
+import { FetchQueues } from './fetch-queues.service';
 import { FetcherPresence } from './fetcher-presence.service';
 import { InflightStreamClient } from './inflight-stream.client';
 
 @Module({
-  imports: [BullModule.registerQueue({ name: FETCH_QUEUE })],
-  providers: [FetchCoordinator, FetchEventsService, FetcherPresence, InflightStreamClient],
-  exports: [FetchCoordinator, FetchEventsService, BullModule],
+  imports: [BullModule.registerQueue(...FETCH_QUEUES.map((name) => ({ name })))],
+  providers: [
+    FetchCoordinator,
+    FetchEventsService,
+    FetchQueues,
+    FetcherPresence,
+    InflightStreamClient,
+  ],
+  exports: [FetchCoordinator, FetchEventsService, FetchQueues, BullModule],
 })
 export class FetchingModule {}

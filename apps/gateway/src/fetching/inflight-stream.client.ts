@@ -9,7 +9,8 @@ import { discard, httpRequest } from '@app/upstream';
  */
 @Injectable()
 export class InflightStreamClient implements OnApplicationShutdown {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // No socket cap: every waiting client streams, however many wait on one fetcher.
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
   async open(
     url: string,

@@ -1,9 +1,9 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { PathLockService } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type LocalRemoteConfig } from '@app/config';
-import { HitRecorder, HostedRecordsService } from '@app/db';
+import { DeferredWrites, HitRecorder, HostedRecordsService } from '@app/db';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
@@ -26,14 +26,13 @@ const MAX_LISTED_FILES = 10_000;
 /** Hosted (`local`) remotes: files users upload, served like cached ones (SPEC §4). */
 @Injectable()
 export class HostedService {
-  private readonly logger = new Logger(HostedService.name);
-
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly stored: StoredFileService,
     private readonly locks: PathLockService,
     private readonly records: HostedRecordsService,
+    private readonly deferred: DeferredWrites,
     private readonly hits: HitRecorder,
   ) {}
 
@@ -123,18 +122,15 @@ export class HostedService {
         await this.storage.delete(key);
         throw new ArtifactError('bad_request', 'the upload was cut short');
       }
-      await this.records
-        .upsert({
-          remote: remote.name,
-          path,
-          storageKey: key,
-          size: written.size,
-          sha256: written.sha256,
-          contentType,
-        })
-        .catch((error: Error) =>
-          this.logger.warn(`could not record upload ${remote.name}/${path}: ${error.message}`),
-        );
+      const record = {
+        remote: remote.name,
+        path,
+        storageKey: key,
+        size: written.size,
+        sha256: written.sha256,
+        contentType,
+      };
+      this.deferred.submit(recordId(remote.name, path), () => this.records.upsert(record));
       return { remote: remote.name, path, size: written.size, sha256: written.sha256 };
     } finally {
       await lock.release();
@@ -148,11 +144,7 @@ export class HostedService {
     if (!deleted) {
       throw new ArtifactError('not_found', `${remote.name}/${path} does not exist`);
     }
-    await this.records
-      .delete(remote.name, path)
-      .catch((error: Error) =>
-        this.logger.warn(`could not forget ${remote.name}/${path}: ${error.message}`),
-      );
+    this.deferred.submit(recordId(remote.name, path), () => this.records.delete(remote.name, path));
   }
 
   private hostedRemote(name: string, method: string): LocalRemoteConfig {
@@ -203,4 +195,9 @@ export class HostedService {
       body: request.method === 'HEAD' ? null : Readable.from([text]),
     };
   }
+}
+
+/** One id per hosted file: a delete supersedes the upload before it, whichever Postgres sees. */
+function recordId(remote: string, path: string): string {
+  return `hosted_files\0${remote}\0${path}`;
 }

@@ -14,8 +14,10 @@ export function serveRequestOf(request: FastifyRequest, reply: FastifyReply): Se
     range: header(request, 'range'),
     ifNoneMatch: header(request, 'if-none-match'),
     ifModifiedSince: header(request, 'if-modified-since'),
+    ifRange: header(request, 'if-range'),
     accept: header(request, 'accept'),
     signal: abort.signal,
+    requestId: request.id,
   };
 }
 

@@ -37,7 +37,12 @@ export class RegistryController {
     labelRequest(request.raw, { remote: NO_REMOTE, route: routeOf(rest) });
     const resolved = this.registry.resolve(rest);
     labelRequest(request.raw, { remote: resolved.remote.name, route: routeOf(rest) });
-    const plan = await this.registry.serve(resolved, query, serveRequestOf(request, reply));
+    const plan = await this.registry.serve(
+      resolved,
+      query,
+      serveRequestOf(request, reply),
+      `${PREFIX}${rest}`,
+    );
     await writePlan(reply, plan);
   }
 }

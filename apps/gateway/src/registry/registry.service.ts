@@ -1,12 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { Readable } from 'node:stream';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig, isIncluded } from '@app/config';
 import type { PullTarget } from '../serving/pull-through.service';
 import { PullThroughService } from '../serving/pull-through.service';
 import type { ServePlan, ServeRequest } from '../serving/serve-plan';
-import { MANIFEST_ACCEPT, registryKeys } from './registry-keys';
+import {
+  type RegistryRequest,
+  dockerJobPath,
+  fetchTargetOf,
+  parseRegistryRequest,
+  splitRegistryPath,
+} from '@app/formats';
 import { registryHeaders } from './registry-headers';
-import { type RegistryRequest, parseRegistryRequest, splitRegistryPath } from './registry-path';
+import { type TagList, tagListPage } from './tag-list-page';
+
+/** The cached tag list is read whole to cut a page from it; it is one small document. */
+const MAX_TAG_LIST_BYTES = 4 * 1024 * 1024;
 
 /**
  * /v2/{remote}/{image}/manifests|blobs|tags: a docker remote pulled through (SPEC §4), and the
@@ -54,10 +64,11 @@ export class RegistryService {
     });
   }
 
-  serve(
+  async serve(
     resolved: { remote: ProxyRemoteConfig; imageSegments: string[]; operation: string[] },
     query: string,
     request: ServeRequest,
+    requestPath: string,
   ): Promise<ServePlan> {
     const { remote } = resolved;
     const parsed = parseRegistryRequest(resolved.imageSegments, resolved.operation, query);
@@ -70,67 +81,110 @@ export class RegistryService {
         },
       );
     }
-    return this.pullThrough.serve(this.target(remote, parsed), request);
+    const target = this.target(remote, parsed);
+    if (parsed.kind !== 'tags' || parsed.query === '') {
+      return this.pullThrough.serve(target, request);
+    }
+    // Pages are cut from the one cached list of the image: storage holds one object per image
+    // however clients page through it.
+    const whole = await this.pullThrough.serve(target, {
+      ...request,
+      method: 'GET',
+      range: undefined,
+      ifNoneMatch: undefined,
+      ifModifiedSince: undefined,
+      ifRange: undefined,
+    });
+    return pagePlan(whole, parsed.query, requestPath, request.method);
   }
 
   private target(remote: ProxyRemoteConfig, parsed: RegistryRequest): PullTarget {
-    const scope = `repository:${parsed.image}:pull`;
+    const path = dockerJobPath(parsed);
+    const fetch = fetchTargetOf(remote, path);
     switch (parsed.kind) {
       case 'blob':
         return {
           remote,
-          // One job per blob of the remote, whichever image asked for it.
-          path: `_blobs/sha256:${parsed.digest}`,
-          storageKey: registryKeys.blob(remote.name, parsed.digest),
-          pathClass: 'immutable',
-          upstream: {
-            upstreamPath: `v2/${parsed.image}/blobs/sha256:${parsed.digest}`,
-            expectedSha256: parsed.digest,
-            scope,
-          },
+          path,
+          fetch,
           headers: registryHeaders('blob'),
           headMiss: 'upstream_head',
           notFoundCode: 'BLOB_UNKNOWN',
         };
-      case 'manifest': {
-        const ref = parsed.reference;
-        const byDigest = ref.type === 'digest';
-        const reference = byDigest ? `sha256:${ref.hex}` : ref.tag;
+      case 'manifest':
         return {
           remote,
-          path: `${parsed.image}/manifests/${reference}`,
-          storageKey: byDigest
-            ? registryKeys.manifestByDigest(remote.name, parsed.image, ref.hex)
-            : registryKeys.manifestByTag(remote.name, parsed.image, ref.tag),
-          pathClass: byDigest ? 'immutable' : 'mutable',
-          upstream: {
-            upstreamPath: `v2/${parsed.image}/manifests/${reference}`,
-            expectedSha256: byDigest ? ref.hex : undefined,
-            accept: MANIFEST_ACCEPT,
-            scope,
-            manifestDigestKeyPrefix: registryKeys.manifestDigestPrefix(remote.name, parsed.image),
-          },
+          path,
+          fetch,
           headers: registryHeaders('manifest'),
           // Clients HEAD a manifest to resolve a tag; fetching it makes their next GET a hit.
           headMiss: 'fetch',
           notFoundCode: 'MANIFEST_UNKNOWN',
         };
-      }
       case 'tags':
         return {
           remote,
-          path: `${parsed.image}/tags/list${parsed.query ? `?${parsed.query}` : ''}`,
-          storageKey: registryKeys.tagList(remote.name, parsed.image, parsed.query),
-          pathClass: 'mutable',
-          upstream: {
-            upstreamPath: `v2/${parsed.image}/tags/list`,
-            upstreamQuery: parsed.query || undefined,
-            scope,
-          },
+          path,
+          fetch,
           headers: registryHeaders('tags'),
           headMiss: 'fetch',
           notFoundCode: 'NAME_UNKNOWN',
         };
     }
   }
+}
+
+async function pagePlan(
+  whole: ServePlan,
+  query: string,
+  requestPath: string,
+  method: ServeRequest['method'],
+): Promise<ServePlan> {
+  const params = new URLSearchParams(query);
+  const n = params.get('n');
+  const page = tagListPage(await readTagList(whole), {
+    n: n === null ? undefined : Number(n),
+    last: params.get('last') ?? undefined,
+  });
+  const body = Buffer.from(JSON.stringify(page.body));
+  const headers: Record<string, string> = {
+    ...registryHeaders('tags')(
+      {
+        path: requestPath,
+        size: body.length,
+        sha256: null,
+        contentType: 'application/json',
+        lastModified: null,
+      },
+      whole.source,
+      null,
+    ),
+  };
+  if (page.next !== null) {
+    headers.link = `<${requestPath}?${page.next}>; rel="next"`;
+  }
+  return {
+    status: 200,
+    source: whole.source,
+    headers,
+    body: method === 'HEAD' ? null : Readable.from([body]),
+  };
+}
+
+async function readTagList(plan: ServePlan): Promise<TagList> {
+  if (!plan.body) {
+    throw new Error('tag list plan without a body');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of plan.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_TAG_LIST_BYTES) {
+      plan.body.destroy();
+      throw new ArtifactError('upstream_integrity', 'cached tag list is too large to page');
+    }
+    chunks.push(chunk);
+  }
+  const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<TagList>;
+  return { name: parsed.name ?? '', tags: Array.isArray(parsed.tags) ? parsed.tags : [] };
 }

@@ -80,3 +80,31 @@ export function notModified(
   }
   return false;
 }
+
+/**
+ * RFC 9110 §13.1.5: a Range is honoured only when If-Range (if present) names the representation
+ * we hold: the same strong entity tag, or exactly its Last-Modified date. Otherwise a client
+ * resuming a file that has since changed would glue new bytes to its old prefix.
+ */
+export function ifRangeMatches(
+  ifRange: string | undefined,
+  etag: string | null,
+  lastModified: Date | null,
+): boolean {
+  if (ifRange === undefined) {
+    return true;
+  }
+  const validator = ifRange.trim();
+  if (validator.startsWith('W/')) {
+    return false;
+  }
+  if (validator.startsWith('"')) {
+    return etag !== null && validator === etag;
+  }
+  const date = Date.parse(validator);
+  return (
+    lastModified !== null &&
+    !Number.isNaN(date) &&
+    Math.floor(lastModified.getTime() / 1000) * 1000 === date
+  );
+}

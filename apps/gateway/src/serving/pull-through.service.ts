@@ -1,17 +1,18 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Readable } from 'node:stream';
+import { Injectable, Logger } from '@nestjs/common';
+import { type Readable, pipeline } from 'node:stream';
 import { CacheStateService } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import type { ProxyRemoteConfig } from '@app/config';
 import { HitRecorder } from '@app/db';
+import type { FetchTarget } from '@app/formats';
 import type { FetchKind, StreamingProgress } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
-import { STORAGE_DRIVER, type ObjectInfo, type StorageDriver } from '@app/storage';
+import type { ObjectInfo } from '@app/storage';
 import { UpstreamClient, UpstreamError, discard } from '@app/upstream';
 import { type FetchRequest, FetchCoordinator } from '../fetching/fetch-coordinator.service';
 import { resolveRange } from '../http/byte-range';
 import type { RegistryErrorCode } from '../errors/error-status';
-import type { HeaderBuilder } from './artifact-headers';
+import { type HeaderBuilder, ifRangeMatches } from './artifact-headers';
 import type { ServePlan, ServeRequest } from './serve-plan';
 import { sliceStream } from './slice.transform';
 import { StoredFileService } from './stored-file.service';
@@ -19,12 +20,10 @@ import { StoredFileService } from './stored-file.service';
 /** One artifact of a proxy remote, as a route understood it. */
 export interface PullTarget {
   remote: ProxyRemoteConfig;
-  /** logical path: TTL markers, negative cache, job id, records */
+  /** the job path: TTL markers, negative cache, job id, records */
   path: string;
-  storageKey: string;
-  pathClass: 'immutable' | 'mutable';
-  /** how the fetcher gets it: upstreamPath and the docker extras */
-  upstream: Omit<FetchRequest, 'remote' | 'path' | 'kind' | 'storageKey'>;
+  /** where it comes from and goes to (the fetcher derives the same from remote + path) */
+  fetch: FetchTarget;
   headers: HeaderBuilder;
   /** HEAD of a miss: ask the upstream (files) or fetch and cache it (docker manifests) */
   headMiss: 'upstream_head' | 'fetch';
@@ -37,15 +36,14 @@ type Freshness = 'fresh' | 'expired' | 'unknown';
 const RETRY_AFTER_SECONDS = 5;
 
 /**
- * The pull-through decision of SPEC §5, shared by every route of a proxy remote: hit, miss (one
- * fetch job, streamed), revalidation of an expired mutable file, or a stale copy.
+ * The pull-through decision (docs/CACHING.md), shared by every route of a proxy remote: hit, miss
+ * (one fetch job, streamed), revalidation of an expired mutable file, or a stale copy.
  */
 @Injectable()
 export class PullThroughService {
   private readonly logger = new Logger(PullThroughService.name);
 
   constructor(
-    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly stored: StoredFileService,
     private readonly cacheState: CacheStateService,
     private readonly coordinator: FetchCoordinator,
@@ -55,9 +53,9 @@ export class PullThroughService {
   ) {}
 
   async serve(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
-    if (target.pathClass === 'immutable') {
+    if (target.fetch.pathClass === 'immutable') {
       const hit = await this.stored.plan(
-        target.storageKey,
+        target.fetch.storageKey,
         target.path,
         target.headers,
         'cache',
@@ -72,12 +70,12 @@ export class PullThroughService {
   }
 
   private async serveMutable(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
-    const { remote, path, storageKey } = target;
+    const { remote, path } = target;
     // The freshness check and the storage read run together: a fresh hit costs one Redis round
     // trip and one storage read, nothing more.
     const [freshness, cached] = await Promise.all([
       this.freshness(remote, path),
-      this.stored.plan(storageKey, path, target.headers, 'cache', request),
+      this.stored.plan(target.fetch.storageKey, path, target.headers, 'cache', request),
     ]);
     if (!cached) {
       return this.miss(target, 'mutable', request);
@@ -92,7 +90,7 @@ export class PullThroughService {
     }
     try {
       const outcome = await this.coordinator.fetch(
-        this.fetchRequest(target, 'revalidate'),
+        this.fetchRequest(target, 'revalidate', request),
         streamSilenceMs(remote),
         request.signal,
       );
@@ -139,7 +137,7 @@ export class PullThroughService {
     let outcome;
     try {
       outcome = await this.coordinator.fetch(
-        this.fetchRequest(target, kind),
+        this.fetchRequest(target, kind, request),
         streamSilenceMs(remote),
         request.signal,
       );
@@ -156,16 +154,32 @@ export class PullThroughService {
     );
   }
 
-  private fetchRequest(target: PullTarget, kind: FetchKind): FetchRequest {
+  /**
+   * The job payload. The fetcher derives the upstream URL and the storage key from remote + path
+   * itself; they travel too for fetchers of an older release during a rolling update.
+   */
+  private fetchRequest(target: PullTarget, kind: FetchKind, request: ServeRequest): FetchRequest {
+    const { fetch } = target;
     return {
       remote: target.remote.name,
       path: target.path,
       kind,
-      storageKey: target.storageKey,
-      ...target.upstream,
+      requestId: request.requestId,
+      storageKey: fetch.storageKey,
+      upstreamPath: fetch.upstreamPath,
+      expectedSha256: fetch.expectedSha256,
+      accept: fetch.accept,
+      scope: fetch.scope,
+      manifestDigestKeyPrefix:
+        fetch.document?.kind === 'manifest' ? fetch.document.manifestDigestKeyPrefix : undefined,
     };
   }
 
+  /**
+   * A miss answered while it streams. A Range is honoured when the size is known and If-Range (if
+   * any) names this content; the range's last byte waits for the whole fetch to be verified and
+   * published, like the last byte of a whole body does, so no client completes on unchecked bytes.
+   */
   private planStreaming(
     target: PullTarget,
     progress: StreamingProgress,
@@ -179,20 +193,28 @@ export class PullThroughService {
       contentType: progress.contentType ?? contentTypeFor(target.path),
       lastModified: null,
     };
-    const range =
-      progress.contentLength !== null ? rangeOrWhole(request.range, progress.contentLength) : null;
+    const etag = target.headers(description, 'remote', null).etag ?? null;
+    let range = null;
+    if (progress.contentLength !== null && ifRangeMatches(request.ifRange, etag, null)) {
+      try {
+        range = resolveRange(request.range, progress.contentLength);
+      } catch (error) {
+        body.destroy();
+        throw error;
+      }
+    }
     const headers = target.headers(description, 'remote', range);
     const status = range ? 206 : 200;
     if (request.method === 'HEAD') {
       body.destroy();
       return { status, source: 'remote', headers, body: null };
     }
-    return {
-      status,
-      source: 'remote',
-      headers,
-      body: range ? body.pipe(sliceStream(range.start, range.end)) : body,
-    };
+    if (!range) {
+      return { status, source: 'remote', headers, body };
+    }
+    // pipeline, not pipe: a fetch that fails must break the ranged response too.
+    const slice = sliceStream(range.start, range.end, { holdLastByteUntilEnd: true });
+    return { status, source: 'remote', headers, body: pipeline(body, slice, () => undefined) };
   }
 
   private async planStored(
@@ -202,7 +224,7 @@ export class PullThroughService {
     info?: ObjectInfo,
   ): Promise<ServePlan> {
     const plan = await this.stored.plan(
-      target.storageKey,
+      target.fetch.storageKey,
       target.path,
       target.headers,
       source,
@@ -214,6 +236,7 @@ export class PullThroughService {
       throw new ArtifactError(
         'upstream_unavailable',
         `${target.path} vanished from storage; try again`,
+        { retryAfter: 1 },
       );
     }
     return plan;
@@ -252,27 +275,28 @@ export class PullThroughService {
       throw new ArtifactError(
         'service_unavailable',
         'Redis is unavailable; cached files are still served',
-        {
-          retryAfter: RETRY_AFTER_SECONDS,
-        },
+        { retryAfter: RETRY_AFTER_SECONDS },
       );
     }
   }
 
-  /** SPEC §4: HEAD of a miss is answered from an upstream HEAD, without caching. */
+  /** A HEAD of a miss is answered from an upstream HEAD, without caching (docs/HTTP-API.md). */
   private async headUpstream(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
+    const { fetch } = target;
     let response;
     try {
-      response = await this.upstream.request(target.remote, target.upstream.upstreamPath, {
+      response = await this.upstream.request(target.remote, fetch.upstreamPath, {
         method: 'HEAD',
         signal: request.signal,
-        scope: target.upstream.scope,
-        headers: target.upstream.accept ? { accept: target.upstream.accept } : {},
+        scope: fetch.scope,
+        headers: fetch.accept ? { accept: fetch.accept } : {},
       });
     } catch (error) {
+      const timedOut = error instanceof UpstreamError && error.failure === 'timeout';
       throw new ArtifactError(
-        'upstream_unavailable',
-        error instanceof UpstreamError ? error.message : 'upstream request failed',
+        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
+        error instanceof Error ? error.message : 'upstream request failed',
+        { retryAfter: RETRY_AFTER_SECONDS },
       );
     }
     await discard(response.body);
@@ -283,14 +307,16 @@ export class PullThroughService {
       );
     }
     if (response.status !== 200) {
-      throw new ArtifactError('upstream_unavailable', `upstream answered ${response.status}`);
+      throw new ArtifactError('upstream_unavailable', `upstream answered ${response.status}`, {
+        retryAfter: RETRY_AFTER_SECONDS,
+      });
     }
     const length = response.headers['content-length'];
     const headers = target.headers(
       {
         path: target.path,
         size: length !== undefined && /^\d+$/.test(length) ? Number(length) : null,
-        sha256: target.upstream.expectedSha256 ?? null,
+        sha256: fetch.expectedSha256 ?? null,
         contentType: contentTypeFor(target.path, response.headers['content-type']),
         lastModified: null,
       },
@@ -300,7 +326,7 @@ export class PullThroughService {
     return { status: 200, source: 'remote', headers, body: null };
   }
 
-  /** Gives an upstream 404 the route's own registry code (MANIFEST_UNKNOWN, BLOB_UNKNOWN). */
+  /** Registry routes answer an upstream 404 with their own code (BLOB_UNKNOWN, ...). */
   private named(target: PullTarget, error: unknown): unknown {
     if (isArtifactError(error, 'upstream_not_found') && target.notFoundCode) {
       return new ArtifactError('upstream_not_found', error.message, {
@@ -314,13 +340,4 @@ export class PullThroughService {
 
 function streamSilenceMs(remote: ProxyRemoteConfig): number {
   return (remote.upstreamTimeout + 30) * 1000;
-}
-
-function rangeOrWhole(header: string | undefined, size: number) {
-  try {
-    return resolveRange(header, size);
-  } catch {
-    // An unsatisfiable range on a miss: send the whole file rather than failing the fetch's first client.
-    return null;
-  }
 }

@@ -16,7 +16,10 @@ export interface ServeRequest {
   range: string | undefined;
   ifNoneMatch: string | undefined;
   ifModifiedSince: string | undefined;
+  ifRange: string | undefined;
   accept: string | undefined;
   /** aborts when the client goes away */
   signal: AbortSignal;
+  /** carried into the fetch job, so the fetcher's log lines name the request that caused them */
+  requestId: string;
 }

@@ -3,7 +3,12 @@ import { contentTypeFor } from '@app/common';
 import type { ArtifactSource } from '@app/metrics';
 import { type ObjectInfo, STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { resolveRange } from '../http/byte-range';
-import { type ArtifactDescription, type HeaderBuilder, notModified } from './artifact-headers';
+import {
+  type ArtifactDescription,
+  type HeaderBuilder,
+  ifRangeMatches,
+  notModified,
+} from './artifact-headers';
 import type { ServePlan, ServeRequest } from './serve-plan';
 
 /**
@@ -49,7 +54,9 @@ export class StoredFileService {
       delete whole['content-length'];
       return { status: 304, source, headers: whole, body: null };
     }
-    const range = resolveRange(request.range, info.size);
+    const range = ifRangeMatches(request.ifRange, whole.etag ?? null, info.storedAt)
+      ? resolveRange(request.range, info.size)
+      : null;
     const headers = headersFor(description, source, range);
     const status = range ? 206 : 200;
     if (request.method === 'HEAD') {

@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { isArtifactError } from '@app/common';
-import { FETCH_QUEUE } from '@app/jobs';
+import { FETCH_QUEUES } from '@app/jobs';
 import { statusOf } from '../../errors/error-status';
 import type { AdminTokenCheck } from '../admin-token';
 
@@ -20,10 +20,10 @@ export async function registerQueueBoard(
   app: NestFastifyApplication,
   check: AdminTokenCheck,
 ): Promise<void> {
-  const queue = app.get<Queue>(getQueueToken(FETCH_QUEUE));
+  const queues = FETCH_QUEUES.map((name) => new BullMQAdapter(app.get<Queue>(getQueueToken(name))));
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
-  createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
+  createBullBoard({ queues, serverAdapter });
   await app.register(async (scope: FastifyInstance) => {
     scope.addHook('onRequest', (request, reply, done) => {
       try {

@@ -1,15 +1,10 @@
-import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
-import type { Job, Queue } from 'bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { REDIS } from '@app/cache';
 import { ArtifactError } from '@app/common';
-import {
-  FETCH_QUEUE,
-  type FetchJobPayload,
-  type FetchJobResult,
-  MAX_INSPECTED_JOBS,
-  splitActiveJobs,
-} from '@app/jobs';
+import { FETCH_CANCEL_CHANNEL, MAX_INSPECTED_JOBS, splitActiveJobs } from '@app/jobs';
 import type { QueueState } from '@app/metrics';
+import { type FetchJob, type FetchQueue, FetchQueues } from '../../fetching/fetch-queues.service';
 
 export const QUEUE_STATES: readonly QueueState[] = [
   'waiting',
@@ -23,6 +18,8 @@ export const QUEUE_STATES: readonly QueueState[] = [
 /** A fetch job as operators see it (JSON API and docs). */
 export interface JobView {
   id: string;
+  /** the lane: artifact-fetch (content) or artifact-fetch-metadata */
+  queue: string;
   state: QueueState;
   remote: string;
   path: string;
@@ -39,6 +36,8 @@ export interface JobView {
 }
 
 const MAX_LISTED = MAX_INSPECTED_JOBS;
+/** How long a cancel waits for the fetcher running the job to let go of it. */
+const CANCEL_WAIT_MS = 10_000;
 
 /**
  * Queue inspection for operators: fetch jobs by state, with what they fetch and why they failed;
@@ -48,26 +47,37 @@ const MAX_LISTED = MAX_INSPECTED_JOBS;
 @Injectable()
 export class QueueInspectionService {
   constructor(
-    @InjectQueue(FETCH_QUEUE) private readonly queue: Queue<FetchJobPayload, FetchJobResult>,
+    private readonly queues: FetchQueues,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
+  /** Jobs by state, both lanes together. */
   async counts(): Promise<Record<QueueState, number>> {
-    const counts = await this.queue.getJobCounts(
-      'waiting',
-      'active',
-      'delayed',
-      'failed',
-      'completed',
-    );
-    const stalled = (await splitActiveJobs(this.queue)).stalled.length;
-    return {
-      waiting: counts.waiting ?? 0,
-      active: (counts.active ?? 0) - stalled,
-      stalled,
-      delayed: counts.delayed ?? 0,
-      failed: counts.failed ?? 0,
-      completed: counts.completed ?? 0,
+    const total: Record<QueueState, number> = {
+      waiting: 0,
+      active: 0,
+      stalled: 0,
+      delayed: 0,
+      failed: 0,
+      completed: 0,
     };
+    for (const queue of this.queues.all()) {
+      const counts = await queue.getJobCounts(
+        'waiting',
+        'active',
+        'delayed',
+        'failed',
+        'completed',
+      );
+      const stalled = (await splitActiveJobs(queue)).stalled.length;
+      total.waiting += counts.waiting ?? 0;
+      total.active += (counts.active ?? 0) - stalled;
+      total.stalled += stalled;
+      total.delayed += counts.delayed ?? 0;
+      total.failed += counts.failed ?? 0;
+      total.completed += counts.completed ?? 0;
+    }
+    return total;
   }
 
   async jobs(state: string, limit: number): Promise<JobView[]> {
@@ -76,26 +86,31 @@ export class QueueInspectionService {
       throw new ArtifactError('bad_request', `state must be one of ${QUEUE_STATES.join(', ')}`);
     }
     const count = Math.min(Math.max(1, limit), MAX_LISTED);
-    if (wanted === 'stalled' || wanted === 'active') {
-      const split = await splitActiveJobs(this.queue);
-      const jobs = wanted === 'stalled' ? split.stalled : split.running;
-      return jobs.slice(0, count).map((job) => view(job, wanted));
+    const views: JobView[] = [];
+    for (const queue of this.queues.all()) {
+      if (wanted === 'stalled' || wanted === 'active') {
+        const split = await splitActiveJobs(queue);
+        const jobs = wanted === 'stalled' ? split.stalled : split.running;
+        views.push(...jobs.map((job) => view(job, wanted, queue.name)));
+      } else {
+        const jobs = await queue.getJobs([wanted], 0, count - 1, true);
+        views.push(...jobs.filter(Boolean).map((job) => view(job, wanted, queue.name)));
+      }
     }
-    const jobs = await this.queue.getJobs([wanted], 0, count - 1, true);
-    return jobs.filter(Boolean).map((job) => view(job, wanted));
+    return views.sort((a, b) => a.created_at.localeCompare(b.created_at)).slice(0, count);
   }
 
   /** failed → waiting; stalled → waiting; delayed (backing off) → now. A running job is refused. */
   async retry(id: string): Promise<JobView> {
-    const job = await this.find(id);
+    const { queue, job } = await this.find(id);
     const state = await job.getState();
     if (state === 'failed') {
       await job.retry('failed', { resetAttemptsMade: true });
     } else if (state === 'active') {
-      if (await this.isRunning(job)) {
+      if (await this.isRunning(queue, job)) {
         throw new ArtifactError(
           'conflict',
-          `job ${id} is running on a fetcher; it cannot be retried now`,
+          `job ${id} is running on a fetcher; cancel it first (POST .../jobs/${id}/cancel)`,
         );
       }
       // Token "0" skips the lock check, which is right for a job whose fetcher is gone.
@@ -108,37 +123,68 @@ export class QueueInspectionService {
         `job ${id} is ${state}; only failed, stalled or delayed jobs can be retried`,
       );
     }
-    return view(await this.find(id), (await job.getState()) as QueueState);
+    const after = await this.find(id);
+    return view(after.job, (await after.job.getState()) as QueueState, queue.name);
+  }
+
+  /**
+   * Stops a running fetch: the fetcher that runs it aborts it, and it fails as `cancelled` (then
+   * retry or remove it like any failed job). Answers once it has left the active state, or with
+   * 503 when no fetcher acted within CANCEL_WAIT_MS.
+   */
+  async cancel(id: string): Promise<JobView> {
+    const { queue, job } = await this.find(id);
+    if ((await job.getState()) !== 'active' || !(await this.isRunning(queue, job))) {
+      throw new ArtifactError(
+        'conflict',
+        `job ${id} is not running; only running jobs can be cancelled`,
+      );
+    }
+    await this.redis.publish(FETCH_CANCEL_CHANNEL, id);
+    const until = Date.now() + CANCEL_WAIT_MS;
+    while (Date.now() < until) {
+      const state = await job.getState();
+      if (state !== 'active') {
+        return view((await this.find(id)).job, state as QueueState, queue.name);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new ArtifactError(
+      'service_unavailable',
+      `job ${id} is still running ${CANCEL_WAIT_MS / 1000} s after the cancel; is its fetcher partitioned from Redis?`,
+      { retryAfter: 5 },
+    );
   }
 
   async remove(id: string): Promise<void> {
-    const job = await this.find(id);
-    if ((await job.getState()) === 'active' && (await this.isRunning(job))) {
+    const { queue, job } = await this.find(id);
+    if ((await job.getState()) === 'active' && (await this.isRunning(queue, job))) {
       throw new ArtifactError(
         'conflict',
-        `job ${id} is running on a fetcher; it cannot be removed now`,
+        `job ${id} is running on a fetcher; cancel it first (POST .../jobs/${id}/cancel)`,
       );
     }
     await job.remove();
   }
 
-  private async find(id: string): Promise<Job<FetchJobPayload, FetchJobResult>> {
-    const job = await this.queue.getJob(id);
-    if (!job) {
+  private async find(id: string): Promise<{ queue: FetchQueue; job: FetchJob }> {
+    const found = await this.queues.find(id);
+    if (!found) {
       throw new ArtifactError('not_found', `no job ${id}`);
     }
-    return job;
+    return found;
   }
 
-  private async isRunning(job: Job): Promise<boolean> {
-    return (await splitActiveJobs(this.queue)).running.some((running) => running.id === job.id);
+  private async isRunning(queue: FetchQueue, job: FetchJob): Promise<boolean> {
+    return (await splitActiveJobs(queue)).running.some((running) => running.id === job.id);
   }
 }
 
-function view(job: Job<FetchJobPayload, FetchJobResult>, state: QueueState): JobView {
+function view(job: FetchJob, state: QueueState, queue: string): JobView {
   const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
   return {
     id: job.id ?? '',
+    queue,
     state,
     remote: job.data.remote,
     path: job.data.path,

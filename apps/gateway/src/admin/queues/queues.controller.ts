@@ -26,6 +26,11 @@ export class QueuesController {
     return this.inspection.retry(id);
   }
 
+  @Post('jobs/:id/cancel')
+  cancel(@Param('id') id: string): Promise<JobView> {
+    return this.inspection.cancel(id);
+  }
+
   @Delete('jobs/:id')
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-
 /**
  * Storage layout of a docker remote. Segments starting with '_' cannot be part of an image name
  * (name components start with [a-z0-9]), so these never collide with an image.
- * Blobs are shared by every image of the remote: a layer pulled for one image is a hit for all.
+ * Blobs are stored once per remote: a layer pulled for one image is a hit for every image.
  */
 export const registryKeys = {
   blob: (remote: string, hex: string) => `${remote}/_blobs/sha256/${hex}`,
@@ -11,8 +9,8 @@ export const registryKeys = {
   manifestByDigest: (remote: string, image: string, hex: string) =>
     `${remote}/${image}/_manifests/sha256/${hex}`,
   manifestByTag: (remote: string, image: string, tag: string) => `${remote}/${image}/_tags/${tag}`,
-  tagList: (remote: string, image: string, query: string) =>
-    `${remote}/${image}/_tag_lists/${query ? createHash('sha256').update(query).digest('hex').slice(0, 32) : 'all'}`,
+  /** one tag list per image: pages (`n`, `last`) are cut from it, never stored apart */
+  tagList: (remote: string, image: string) => `${remote}/${image}/_tag_lists/all`,
 };
 
 /** Every manifest type that docker, containerd, podman and skopeo pull (one cached copy per tag). */

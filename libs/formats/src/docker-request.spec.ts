@@ -1,4 +1,4 @@
-import { parseRegistryRequest, splitRegistryPath } from './registry-path';
+import { parseRegistryRequest, splitRegistryPath } from './docker-request';
 
 const HEX = 'a'.repeat(64);
 

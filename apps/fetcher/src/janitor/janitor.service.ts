@@ -1,0 +1,85 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { REDIS } from '@app/cache';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
+import { InflightRegistry } from '../inflight/inflight.registry';
+
+const LEASE_KEY = 'ac:lease:janitor';
+
+/**
+ * Removes what interrupted work left behind, older than LEFTOVER_MAX_AGE: storage leftovers
+ * (fs `.partial` blobs; S3 staging objects and open multipart uploads) on one fetcher per
+ * JANITOR_INTERVAL, under a Redis lease, and on every fetcher the spool directories of dead
+ * fetchers on its own machine.
+ */
+@Injectable()
+export class JanitorService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(JanitorService.name);
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly owner = randomUUID();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly inflight: InflightRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => void this.sweep(), this.config.janitorInterval * 1000);
+    this.timer.unref();
+  }
+
+  /** One sweep; concurrent calls share it. */
+  sweep(): Promise<void> {
+    this.running ??= this.sweepOnce().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const olderThan = new Date(Date.now() - this.config.leftoverMaxAge * 1000);
+    const spool = await this.inflight.sweepDeadSpools(olderThan).catch((error: Error) => {
+      this.logger.warn(`spool sweep failed: ${error.message}`);
+      return 0;
+    });
+    let stored = 0;
+    if (await this.takeLease()) {
+      stored = await this.storage.sweepLeftovers(olderThan).catch((error: Error) => {
+        this.logger.warn(`storage sweep failed: ${error.message}`);
+        return 0;
+      });
+    }
+    if (spool + stored > 0) {
+      this.logger.log(
+        `removed ${stored} storage leftovers and ${spool} spool files of dead fetchers (older than ${olderThan.toISOString()})`,
+      );
+    }
+  }
+
+  /** One replica per interval: the lease expires by itself, a crashed holder blocks nobody. */
+  private async takeLease(): Promise<boolean> {
+    const ttlMs = Math.max(1000, Math.floor(this.config.janitorInterval * 1000 * 0.9));
+    try {
+      return (await this.redis.set(LEASE_KEY, this.owner, 'PX', ttlMs, 'NX')) === 'OK';
+    } catch {
+      return false;
+    }
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) {
+      clearInterval(this.timer);
+    }
+  }
+}

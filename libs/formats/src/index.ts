@@ -1,0 +1,3 @@
+export * from './docker-keys';
+export * from './docker-request';
+export * from './fetch-target';
