@@ -1,4 +1,5 @@
 import { ArtifactError } from '@app/common';
+import { cleanPath } from '../http/path-guard';
 
 /** A /v2 request after the remote (or the mirror's default remote) was taken off. */
 export type RegistryRequest =
@@ -15,11 +16,15 @@ const DIGEST = /^sha256:([a-f0-9]{64})$/;
 const MAX_NAME_LENGTH = 255;
 
 /**
- * Splits what follows `/v2/` into its name segments and the operation at the end
- * (`manifests/<ref>`, `blobs/<digest>`, `tags/list`). The name is left unvalidated here because
- * its first segment may still turn out to be a remote.
+ * Splits what follows `/v2/` (raw, still percent-encoded) into its name segments and the operation
+ * at the end (`manifests/<ref>`, `blobs/<digest>`, `tags/list`). The whole path first passes the
+ * gateway's path rules (no `..`, encoded separators, NUL, double encodings), so any /v2 path,
+ * whichever remote it names, is refused the same way as under /api/v1/remote. The name is left
+ * unvalidated here because its first segment may still turn out to be a remote. The segments stay
+ * raw: a reference is decoded once, by parseRegistryRequest, never twice.
  */
 export function splitRegistryPath(rest: string): { segments: string[]; operation: string[] } {
+  cleanPath(rest);
   const segments = rest.split('/');
   for (const marker of ['manifests', 'blobs']) {
     const at = segments.lastIndexOf(marker);
