@@ -41,7 +41,10 @@ export interface UpstreamFile {
 
 export interface RecordedRequest {
   method: string;
+  /** decoded, without the leading '/' and the query */
   path: string;
+  /** the request target as received (still encoded, with the query) */
+  target: string;
   headers: http.IncomingHttpHeaders;
 }
 
@@ -175,8 +178,22 @@ export class UpstreamServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0]).replace(/^\//, '');
-    this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
+    const target = req.url ?? '/';
+    let path: string;
+    try {
+      path = decodeURIComponent(target.split('?')[0]).replace(/^\//, '');
+    } catch {
+      // A malformed escape is the sender's bug; answer it as a web server would, and record it.
+      this.requests.push({
+        method: req.method ?? 'GET',
+        path: target,
+        target,
+        headers: req.headers,
+      });
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad escape');
+      return;
+    }
+    this.requests.push({ method: req.method ?? 'GET', path, target, headers: req.headers });
     const file = this.files.get(path);
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
