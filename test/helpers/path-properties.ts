@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { ArtifactError } from '@app/common';
 import { MAX_KEY_BYTES, keyProblem } from '@app/storage';
+import { MAX_PATH_BYTES } from '../../apps/gateway/src/http/path-guard';
 
 /**
  * Generators of hostile request paths for the path-guard properties (unit and e2e), and the
@@ -287,6 +288,9 @@ export function keyFault(key: string, remote: string): string | null {
   const problem = keyProblem(key);
   if (problem === null || Buffer.byteLength(key) <= MAX_KEY_BYTES) {
     return problem;
+  }
+  if (Buffer.byteLength(key) - Buffer.byteLength(`${remote}/`) > MAX_PATH_BYTES) {
+    return `the path of ${key} is over the ${MAX_PATH_BYTES}-byte path limit`;
   }
   return (
     key
