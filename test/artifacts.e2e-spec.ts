@@ -1,6 +1,6 @@
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSlice } from './helpers/upstream-server';
-import { request, sha256Of } from './helpers/http';
+import { rawRequest, request, sha256Of } from './helpers/http';
 import { waitFor } from './helpers/wait-for';
 
 /**
@@ -91,6 +91,40 @@ describe('pull-through route /api/v1/remote', () => {
       expect(
         (await request(`${api}/nonexistent/path/to/file.bin`, { method: 'HEAD' })).status,
       ).toBe(404);
+    });
+  });
+
+  describe('path guard (raw paths, sent as written)', () => {
+    // A double-encoded '.', '/', '\\' or NUL survives the one decode as %2e, %2f, %5c or %00,
+    // which a second decode further on (the upstream's web server, a proxy) would act on.
+    it.each([
+      'generic-test/%252e%252e/%252e%252e/secret.tar.gz',
+      'generic-test/a/%252E%252E%252fsecret.tar.gz',
+      'generic-test/a%255c..%255csecret.tar.gz',
+      'generic-test/secret.tar.gz%2500.rpm',
+      'generic-test/%25252e%25252e/secret.tar.gz',
+      'generic-test/a/%2e%2e/secret.tar.gz',
+      'generic-test/a/',
+      'local-test/%252e%252e/x.bin',
+      'local-test/a%252fb.bin',
+      'local-test/%252e%252e/',
+      '%252e%252e/generic-test/secret.tar.gz',
+      'generic-test%252f%252e%252e/secret.tar.gz',
+      '%252e%252e',
+      '%2e%2e',
+    ])('GET and HEAD /api/v1/remote/%s → 400, nothing asked upstream or stored', async (path) => {
+      const asked = upstream.requests.length;
+      const stored = stack.storedKeys();
+      // `/api/v1/remote/<remote>` alone (a hosted root listing) has a GET route only.
+      for (const method of path.includes('/') ? ['GET', 'HEAD'] : ['GET']) {
+        const response = await rawRequest(stack.url(), `/api/v1/remote/${path}`, { method });
+        expect({ method, status: response.status }).toEqual({ method, status: 400 });
+        if (method === 'GET') {
+          expect(JSON.parse(response.body.toString())).toMatchObject({ error: 'bad_path' });
+        }
+      }
+      expect(upstream.requests.slice(asked)).toEqual([]);
+      expect(stack.storedKeys()).toEqual(stored);
     });
   });
 

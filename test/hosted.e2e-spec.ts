@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { download, request, sha256Of } from './helpers/http';
+import { download, rawRequest, request, sha256Of } from './helpers/http';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256, generatedStream } from './helpers/upstream-server';
 
@@ -306,6 +306,51 @@ describe('hosted remotes and the admin token', () => {
     });
   });
 
+  describe('path guard (raw paths, sent as written)', () => {
+    // After the one decode the routes do, no segment may still hold an encoded '.', '/', '\\' or
+    // NUL: a second decode anywhere (a proxy, the store, a web server) would turn it into `..`.
+    const refused = [
+      '/api/v1/remote/files/%252e%252e/files/x',
+      '/api/v1/remote/files/a/%252E%252e/%252e%252e/x',
+      '/api/v1/remote/files/a%252fb',
+      '/api/v1/remote/files/a%255cb',
+      '/api/v1/remote/files/a%2500b',
+      '/api/v1/remote/files/%25252e%25252e/x',
+      '/api/v1/remote/files/%2e%2e/x',
+      '/api/v1/remote/files/a/../../x',
+      '/api/v1/remote/files/.staging/x',
+      '/api/v1/remote/%252e%252e/files/x',
+      '/api/v1/remote/files%252f%252e%252e/x',
+      '/api/v1/remote/%2e%2e/files/x',
+    ];
+
+    it.each(refused)('PUT %s → 400 bad_path and nothing stored', async (path) => {
+      const before = stack.storedKeys();
+      const response = await rawRequest(stack.url(), path, {
+        method: 'PUT',
+        headers: auth,
+        body: Buffer.from('must not be stored'),
+      });
+      expect(response.status).toBe(400);
+      expect(JSON.parse(response.body.toString())).toMatchObject({ error: 'bad_path' });
+      expect(stack.storedKeys()).toEqual(before);
+      expect(before.filter((key) => key.includes('%'))).toEqual([]);
+    });
+
+    it.each(refused)('GET, HEAD and DELETE %s → 400', async (path) => {
+      for (const method of ['GET', 'HEAD', 'DELETE']) {
+        const response = await rawRequest(stack.url(), path, { method, headers: auth });
+        expect({ method, status: response.status }).toEqual({ method, status: 400 });
+      }
+    });
+
+    it('a listing whose directory is double encoded → 400', async () => {
+      for (const path of ['/api/v1/remote/files/%252e%252e/', '/api/v1/remote/files/a%252f/']) {
+        expect((await rawRequest(stack.url(), path)).status).toBe(400);
+      }
+    });
+  });
+
   describe('cache flush', () => {
     it('drops one remote (objects, TTL markers, records) and leaves others and hosted files alone', async () => {
       upstream.set('gen/a.bin', { body: 'gen a' });
@@ -351,6 +396,22 @@ describe('hosted remotes and the admin token', () => {
         headers: auth,
       });
       expect(response.status).toBe(404);
+    });
+
+    it('a remote name with encoded dots or slashes is only ever an unknown remote: 404, nothing flushed', async () => {
+      upstream.set('gen/kept.bin', { body: 'kept' });
+      await request(`${api}/gen/kept.bin`);
+      const before = stack.storedKeys();
+      expect(before).toContain('gen/kept.bin');
+      // The name is looked up in the remotes file; storage only ever sees a configured name.
+      for (const name of ['%252e%252e', '..', '%2e%2e', 'gen%2f..', 'gen%252f..', '__proto__']) {
+        const response = await rawRequest(stack.url(), `/cache/flush?remote=${name}`, {
+          method: 'PUT',
+          headers: auth,
+        });
+        expect({ name, status: response.status }).toEqual({ name, status: 404 });
+      }
+      expect(stack.storedKeys()).toEqual(before);
     });
   });
 });

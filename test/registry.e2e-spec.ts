@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { download, request, sha256Of } from './helpers/http';
+import { download, rawRequest, request, sha256Of } from './helpers/http';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
 import { waitFor } from './helpers/wait-for';
@@ -110,6 +110,38 @@ describe('docker registry pull-through (/v2)', () => {
       const response = await request(`${v2}/hub/library/alpine/blobs/sha256:nothex`);
       expect(response.status).toBe(400);
       expect(errorCode(response.body)).toBe('DIGEST_INVALID');
+    });
+
+    it.each([
+      // image names, tags and digests, double and triple encoded, prefixed or by the default remote
+      'hub/%252e%252e/manifests/latest',
+      'hub/library/%252e%252e%252fnginx/manifests/latest',
+      'hub/library/nginx/manifests/%252e%252e',
+      'hub/library/nginx/manifests/1.27%2500',
+      'hub/library/nginx/manifests/1.27%255c',
+      `hub/library/nginx/blobs/sha256:${'a'.repeat(64)}%252e`,
+      `hub/library/nginx/blobs/%252e%252e%252fsha256:${'a'.repeat(64)}`,
+      'hub/library/nginx/tags/%252e%252e/list',
+      'hub/library/%25252e%25252e/tags/list',
+      '%252e%252e/library/nginx/manifests/latest',
+      'library/%252e%252e/manifests/latest',
+      'hub/library/%2e%2e/manifests/latest',
+      'hub/library/nginx/manifests/..',
+      'private/%252e%252e/x/manifests/latest',
+    ])('/v2/%s → 400 in the registry format, nothing asked upstream or stored', async (rest) => {
+      const asked = registry.requests.length;
+      const stored = stack.storedKeys();
+      for (const method of ['GET', 'HEAD']) {
+        const response = await rawRequest(stack.url(), `/v2/${rest}`, { method });
+        expect({ method, status: response.status }).toEqual({ method, status: 400 });
+        if (method === 'GET') {
+          expect(['NAME_INVALID', 'MANIFEST_INVALID', 'DIGEST_INVALID']).toContain(
+            errorCode(response.body),
+          );
+        }
+      }
+      expect(registry.requests.slice(asked)).toEqual([]);
+      expect(stack.storedKeys()).toEqual(stored);
     });
 
     it('a tag the upstream does not have → 404 MANIFEST_UNKNOWN; a blob → 404 BLOB_UNKNOWN', async () => {

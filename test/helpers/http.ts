@@ -17,12 +17,40 @@ export function request(
   url: string,
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<FetchedResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, {
+  return collect(
+    http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }),
+  );
+}
+
+/**
+ * A request whose path goes out as written. A URL string is normalised by the WHATWG parser
+ * first (`%2e%2e` is taken for `..` and resolved away), which hides what a raw client can send.
+ * The path may hold any character from \u0021 to \u00ff (sent as one byte each).
+ */
+export function rawRequest(
+  origin: string,
+  rawPath: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<FetchedResponse> {
+  const { hostname, port } = new URL(origin);
+  const headers = options.body
+    ? { 'content-length': String(options.body.length), ...options.headers }
+    : options.headers;
+  return collect(
+    http.request({
+      host: hostname,
+      port,
+      path: rawPath,
       method: options.method ?? 'GET',
-      headers: options.headers,
+      headers,
       agent: false,
-    });
+    }),
+    options.body,
+  );
+}
+
+function collect(req: http.ClientRequest, body?: Buffer): Promise<FetchedResponse> {
+  return new Promise((resolve, reject) => {
     req.once('error', reject);
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
@@ -38,7 +66,7 @@ export function request(
       res.once('error', () => finish(false));
       res.once('aborted', () => finish(false));
     });
-    req.end();
+    req.end(body);
   });
 }
 

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync, readFileSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
@@ -228,6 +228,18 @@ export class Stack {
     } finally {
       await client.end();
     }
+  }
+
+  /** Every file under the fs storage's `keys/` (records, and any temp file), as keys, sorted. */
+  storedKeys(): string[] {
+    const dir = join(this.storagePath, 'keys');
+    if (!existsSync(dir)) {
+      return [];
+    }
+    return readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((entry) => !entry.isDirectory())
+      .map((entry) => relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/'))
+      .sort();
   }
 
   async removeStorage(): Promise<void> {

@@ -41,7 +41,10 @@ export interface UpstreamFile {
 
 export interface RecordedRequest {
   method: string;
+  /** decoded, without the leading '/' and the query */
   path: string;
+  /** the request target as received (still encoded, with the query) */
+  target: string;
   headers: http.IncomingHttpHeaders;
 }
 
@@ -175,9 +178,23 @@ export class UpstreamServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const [rawPath, query] = (req.url ?? '/').split('?');
-    const path = decodeURIComponent(rawPath).replace(/^\//, '');
-    this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
+    const target = req.url ?? '/';
+    const [rawPath, query] = target.split('?');
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath).replace(/^\//, '');
+    } catch {
+      // A malformed escape is the sender's bug; answer it as a web server would, and record it.
+      this.requests.push({
+        method: req.method ?? 'GET',
+        path: target,
+        target,
+        headers: req.headers,
+      });
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad escape');
+      return;
+    }
+    this.requests.push({ method: req.method ?? 'GET', path, target, headers: req.headers });
     // A file set as `path?query` answers that query only (pages of a paged listing).
     const file = (query ? this.files.get(`${path}?${query}`) : undefined) ?? this.files.get(path);
     if (!file) {

@@ -23,7 +23,31 @@ describe('splitRegistryPath', () => {
   });
 
   it('refuses anything else', () => {
-    expect(() => splitRegistryPath('hub/a/uploads/')).toThrow(/unknown registry API path/);
+    expect(() => splitRegistryPath('hub/a/uploads/x')).toThrow(/unknown registry API path/);
+    expect(() => splitRegistryPath('hub/a/tags/list/')).toThrow(
+      expect.objectContaining({ code: 'bad_path' }),
+    );
+  });
+
+  it.each([
+    ['%252e%252e/a/manifests/latest'],
+    ['hub/%252e%252e/manifests/latest'],
+    ['hub/a%252fb/manifests/latest'],
+    ['hub/a/manifests/%252e%252e'],
+    ['hub/a/manifests/v1%255c'],
+    ['hub/a/manifests/v1%2500'],
+    ['hub/a/manifests/%25252e'],
+    [`hub/a/blobs/sha256:${HEX}%252e`],
+    ['hub/%2e%2e/manifests/latest'],
+    ['hub/../a/manifests/latest'],
+    ['hub/a%2fb/manifests/latest'],
+    ['hub/a/manifests/..'],
+    ['hub//a/manifests/latest'],
+    ['hub/a%00/tags/list'],
+    // the path rules apply before the operation is looked at
+    ['hub/%252e%252e/uploads/x'],
+  ])('refuses %s as a bad path', (rest) => {
+    expect(() => splitRegistryPath(rest)).toThrow(expect.objectContaining({ code: 'bad_path' }));
   });
 });
 
@@ -57,6 +81,9 @@ describe('parseRegistryRequest', () => {
     [['a'], ['blobs', 'sha256:xyz'], 'DIGEST_INVALID'],
     [['a'], ['blobs', `sha512:${HEX}`], 'DIGEST_INVALID'],
     [['a'], ['manifests', 'sha256:123'], 'DIGEST_INVALID'],
+    // decoded once only: a double-encoded ':' is not a digest
+    [['a'], ['blobs', `sha256%253A${HEX}`], 'DIGEST_INVALID'],
+    [['a'], ['manifests', '%2576%2531'], 'MANIFEST_INVALID'],
   ])('refuses %j %j with %s', (segments, operation, code) => {
     expect(() => parseRegistryRequest(segments, operation, '')).toThrow(
       expect.objectContaining({ detail: expect.objectContaining({ registryCode: code }) }),

@@ -15,9 +15,11 @@ const DIGEST = /^sha256:([a-f0-9]{64})$/;
 const MAX_NAME_LENGTH = 255;
 
 /**
- * Splits what follows `/v2/` into its name segments and the operation at the end
- * (`manifests/<ref>`, `blobs/<digest>`, `tags/list`). The name is left unvalidated here because
- * its first segment may still turn out to be a remote.
+ * Splits what follows `/v2/` (raw, still percent-encoded; the gateway has checked it against its
+ * path rules first) into its name segments and the operation at the end (`manifests/<ref>`,
+ * `blobs/<digest>`, `tags/list`). The name is left unvalidated here because its first segment may
+ * still turn out to be a remote. The segments stay raw: a reference is decoded once, by
+ * parseRegistryRequest, never twice.
  */
 export function splitRegistryPath(rest: string): { segments: string[]; operation: string[] } {
   const segments = rest.split('/');

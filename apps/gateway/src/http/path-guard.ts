@@ -1,12 +1,42 @@
-import { ArtifactError } from '@app/common';
+import { ArtifactError, isArtifactError } from '@app/common';
+import { RESERVED_SEGMENT_PREFIX } from '@app/storage';
 
 export const MAX_PATH_BYTES = 1024;
+
+/** An encoded '.', '/', '\' or NUL, in any case. */
+const ENCODED_SEPARATOR = /%(?:2e|2f|5c|00)/i;
+const PERCENT_ESCAPE = /%([0-9a-f]{2})/gi;
+
+/**
+ * Whether a path that was percent-decoded once still holds an encoded '.', '/', '\' or NUL for a
+ * later decode to reveal: `%2e` (sent as `%252e`), `%252e` (sent as `%25252e`), and so on. We
+ * decode once, but a proxy in front, an S3-compatible store or a mirror's web server may decode
+ * again and see `..` or a separator our checks never saw. Each further decode is byte-wise
+ * (only ASCII matters here) and shortens the text, so the loop ends.
+ */
+export function hidesEncodedSeparator(decoded: string): boolean {
+  let text = decoded;
+  for (;;) {
+    if (ENCODED_SEPARATOR.test(text)) {
+      return true;
+    }
+    const next = text.replace(PERCENT_ESCAPE, (_escape, hex: string) =>
+      String.fromCharCode(parseInt(hex, 16)),
+    );
+    if (next === text) {
+      return false;
+    }
+    text = next;
+  }
+}
 
 /**
  * Cleans the raw (still percent-encoded) path after a route prefix, before any storage or upstream
  * access (SPEC §5). Refuses instead of normalising: `..` and `.` segments in any spelling,
- * encoded slashes and backslashes, NUL, empty segments, and paths over 1024 bytes. The result is
- * decoded, has no leading slash, and is what patterns, storage keys and upstream URLs use.
+ * encoded slashes and backslashes (also double or triple encoded), NUL, control characters,
+ * empty segments (a trailing '/' too), segments the storage drivers reserve, and paths over 1024
+ * bytes. The result is decoded, has no leading slash, and is what patterns, storage
+ * keys and upstream URLs use.
  */
 export function cleanPath(rawPath: string): string {
   if (Buffer.byteLength(rawPath) > MAX_PATH_BYTES * 3) {
@@ -24,6 +54,9 @@ export function cleanPath(rawPath: string): string {
   if (Buffer.byteLength(decoded) > MAX_PATH_BYTES) {
     throw badPath('path is longer than 1024 bytes');
   }
+  if (hidesEncodedSeparator(decoded)) {
+    throw badPath('double-encoded ".", "/", "\\" or NUL is not allowed in paths');
+  }
   if (decoded.includes('\0')) {
     throw badPath('NUL bytes are not allowed in paths');
   }
@@ -33,6 +66,11 @@ export function cleanPath(rawPath: string): string {
   if (hasControlCharacter(decoded)) {
     throw badPath('control characters are not allowed in paths');
   }
+  // Only a caller that is not an HTTP request can pass one (decoding never yields one), but
+  // storage keys and upstream URLs cannot hold it: encodeURIComponent throws on it.
+  if (/\p{Cs}/u.test(decoded)) {
+    throw badPath('paths must be well-formed unicode (no lone surrogates)');
+  }
   if (decoded === '') {
     throw badPath('path is empty');
   }
@@ -41,9 +79,14 @@ export function cleanPath(rawPath: string): string {
     if (segment === '.' || segment === '..') {
       throw badPath('"." and ".." segments are not allowed in paths');
     }
+    // Storage drivers name their in-progress writes so; such a key would be refused later anyway.
+    if (segment.startsWith(RESERVED_SEGMENT_PREFIX)) {
+      throw badPath(`path segments may not start with "${RESERVED_SEGMENT_PREFIX}"`);
+    }
   }
-  if (segments.slice(0, -1).some((segment) => segment === '')) {
-    throw badPath('empty path segments ("//" or a leading "/") are not allowed');
+  // A trailing '/' too: no storage key can end with one (a hosted listing strips its own first).
+  if (segments.some((segment) => segment === '')) {
+    throw badPath('empty path segments ("//", a leading or a trailing "/") are not allowed');
   }
   return decoded;
 }
@@ -53,7 +96,7 @@ export function cleanDirectoryPath(rawPath: string): string {
   if (rawPath === '') {
     return '';
   }
-  return cleanPath(rawPath);
+  return rawPath.endsWith('/') ? `${cleanPath(rawPath.slice(0, -1))}/` : cleanPath(rawPath);
 }
 
 function hasControlCharacter(text: string): boolean {
@@ -88,11 +131,23 @@ export function splitRemotePath(
   const slash = rest.indexOf('/');
   const remote = slash === -1 ? rest : rest.slice(0, slash);
   const rawPath = slash === -1 ? '' : rest.slice(slash + 1);
-  let decodedRemote: string;
-  try {
-    decodedRemote = decodeURIComponent(remote);
-  } catch {
-    throw badPath('remote name has an invalid percent-encoding');
+  return { remote: cleanRemoteName(remote), rawPath, query };
+}
+
+/**
+ * The remote segment obeys the path rules too (no `..`, separators, NUL, double encodings, in
+ * any spelling), so that a name no remote can have is refused as a bad path instead of reaching
+ * the remote lookup, metric labels and log lines.
+ */
+function cleanRemoteName(raw: string): string {
+  if (raw === '') {
+    return '';
   }
-  return { remote: decodedRemote, rawPath, query };
+  try {
+    return cleanPath(raw);
+  } catch (error) {
+    throw isArtifactError(error, 'bad_path')
+      ? badPath(`invalid remote name: ${error.message}`)
+      : error;
+  }
 }

@@ -12,6 +12,7 @@ import {
   parseRegistryRequest,
   splitRegistryPath,
 } from '@app/formats';
+import { cleanPath } from '../http/path-guard';
 import { registryHeaders } from './registry-headers';
 import { type TagList, tagListPage } from './tag-list-page';
 
@@ -35,6 +36,9 @@ export class RegistryService {
     imageSegments: string[];
     operation: string[];
   } {
+    // Any /v2 path, whichever remote it names, obeys the same path rules as /api/v1/remote (no
+    // `..`, encoded separators, NUL, double encodings).
+    cleanPath(rest);
     const { segments, operation } = splitRegistryPath(rest);
     const named = Object.hasOwn(this.config.remotes, segments[0])
       ? this.config.remotes[segments[0]]
