@@ -1,0 +1,188 @@
+/**
+ * What the fault specs share besides the answer bookkeeping (fault-book.ts): a private directory
+ * under the run's temp dir, SIGSTOP/SIGCONT that can never be left stopped, SIGKILL of a whole
+ * process tree (a Postgres cluster is a postmaster and its backends), the admin queue API to wait
+ * for a job's final state, and the fetch queue settings the contract fixes.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { isAlive } from '../../scripts/local-services';
+import { request } from '../helpers/http';
+import { requireEnv } from '../helpers/isolated-services';
+import { waitFor } from '../helpers/wait-for';
+
+export const ADMIN_TOKEN = 'fault-suite-admin-token';
+
+/** Attempts of a transient failure, from the contract: 1 + 2 retries (backoff 1 s, then 2 s). */
+export const FETCH_ATTEMPTS = 3;
+
+/** A new directory of its own under the run's temp dir. */
+export async function faultDir(name: string): Promise<string> {
+  const dir = join(
+    requireEnv('TEST_TMP_DIR'),
+    'faults',
+    `${name}-${randomBytes(3).toString('hex')}`,
+  );
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+/** A signal to one process; one that is already gone is not an error. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+      throw error;
+    }
+  }
+}
+
+/** `pid` and every process below it (from /proc, parents before children). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    for (const child of children.get(p) ?? []) {
+      visit(child);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/**
+ * SIGSTOP as a partition: connections stay open and nothing answers. Every stopped PID is kept
+ * until it is continued, and `release` (afterAll, finally) continues whatever is left, so no
+ * failing assertion can leave a server stopped behind it.
+ */
+export class Freezer {
+  private readonly stopped = new Set<number>();
+
+  stop(pids: number[]): void {
+    for (const pid of pids) {
+      this.stopped.add(pid);
+      signal(pid, 'SIGSTOP');
+    }
+  }
+
+  /**
+   * Stops `pid` and every process below it; processes forked while the tree was being stopped
+   * are stopped too (a postmaster forks a backend per connection). Returns what was stopped.
+   */
+  stopTree(pid: number): number[] {
+    const done = new Set<number>();
+    for (;;) {
+      const fresh = processTree(pid).filter((p) => !done.has(p));
+      if (fresh.length === 0) {
+        return [...done];
+      }
+      this.stop(fresh);
+      fresh.forEach((p) => done.add(p));
+    }
+  }
+
+  /** Continues `pids`, or everything stopped so far. */
+  cont(pids: number[] = [...this.stopped]): void {
+    for (const pid of pids) {
+      signal(pid, 'SIGCONT');
+      this.stopped.delete(pid);
+    }
+  }
+
+  release(): void {
+    this.cont();
+  }
+}
+
+/** SIGKILL to `pids` (a crash), then waits until every one is gone. */
+export async function killAll(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    signal(pid, 'SIGKILL');
+  }
+  await waitFor(() => pids.every((pid) => !isAlive(pid)), {
+    description: `processes ${pids.join(', ')} to be gone after SIGKILL`,
+    timeoutMs: 10_000,
+  });
+}
+
+/** A fetch job as GET /admin/api/queues/jobs lists it (the fields the suite reads). */
+export interface JobView {
+  id: string;
+  state: string;
+  remote: string;
+  path: string;
+  attempts_made: number;
+  last_error: string | null;
+}
+
+const UNFINISHED = ['waiting', 'active', 'stalled', 'delayed'] as const;
+
+/** The fetch queue through the gateway's admin API (needs ADMIN_TOKEN on the stack). */
+export class QueueProbe {
+  constructor(private readonly gatewayUrl: () => string) {}
+
+  async jobs(state: string): Promise<JobView[]> {
+    const response = await request(
+      `${this.gatewayUrl()}/admin/api/queues/jobs?state=${state}&limit=1000`,
+      { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+    );
+    if (response.status !== 200) {
+      throw new Error(`admin queue API answered ${response.status}: ${response.body.toString()}`);
+    }
+    return (JSON.parse(response.body.toString()) as { jobs: JobView[] }).jobs;
+  }
+
+  /**
+   * Waits until the job of `remote`/`path` is in a final state: the failed job (every attempt
+   * made) or null when it finished (completed jobs are removed at once) or never existed.
+   * Exact upstream counts are only read after this.
+   */
+  async settle(remote: string, path: string, timeoutMs = 60_000): Promise<JobView | null> {
+    const ofPath = (jobs: JobView[]) => jobs.filter((j) => j.remote === remote && j.path === path);
+    return waitFor(
+      async () => {
+        for (const state of UNFINISHED) {
+          const pending = ofPath(await this.jobs(state));
+          if (pending.length > 0) {
+            return false;
+          }
+        }
+        const failed = ofPath(await this.jobs('failed'));
+        return { job: failed[0] ?? null };
+      },
+      { description: `the fetch job of ${remote}/${path} to finish`, timeoutMs, intervalMs: 200 },
+    ).then((found) => found.job);
+  }
+}
+
+/** One query on a Postgres URL of the spec's own (the Stack's query() uses the shared server). */
+export async function pgQuery<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
