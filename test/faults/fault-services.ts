@@ -1,20 +1,19 @@
 /**
  * What the fault specs share besides the answer bookkeeping (fault-book.ts): a private directory
  * under the run's temp dir, SIGSTOP/SIGCONT that can never be left stopped, SIGKILL of a whole
- * process tree (a Postgres cluster is a postmaster and its backends), the admin queue API to wait
- * for a job's final state, and the fetch queue settings the contract fixes.
+ * process tree (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
+ * a job's final state, and the queue settings the contract fixes.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { Queue } from 'bullmq';
+import { FETCH_QUEUE, fetchJobId } from '@app/jobs';
 import { isAlive } from '../../scripts/local-services';
-import { request } from '../helpers/http';
 import { requireEnv } from '../helpers/isolated-services';
 import { waitFor } from '../helpers/wait-for';
-
-export const ADMIN_TOKEN = 'fault-suite-admin-token';
 
 /** Attempts of a transient failure, from the contract: 1 + 2 retries (backoff 1 s, then 2 s). */
 export const FETCH_ATTEMPTS = 3;
@@ -122,53 +121,70 @@ export async function killAll(pids: number[]): Promise<void> {
   });
 }
 
-/** A fetch job as GET /admin/api/queues/jobs lists it (the fields the suite reads). */
-export interface JobView {
-  id: string;
+/** What a test reads of a fetch job. */
+export interface JobState {
+  /** BullMQ's: waiting, active, delayed, failed, ... ('unknown' once removed) */
   state: string;
-  remote: string;
-  path: string;
-  attempts_made: number;
-  last_error: string | null;
+  attemptsMade: number;
+  failedReason: string | null;
+  progress: unknown;
 }
 
-const UNFINISHED = ['waiting', 'active', 'stalled', 'delayed'] as const;
-
-/** The fetch queue through the gateway's admin API (needs ADMIN_TOKEN on the stack). */
+/**
+ * The fetch queue, read directly with BullMQ by the job's deterministic id: one atomic state
+ * lookup, so a job moving between lists (delayed → waiting → active) cannot look finished, as it
+ * can to a scan of the admin API's lists one state after another.
+ */
 export class QueueProbe {
-  constructor(private readonly gatewayUrl: () => string) {}
+  private queue: Queue | null = null;
 
-  async jobs(state: string): Promise<JobView[]> {
-    const response = await request(
-      `${this.gatewayUrl()}/admin/api/queues/jobs?state=${state}&limit=1000`,
-      { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
-    );
-    if (response.status !== 200) {
-      throw new Error(`admin queue API answered ${response.status}: ${response.body.toString()}`);
+  constructor(private readonly redisUrl: () => string) {}
+
+  /** The job of `remote`/`path`, or null when there is none (completed jobs are removed). */
+  async job(remote: string, path: string): Promise<JobState | null> {
+    this.queue ??= new Queue(FETCH_QUEUE, { connection: { url: this.redisUrl() } });
+    const job = await this.queue.getJob(fetchJobId(remote, path));
+    if (!job) {
+      return null;
     }
-    return (JSON.parse(response.body.toString()) as { jobs: JobView[] }).jobs;
+    return {
+      state: await job.getState(),
+      attemptsMade: job.attemptsMade,
+      failedReason: job.failedReason || null,
+      progress: job.progress,
+    };
+  }
+
+  /** Waits until the job is in `state`; returns it. */
+  async until(remote: string, path: string, state: string): Promise<JobState> {
+    return waitFor(
+      async () => {
+        const job = await this.job(remote, path);
+        return job?.state === state ? job : null;
+      },
+      { description: `the fetch job of ${remote}/${path} to be ${state}`, intervalMs: 100 },
+    );
   }
 
   /**
-   * Waits until the job of `remote`/`path` is in a final state: the failed job (every attempt
-   * made) or null when it finished (completed jobs are removed at once) or never existed.
-   * Exact upstream counts are only read after this.
+   * Waits until the job of `remote`/`path` is final: the failed job (with every attempt it made)
+   * or null when it finished (completed jobs are removed at once) or never existed. Exact
+   * upstream counts are only read after this.
    */
-  async settle(remote: string, path: string, timeoutMs = 60_000): Promise<JobView | null> {
-    const ofPath = (jobs: JobView[]) => jobs.filter((j) => j.remote === remote && j.path === path);
-    return waitFor(
+  async settle(remote: string, path: string, timeoutMs = 60_000): Promise<JobState | null> {
+    const found = await waitFor(
       async () => {
-        for (const state of UNFINISHED) {
-          const pending = ofPath(await this.jobs(state));
-          if (pending.length > 0) {
-            return false;
-          }
-        }
-        const failed = ofPath(await this.jobs('failed'));
-        return { job: failed[0] ?? null };
+        const job = await this.job(remote, path);
+        return job === null || job.state === 'failed' ? { job } : null;
       },
       { description: `the fetch job of ${remote}/${path} to finish`, timeoutMs, intervalMs: 200 },
-    ).then((found) => found.job);
+    );
+    return found.job;
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close();
+    this.queue = null;
   }
 }
 

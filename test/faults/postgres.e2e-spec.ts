@@ -5,7 +5,7 @@ import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import { waitFor } from '../helpers/wait-for';
 import { FaultBook, ask, expectServed } from './fault-book';
-import { ADMIN_TOKEN, Freezer, faultDir, killAll, pgQuery, processTree } from './fault-services';
+import { Freezer, faultDir, killAll, pgQuery, processTree } from './fault-services';
 
 const KiB = 1024;
 const FAST_MS = 10_000;
@@ -68,7 +68,7 @@ describe('faults: Postgres', () => {
       remotes: {
         files: { package: 'generic', base_url: `${upstream.url}/files`, upstream_timeout: 2 },
       },
-      env: { DATABASE_URL: postgres.url, ADMIN_TOKEN },
+      env: { DATABASE_URL: postgres.url },
     });
     // A file cached and recorded before any fault: its hit must not need Postgres.
     upstream.set('files/hit.bin', { size: SIZE });

@@ -10,7 +10,7 @@ import {
   expectServed,
   msSince,
 } from './fault-book';
-import { ADMIN_TOKEN, QueueProbe } from './fault-services';
+import { QueueProbe } from './fault-services';
 
 const MiB = 1024 * 1024;
 const FAST_MS = 10_000;
@@ -26,7 +26,7 @@ describe('faults: gateways and fetchers', () => {
   const book = new FaultBook(__filename);
   const upstream = new UpstreamServer();
   let stack: Stack;
-  const queue = new QueueProbe(() => stack.url(1));
+  const queue = new QueueProbe(() => stack.redisUrl);
   const url = (gateway: number, path: string) =>
     `${stack.url(gateway)}/api/v1/remote/files/${path}`;
 
@@ -38,11 +38,11 @@ describe('faults: gateways and fetchers', () => {
       },
       gateways: 2,
       fetchers: 2,
-      env: { ADMIN_TOKEN },
     });
   });
 
   afterAll(async () => {
+    await queue.close();
     await stack?.stop();
     await upstream.stop();
     book.print();
@@ -50,11 +50,8 @@ describe('faults: gateways and fetchers', () => {
 
   /** The fetcher whose in-flight stream serves the running job of `path`. */
   async function fetcherRunning(path: string) {
-    const job = await waitFor(
-      async () => (await queue.jobs('active')).find((j) => j.path === path),
-      { description: `the job of ${path} to be active` },
-    );
-    const progress = (job as unknown as { progress: { streamUrl?: string } }).progress;
+    const job = await queue.until('files', path, 'active');
+    const progress = job.progress as { streamUrl?: string };
     const port = Number(new URL(progress.streamUrl ?? 'http://x:0').port);
     const fetcher = stack.fetchers.find((f) => f.port === port);
     if (!fetcher) {

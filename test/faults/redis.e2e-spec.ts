@@ -14,7 +14,7 @@ import {
   expectServed,
   msSince,
 } from './fault-book';
-import { ADMIN_TOKEN, Freezer, QueueProbe, faultDir, killAll } from './fault-services';
+import { Freezer, QueueProbe, faultDir, killAll } from './fault-services';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -36,7 +36,7 @@ describe('faults: Redis', () => {
   let redis: RedisHandle;
   let stack: Stack;
   let appPids: number[];
-  const queue = new QueueProbe(() => stack.url());
+  const queue = new QueueProbe(() => redis.url);
   const url = (path: string) => `${stack.url()}/api/v1/remote/files/${path}`;
 
   beforeAll(async () => {
@@ -53,13 +53,14 @@ describe('faults: Redis', () => {
           mutable_ttl: 1,
         },
       },
-      env: { REDIS_URL: redis.url, ADMIN_TOKEN },
+      env: { REDIS_URL: redis.url },
     });
     appPids = [...stack.gateways, ...stack.fetchers].map((app) => app.pid!);
   });
 
   afterAll(async () => {
     freezer.release();
+    await queue.close();
     await stack?.stop();
     await redis?.stop();
     await upstream.stop();
@@ -141,12 +142,7 @@ describe('faults: Redis', () => {
     let since = 0;
     try {
       const pending = ask(url('waiting.bin'), { withinMs: 30_000 });
-      await waitFor(
-        async () => (await queue.jobs('waiting')).some((j) => j.path === 'waiting.bin'),
-        {
-          description: 'the miss to have its job queued',
-        },
-      );
+      await queue.until('files', 'waiting.bin', 'waiting');
       freezer.stop([redis.pid]);
       since = performance.now();
       const miss = await pending;

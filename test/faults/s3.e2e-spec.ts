@@ -14,7 +14,7 @@ import {
   expectServed,
   msSince,
 } from './fault-book';
-import { ADMIN_TOKEN, FETCH_ATTEMPTS, Freezer, QueueProbe, faultDir } from './fault-services';
+import { FETCH_ATTEMPTS, Freezer, QueueProbe, faultDir } from './fault-services';
 
 const MiB = 1024 * 1024;
 const FAST_MS = 10_000;
@@ -42,7 +42,7 @@ describe('faults: S3 storage', () => {
   let s3: S3Handle;
   let client: S3Client;
   let stack: Stack;
-  const queue = new QueueProbe(() => stack.url());
+  const queue = new QueueProbe(() => stack.redisUrl);
   const url = (path: string) => `${stack.url()}/api/v1/remote/files/${path}`;
 
   beforeAll(async () => {
@@ -66,12 +66,12 @@ describe('faults: S3 storage', () => {
         S3_ACCESS_KEY_ID: s3.accessKeyId,
         S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
         S3_FORCE_PATH_STYLE: 'true',
-        ADMIN_TOKEN,
       },
     });
   });
 
   afterAll(async () => {
+    await queue.close();
     freezer.release();
     await stack?.stop();
     client?.destroy();

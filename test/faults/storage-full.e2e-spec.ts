@@ -4,7 +4,7 @@ import { runCommand } from '../helpers/run-command';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import { FaultBook, ask, expectNotServed, expectRightOrBroken, expectServed } from './fault-book';
-import { ADMIN_TOKEN, QueueProbe, faultDir } from './fault-services';
+import { QueueProbe, faultDir } from './fault-services';
 
 const MiB = 1024 * 1024;
 const FAST_MS = 10_000;
@@ -49,8 +49,8 @@ describe('faults: storage full', () => {
   let spoolMount: string;
   let store: Stack;
   let spool: Stack;
-  const storeQueue = new QueueProbe(() => store.url());
-  const spoolQueue = new QueueProbe(() => spool.url());
+  const storeQueue = new QueueProbe(() => store.redisUrl);
+  const spoolQueue = new QueueProbe(() => spool.redisUrl);
   const url = (stack: Stack, path: string) => `${stack.url()}/api/v1/remote/files/${path}`;
 
   beforeAll(async () => {
@@ -69,12 +69,14 @@ describe('faults: storage full', () => {
       files: { package: 'generic', base_url: `${upstream.url}/files`, upstream_timeout: 2 },
     };
     [store, spool] = await Promise.all([
-      Stack.start({ remotes, env: { STORAGE_PATH: join(storeMount, 'storage'), ADMIN_TOKEN } }),
-      Stack.start({ remotes, env: { TMPDIR: spoolMount, ADMIN_TOKEN } }),
+      Stack.start({ remotes, env: { STORAGE_PATH: join(storeMount, 'storage') } }),
+      Stack.start({ remotes, env: { TMPDIR: spoolMount } }),
     ]);
   });
 
   afterAll(async () => {
+    await storeQueue.close();
+    await spoolQueue.close();
     await Promise.all([store?.stop(), spool?.stop()]);
     await upstream.stop();
     for (const dir of mounts) {
@@ -102,13 +104,13 @@ describe('faults: storage full', () => {
       {
         case: '32 MiB miss',
         fault,
-        must: `right bytes or broken; GETs = attempts (${first?.attempts_made ?? 'none'})`,
+        must: `right bytes or broken; GETs = attempts (${first?.attemptsMade ?? 'none'})`,
       },
       miss,
       () => {
         expectRightOrBroken(miss, sha256, size);
         expect(first).not.toBeNull();
-        expect(upstream.count('files/big.bin')).toBe(first?.attempts_made);
+        expect(upstream.count('files/big.bin')).toBe(first?.attemptsMade);
       },
     );
 
@@ -121,7 +123,7 @@ describe('faults: storage full', () => {
         expectRightOrBroken(again, sha256, size);
         expect(again.headers['x-artifact-source']).not.toBe('cache');
         expect(upstream.count('files/big.bin')).toBe(
-          (first?.attempts_made ?? 0) + (second?.attempts_made ?? 0),
+          (first?.attemptsMade ?? 0) + (second?.attemptsMade ?? 0),
         );
       },
     );
@@ -168,13 +170,13 @@ describe('faults: storage full', () => {
       {
         case: '16 MiB miss',
         fault,
-        must: `broken (or 5xx + Retry-After); GETs = attempts (${first?.attempts_made ?? 'none'})`,
+        must: `broken (or 5xx + Retry-After); GETs = attempts (${first?.attemptsMade ?? 'none'})`,
       },
       miss,
       () => {
         expectNotServed(miss, size);
         expect(first).not.toBeNull();
-        expect(upstream.count('files/spooled.bin')).toBe(first?.attempts_made);
+        expect(upstream.count('files/spooled.bin')).toBe(first?.attemptsMade);
       },
     );
     const again = await ask(url(spool, 'spooled.bin'), { withinMs: 60_000 });
@@ -185,7 +187,7 @@ describe('faults: storage full', () => {
       () => {
         expectNotServed(again, size);
         expect(upstream.count('files/spooled.bin')).toBe(
-          (first?.attempts_made ?? 0) + (second?.attempts_made ?? 0),
+          (first?.attemptsMade ?? 0) + (second?.attemptsMade ?? 0),
         );
       },
     );

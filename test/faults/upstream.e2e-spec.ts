@@ -13,7 +13,7 @@ import {
   expectRegistryError,
   expectServed,
 } from './fault-book';
-import { ADMIN_TOKEN, FETCH_ATTEMPTS, QueueProbe } from './fault-services';
+import { FETCH_ATTEMPTS, QueueProbe } from './fault-services';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -39,7 +39,7 @@ describe('faults: the upstream', () => {
   /** a second upstream that goes down and comes back on the same port */
   const flaky = new UpstreamServer();
   let stack: Stack;
-  const queue = new QueueProbe(() => stack.url());
+  const queue = new QueueProbe(() => stack.redisUrl);
   const file = (remote: string, path: string) => `${stack.url()}/api/v1/remote/${remote}/${path}`;
 
   beforeAll(async () => {
@@ -56,11 +56,11 @@ describe('faults: the upstream', () => {
         },
         reg: { package: 'docker', base_url: `${upstream.url}/reg`, upstream_timeout: 2 },
       },
-      env: { ADMIN_TOKEN },
     });
   });
 
   afterAll(async () => {
+    await queue.close();
     await stack?.stop();
     await Promise.all([upstream.stop(), flaky.stop()]);
     book.print();
@@ -119,7 +119,7 @@ describe('faults: the upstream', () => {
       miss,
       () => {
         expectApiError(miss, 502, 'upstream_unavailable', { retryAfter: true });
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
       },
     );
     expect(flaky.count('flaky/cold.bin')).toBe(0);
@@ -157,7 +157,7 @@ describe('faults: the upstream', () => {
       () => {
         expectApiError(answer, 504, null);
         expect(getsAtAnswer).toBe(1);
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         expect(upstream.count('up/hang.bin')).toBe(FETCH_ATTEMPTS);
       },
     );
@@ -183,7 +183,7 @@ describe('faults: the upstream', () => {
       () => {
         expectBroken(answer, size);
         expect(getsAtAnswer).toBe(1);
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         expect(upstream.count('up/stall.bin')).toBe(FETCH_ATTEMPTS);
       },
     );
@@ -209,7 +209,7 @@ describe('faults: the upstream', () => {
       () => {
         expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true });
         expect(getsAtAnswer).toBe(1);
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         expect(upstream.count('up/reset.bin')).toBe(FETCH_ATTEMPTS);
       },
     );
@@ -231,7 +231,7 @@ describe('faults: the upstream', () => {
       () => {
         expectNotServed(answer, size);
         expect(getsAtAnswer).toBe(1);
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         expect(upstream.count('up/short.bin')).toBe(FETCH_ATTEMPTS);
       },
     );
@@ -257,7 +257,7 @@ describe('faults: the upstream', () => {
       () => {
         expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true });
         expect(getsAtAnswer).toBe(1);
-        expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         expect(upstream.count('up/busy.bin')).toBe(FETCH_ATTEMPTS);
       },
     );
@@ -286,7 +286,7 @@ describe('faults: the upstream', () => {
       limited,
       () => {
         expect(expectApiError(limited, 503, null, { retryAfter: true })).toBe(7);
-        expect(jobs[0]?.attempts_made).toBe(1);
+        expect(jobs[0]?.attemptsMade).toBe(1);
         expect(upstream.count('up/limited.bin')).toBe(1);
       },
     );
@@ -295,7 +295,7 @@ describe('faults: the upstream', () => {
       long,
       () => {
         expect(expectApiError(long, 503, null, { retryAfter: true })).toBe(3600);
-        expect(jobs[1]?.attempts_made).toBe(1);
+        expect(jobs[1]?.attemptsMade).toBe(1);
         expect(upstream.count('up/limited-long.bin')).toBe(1);
       },
     );
@@ -304,7 +304,7 @@ describe('faults: the upstream', () => {
       v2,
       () => {
         expect(expectRegistryError(v2, 503, 'TOOMANYREQUESTS', { retryAfter: true })).toBe(11);
-        expect(jobs[2]?.attempts_made).toBe(1);
+        expect(jobs[2]?.attemptsMade).toBe(1);
         expect(upstream.count(blobPath)).toBe(1);
       },
     );
@@ -328,7 +328,7 @@ describe('faults: the upstream', () => {
       () => {
         expectApiError(first, 404, 'upstream_not_found');
         expectApiError(second, 404, 'upstream_not_found');
-        expect(job?.attempts_made).toBe(1);
+        expect(job?.attemptsMade).toBe(1);
         expect(upstream.count('up/nope.bin')).toBe(1);
       },
     );
@@ -343,7 +343,7 @@ describe('faults: the upstream', () => {
       answer,
       () => {
         expectApiError(answer, 502, 'upstream_unavailable');
-        expect(job?.attempts_made).toBe(1);
+        expect(job?.attemptsMade).toBe(1);
         expect(upstream.count('up/denied.bin')).toBe(1);
       },
     );
@@ -367,7 +367,7 @@ describe('faults: the upstream', () => {
         } else {
           expectRegistryError(answer, 502, 'DIGEST_INVALID');
         }
-        expect(job?.attempts_made).toBe(1);
+        expect(job?.attemptsMade).toBe(1);
         expect(upstream.count(path)).toBe(1);
       },
     );
@@ -390,7 +390,7 @@ describe('faults: the upstream', () => {
     const tokens = new UpstreamServer();
     let docker: Stack;
     const v2 = (path: string) => `${docker.url()}/v2/tok/${path}`;
-    const tokenQueue = new QueueProbe(() => docker.url());
+    const tokenQueue = new QueueProbe(() => docker.redisUrl);
     const layer = Buffer.from('layer bytes behind a token');
     const otherLayer = Buffer.from('a layer of another repository, never fetched before');
     let manifest: Buffer;
@@ -439,11 +439,11 @@ describe('faults: the upstream', () => {
             upstream_timeout: UPSTREAM_TIMEOUT,
           },
         },
-        env: { ADMIN_TOKEN },
       });
     });
 
     afterAll(async () => {
+      await tokenQueue.close();
       await docker?.stop();
       await Promise.all([registry.stop(), tokens.stop()]);
     });
@@ -488,7 +488,7 @@ describe('faults: the upstream', () => {
         cold,
         () => {
           expectRegistryError(cold, 502, 'UNAVAILABLE', { retryAfter: true });
-          expect(job?.attempts_made).toBe(FETCH_ATTEMPTS);
+          expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
           expect(servedWithToken()).toBe(0);
         },
       );
