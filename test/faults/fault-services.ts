@@ -175,7 +175,11 @@ export class QueueProbe {
     const found = await waitFor(
       async () => {
         const job = await this.job(remote, path);
-        return job === null || job.state === 'failed' ? { job } : null;
+        if (job?.state === 'failed') {
+          // getJob read the job's fields before getState saw it fail: read them again, final now.
+          return { job: await this.job(remote, path) };
+        }
+        return job === null ? { job } : null;
       },
       { description: `the fetch job of ${remote}/${path} to finish`, timeoutMs, intervalMs: 200 },
     );
