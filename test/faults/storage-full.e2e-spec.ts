@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { runCommand } from '../helpers/run-command';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { FaultBook, ask, expectNotServed, expectRightOrBroken, expectServed } from './fault-book';
+import {
+  type Answer,
+  FaultBook,
+  ask,
+  expectNotServed,
+  expectRightOrBroken,
+  expectServed,
+} from './fault-book';
 import { QueueProbe, faultDir } from './fault-services';
 
 const MiB = 1024 * 1024;
@@ -85,6 +92,32 @@ describe('faults: storage full', () => {
     book.print();
   });
 
+  /**
+   * A miss that cannot be stored, asked twice: each answer passes `expectAnswer`, the upstream
+   * saw as many GETs as the jobs made attempts, and the second answer is not a hit.
+   */
+  async function expectNeverPublished(
+    target: Stack,
+    probe: QueueProbe,
+    path: string,
+    fault: string,
+    expectAnswer: (answer: Answer) => void,
+  ): Promise<void> {
+    let attempts = 0;
+    for (const round of ['miss', 'same file again']) {
+      const answer = await ask(url(target, path), { withinMs: 60_000 });
+      const job = await probe.settle('files', path);
+      attempts += job?.attemptsMade ?? 0;
+      const must = `right bytes or broken, not a hit; GETs = attempts (${job?.attemptsMade ?? 'no failed job'})`;
+      book.check({ case: `${path}: ${round}`, fault, must }, answer, () => {
+        expectAnswer(answer);
+        expect(answer.headers['x-artifact-source']).not.toBe('cache');
+        expect(job).not.toBeNull();
+        expect(upstream.count(`files/${path}`)).toBe(attempts);
+      });
+    }
+  }
+
   it('storage full: a miss that does not fit is never published, earlier files are served, a miss works once there is space', async () => {
     for (const name of ['a.bin', 'b.bin']) {
       upstream.set(`files/${name}`, { size: 1 * MiB });
@@ -98,34 +131,8 @@ describe('faults: storage full', () => {
     const sha256 = generatedSha256(size);
     upstream.set('files/big.bin', { size });
 
-    const miss = await ask(url(store, 'big.bin'), { withinMs: 60_000 });
-    const first = await storeQueue.settle('files', 'big.bin');
-    book.check(
-      {
-        case: '32 MiB miss',
-        fault,
-        must: `right bytes or broken; GETs = attempts (${first?.attemptsMade ?? 'none'})`,
-      },
-      miss,
-      () => {
-        expectRightOrBroken(miss, sha256, size);
-        expect(first).not.toBeNull();
-        expect(upstream.count('files/big.bin')).toBe(first?.attemptsMade);
-      },
-    );
-
-    const again = await ask(url(store, 'big.bin'), { withinMs: 60_000 });
-    const second = await storeQueue.settle('files', 'big.bin');
-    book.check(
-      { case: 'same file again', fault, must: 'not a hit (nothing published)' },
-      again,
-      () => {
-        expectRightOrBroken(again, sha256, size);
-        expect(again.headers['x-artifact-source']).not.toBe('cache');
-        expect(upstream.count('files/big.bin')).toBe(
-          (first?.attemptsMade ?? 0) + (second?.attemptsMade ?? 0),
-        );
-      },
+    await expectNeverPublished(store, storeQueue, 'big.bin', fault, (answer) =>
+      expectRightOrBroken(answer, sha256, size),
     );
 
     // Whatever room the failed writes left, fill it: reading needs none.
@@ -164,32 +171,8 @@ describe('faults: storage full', () => {
     const fault = 'spool tmpfs (8 MiB) full';
     const size = 16 * MiB;
     upstream.set('files/spooled.bin', { size });
-    const miss = await ask(url(spool, 'spooled.bin'), { withinMs: 60_000 });
-    const first = await spoolQueue.settle('files', 'spooled.bin');
-    book.check(
-      {
-        case: '16 MiB miss',
-        fault,
-        must: `broken (or 5xx + Retry-After); GETs = attempts (${first?.attemptsMade ?? 'none'})`,
-      },
-      miss,
-      () => {
-        expectNotServed(miss, size);
-        expect(first).not.toBeNull();
-        expect(upstream.count('files/spooled.bin')).toBe(first?.attemptsMade);
-      },
-    );
-    const again = await ask(url(spool, 'spooled.bin'), { withinMs: 60_000 });
-    const second = await spoolQueue.settle('files', 'spooled.bin');
-    book.check(
-      { case: 'same file again', fault, must: 'not served (nothing published)' },
-      again,
-      () => {
-        expectNotServed(again, size);
-        expect(upstream.count('files/spooled.bin')).toBe(
-          (first?.attemptsMade ?? 0) + (second?.attemptsMade ?? 0),
-        );
-      },
+    await expectNeverPublished(spool, spoolQueue, 'spooled.bin', fault, (answer) =>
+      expectNotServed(answer, size),
     );
     // The failed spool files must be gone, or this one does not fit either.
     upstream.set('files/small.bin', { size: 6 * MiB });

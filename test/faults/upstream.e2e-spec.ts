@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { cacheKey } from '@app/cache';
 import { Stack } from '../helpers/stack';
-import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
+import { type UpstreamFile, UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import { waitFor } from '../helpers/wait-for';
 import {
   type Answer,
@@ -66,17 +66,6 @@ describe('faults: the upstream', () => {
     book.print();
   });
 
-  /** The answer, and how many GETs the upstream had seen of `path` when it arrived. */
-  async function askCounting(
-    server: UpstreamServer,
-    path: string,
-    url: string,
-    withinMs: number,
-  ): Promise<{ answer: Answer; getsAtAnswer: number }> {
-    const answer = await ask(url, { withinMs });
-    return { answer, getsAtAnswer: server.count(path) };
-  }
-
   it('refuses: hits and an expired index are served, a cold miss is 502 at once and retried; it works once the upstream is back', async () => {
     const hitSize = 256 * KiB;
     flaky.set('flaky/cached.bin', { size: hitSize });
@@ -138,130 +127,90 @@ describe('faults: the upstream', () => {
     expect(flaky.count('flaky/cached.bin')).toBe(1);
   });
 
-  it('hangs before its headers: 504 after upstream_timeout, the first attempt at once, 3 attempts', async () => {
-    upstream.set('up/hang.bin', { hang: true });
-    const { answer, getsAtAnswer } = await askCounting(
-      upstream,
-      'up/hang.bin',
-      file('up', 'hang.bin'),
-      TIMEOUT_MS,
-    );
-    const job = await queue.settle('up', 'hang.bin');
-    book.check(
-      {
-        case: 'cold miss',
-        fault: 'no headers within upstream_timeout',
-        must: '504 after the 1st attempt; 3 GETs',
-      },
-      answer,
-      () => {
-        expectApiError(answer, 504, null);
-        expect(getsAtAnswer).toBe(1);
-        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-        expect(upstream.count('up/hang.bin')).toBe(FETCH_ATTEMPTS);
-      },
-    );
-  });
+  /**
+   * Transient failures: the waiting client gets the first attempt's error at once (the upstream
+   * had one GET when it answered), the queue makes 3 attempts, and nothing is published.
+   */
+  const TRANSIENT: Array<{
+    title: string;
+    path: string;
+    knobs: UpstreamFile;
+    withinMs: number;
+    fault: string;
+    must: string;
+    expectAnswer: (answer: Answer) => void;
+    /** the real file's size: served afterwards to show that nothing was published */
+    size?: number;
+  }> = [
+    {
+      title: 'hangs before its headers: 504 after upstream_timeout',
+      path: 'hang.bin',
+      knobs: { hang: true },
+      withinMs: TIMEOUT_MS,
+      fault: 'no headers within upstream_timeout',
+      must: '504 after the 1st attempt; 3 GETs',
+      expectAnswer: (answer) => expectApiError(answer, 504, null),
+    },
+    {
+      title: 'stalls mid-body past upstream_timeout: a broken transfer, nothing published',
+      path: 'stall.bin',
+      knobs: { size: 1 * MiB, stallAfter: 256 * KiB },
+      withinMs: TIMEOUT_MS,
+      fault: 'silent mid-body',
+      must: 'broken transfer after the 1st attempt; 3 GETs',
+      expectAnswer: (answer) => expectBroken(answer, 1 * MiB),
+      size: 1 * MiB,
+    },
+    {
+      title: 'resets before its headers: 502 with Retry-After',
+      path: 'reset.bin',
+      knobs: { reset: true },
+      withinMs: FAST_MS,
+      fault: 'connection reset',
+      must: '502 + Retry-After after the 1st attempt; 3 GETs',
+      expectAnswer: (answer) =>
+        expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true }),
+    },
+    {
+      title: 'truncates the body: never a complete 200, nothing published',
+      path: 'short.bin',
+      knobs: { size: 1 * MiB, truncateAt: 300 * KiB },
+      withinMs: FAST_MS,
+      fault: 'body cut short',
+      must: 'broken (or 502 + Retry-After); 3 GETs',
+      expectAnswer: (answer) => expectNotServed(answer, 1 * MiB),
+      size: 1 * MiB,
+    },
+    {
+      title: 'answers 503: 502 upstream_unavailable with Retry-After',
+      path: 'busy.bin',
+      knobs: { status: 503 },
+      withinMs: FAST_MS,
+      fault: 'upstream 503',
+      must: '502 + Retry-After after the 1st attempt; 3 GETs',
+      expectAnswer: (answer) =>
+        expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true }),
+    },
+  ];
 
-  it('stalls mid-body past upstream_timeout: a broken transfer, 3 attempts, nothing published', async () => {
-    const size = 1 * MiB;
-    upstream.set('up/stall.bin', { size, stallAfter: 256 * KiB });
-    const { answer, getsAtAnswer } = await askCounting(
-      upstream,
-      'up/stall.bin',
-      file('up', 'stall.bin'),
-      TIMEOUT_MS,
-    );
-    const job = await queue.settle('up', 'stall.bin');
-    book.check(
-      {
-        case: 'cold miss',
-        fault: 'silent mid-body',
-        must: 'broken transfer after the 1st attempt; 3 GETs',
-      },
-      answer,
-      () => {
-        expectBroken(answer, size);
+  it.each(TRANSIENT)(
+    '$title; the first attempt answers at once, 3 attempts',
+    async ({ path, knobs, withinMs, fault, must, expectAnswer, size }) => {
+      upstream.set(`up/${path}`, knobs);
+      const answer = await ask(file('up', path), { withinMs });
+      const getsAtAnswer = upstream.count(`up/${path}`);
+      const job = await queue.settle('up', path);
+      book.check({ case: 'cold miss', fault, must }, answer, () => {
+        expectAnswer(answer);
         expect(getsAtAnswer).toBe(1);
         expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-        expect(upstream.count('up/stall.bin')).toBe(FETCH_ATTEMPTS);
-      },
-    );
-    await expectFetchedAfresh('up', 'stall.bin', size, FETCH_ATTEMPTS);
-  });
-
-  it('resets before its headers: 502 with Retry-After at once, 3 attempts', async () => {
-    upstream.set('up/reset.bin', { reset: true });
-    const { answer, getsAtAnswer } = await askCounting(
-      upstream,
-      'up/reset.bin',
-      file('up', 'reset.bin'),
-      FAST_MS,
-    );
-    const job = await queue.settle('up', 'reset.bin');
-    book.check(
-      {
-        case: 'cold miss',
-        fault: 'connection reset',
-        must: '502 + Retry-After after the 1st attempt; 3 GETs',
-      },
-      answer,
-      () => {
-        expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true });
-        expect(getsAtAnswer).toBe(1);
-        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-        expect(upstream.count('up/reset.bin')).toBe(FETCH_ATTEMPTS);
-      },
-    );
-  });
-
-  it('truncates the body: never a complete 200, 3 attempts, nothing published', async () => {
-    const size = 1 * MiB;
-    upstream.set('up/short.bin', { size, truncateAt: 300 * KiB });
-    const { answer, getsAtAnswer } = await askCounting(
-      upstream,
-      'up/short.bin',
-      file('up', 'short.bin'),
-      FAST_MS,
-    );
-    const job = await queue.settle('up', 'short.bin');
-    book.check(
-      { case: 'cold miss', fault: 'body cut short', must: 'broken (or 502 + Retry-After); 3 GETs' },
-      answer,
-      () => {
-        expectNotServed(answer, size);
-        expect(getsAtAnswer).toBe(1);
-        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-        expect(upstream.count('up/short.bin')).toBe(FETCH_ATTEMPTS);
-      },
-    );
-    await expectFetchedAfresh('up', 'short.bin', size, FETCH_ATTEMPTS);
-  });
-
-  it('answers 503: 502 upstream_unavailable with Retry-After at once, 3 attempts', async () => {
-    upstream.set('up/busy.bin', { status: 503 });
-    const { answer, getsAtAnswer } = await askCounting(
-      upstream,
-      'up/busy.bin',
-      file('up', 'busy.bin'),
-      FAST_MS,
-    );
-    const job = await queue.settle('up', 'busy.bin');
-    book.check(
-      {
-        case: 'cold miss',
-        fault: 'upstream 503',
-        must: '502 + Retry-After after the 1st attempt; 3 GETs',
-      },
-      answer,
-      () => {
-        expectApiError(answer, 502, 'upstream_unavailable', { retryAfter: true });
-        expect(getsAtAnswer).toBe(1);
-        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-        expect(upstream.count('up/busy.bin')).toBe(FETCH_ATTEMPTS);
-      },
-    );
-  });
+        expect(upstream.count(`up/${path}`)).toBe(FETCH_ATTEMPTS);
+      });
+      if (size !== undefined) {
+        await expectFetchedAfresh('up', path, size, FETCH_ATTEMPTS);
+      }
+    },
+  );
 
   it('answers 429 with Retry-After: 503 with that Retry-After (capped at 3600), TOOMANYREQUESTS on /v2, never retried', async () => {
     const fault = 'upstream 429 + Retry-After';
