@@ -248,6 +248,8 @@ export interface Check {
 /** Measured answers of one spec file, printed as a table at its end. */
 export class FaultBook {
   private readonly rows: Row[] = [];
+  /** failures held back by `together`, or null when a failing check throws at once */
+  private deferred: unknown[] | null = null;
 
   constructor(private readonly file: string) {}
 
@@ -258,6 +260,29 @@ export class FaultBook {
   check(check: Check, answer: Answer, assertions: () => void): void {
     const ms = check.since === undefined ? answer.ms : msSince(answer, check.since);
     this.record(check, describeAnswer(answer), ms, assertions);
+  }
+
+  /**
+   * Runs `body`, whose checks all run and are all recorded even when an early one fails (the
+   * table then says what every case of a fault did); the first failure is thrown at the end.
+   */
+  async together<T>(body: () => Promise<T>): Promise<T> {
+    if (this.deferred) {
+      // Already inside one: the outermost call throws.
+      return body();
+    }
+    const failures: unknown[] = [];
+    this.deferred = failures;
+    let result: T;
+    try {
+      result = await body();
+    } finally {
+      this.deferred = null;
+    }
+    if (failures.length > 0) {
+      throw failures[0] instanceof Error ? failures[0] : new Error(inspect(failures[0]));
+    }
+    return result;
   }
 
   /** The same for a state that is not an answer (a row written, a job's attempts). */
@@ -292,6 +317,10 @@ export class FaultBook {
       assertions();
     } catch (error) {
       row.verdict = `FAILED: ${failureSummary(error)}`;
+      if (this.deferred) {
+        this.deferred.push(error);
+        return;
+      }
       throw error;
     }
   }
@@ -321,19 +350,23 @@ export class FaultBook {
   }
 }
 
-/** The expected/received lines of a jest failure, on one line, for the table. */
+/**
+ * What a jest failure received, on one line for the table: the `Received:` line, or the `+`
+ * lines of an object diff (the expectation is in the "what must hold" column already).
+ */
 function failureSummary(error: unknown): string {
   const text = stripVTControlCharacters(error instanceof Error ? error.message : String(error));
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(
-      (line) => /^(Expected|Received|[-+] )/.test(line) && !/^[-+] (Expected|Received)/.test(line),
+  const lines = text.split('\n').map((line) => line.trim());
+  const received = lines
+    .filter((line) => /^(Received:|\+ )/.test(line) && !/^\+ Received/.test(line))
+    .map((line) =>
+      line
+        .replace(/^\+\s*/, 'got ')
+        .replace(/"/g, '')
+        .replace(/,$/, ''),
     );
-  return (lines.length > 0 ? lines.slice(0, 4).join('; ') : text.split('\n')[0]).replace(
-    /\|/g,
-    '/',
-  );
+  const summary = received.length > 0 ? received.slice(0, 4).join('; ') : lines[0];
+  return summary.replace(/\|/g, '/');
 }
 
 function errorCodeOf(text: string): string | null {

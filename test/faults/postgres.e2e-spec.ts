@@ -86,53 +86,59 @@ describe('faults: Postgres', () => {
 
   /** While Postgres is out: a hit, a cold miss, and the same file again (now a hit). */
   async function checkWhileDown(name: string, fault: string): Promise<void> {
-    const hit = await ask(url('hit.bin'), { withinMs: FAST_MS });
-    book.check({ case: 'hit', fault, must: '200, right sha256' }, hit, () => {
-      expectServed(hit, generatedSha256(SIZE));
-    });
-    upstream.set(`files/${name}`, { size: SIZE });
-    const miss = await ask(url(name), { withinMs: FAST_MS });
-    book.check({ case: 'cold miss', fault, must: '200, right sha256, 1 GET' }, miss, () => {
-      expectServed(miss, generatedSha256(SIZE), SIZE);
-      expect(upstream.count(`files/${name}`)).toBe(1);
-    });
-    const again = await ask(url(name), { withinMs: FAST_MS });
-    book.check(
-      { case: 'same file again', fault, must: '200 from cache, still 1 GET' },
-      again,
-      () => {
-        expectServed(again, generatedSha256(SIZE), SIZE);
-        expect(again.headers['x-artifact-source']).toBe('cache');
+    await book.together(async () => {
+      const hit = await ask(url('hit.bin'), { withinMs: FAST_MS });
+      book.check({ case: 'hit', fault, must: '200, right sha256' }, hit, () => {
+        expectServed(hit, generatedSha256(SIZE));
+      });
+      upstream.set(`files/${name}`, { size: SIZE });
+      const miss = await ask(url(name), { withinMs: FAST_MS });
+      book.check({ case: 'cold miss', fault, must: '200, right sha256, 1 GET' }, miss, () => {
+        expectServed(miss, generatedSha256(SIZE), SIZE);
         expect(upstream.count(`files/${name}`)).toBe(1);
-      },
-    );
+      });
+      const again = await ask(url(name), { withinMs: FAST_MS });
+      book.check(
+        { case: 'same file again', fault, must: '200 from cache, still 1 GET' },
+        again,
+        () => {
+          expectServed(again, generatedSha256(SIZE), SIZE);
+          expect(again.headers['x-artifact-source']).toBe('cache');
+          expect(upstream.count(`files/${name}`)).toBe(1);
+        },
+      );
+    });
   }
 
   it('stopped: misses complete and hits are served without waiting; the row is written after SIGCONT', async () => {
-    freezer.stopTree(postgres.pid);
-    try {
-      await checkWhileDown('paused.bin', 'Postgres SIGSTOP');
-    } finally {
-      freezer.release();
-    }
-    await checkRowAppears('paused.bin', 'after SIGCONT');
+    await book.together(async () => {
+      freezer.stopTree(postgres.pid);
+      try {
+        await checkWhileDown('paused.bin', 'Postgres SIGSTOP');
+      } finally {
+        freezer.release();
+      }
+      await checkRowAppears('paused.bin', 'after SIGCONT');
+    });
   });
 
   it('killed: misses complete and hits are served; restarted on the same port and data, the row appears', async () => {
-    await killAll(processTree(postgres.pid));
-    await checkWhileDown('killed.bin', 'Postgres killed');
-    // Postgres takes any PID in its lock files that kill(0) reaches for a running server, and a
-    // SIGKILLed postmaster lingers as a zombie until its parent (PID 1 here) reaps it.
-    const postmaster = postgres.pid;
-    await waitFor(() => !existsSync(`/proc/${postmaster}`), {
-      description: `the killed postmaster ${postmaster} to be reaped`,
-      timeoutMs: 30_000,
-      intervalMs: 200,
+    await book.together(async () => {
+      await killAll(processTree(postgres.pid));
+      await checkWhileDown('killed.bin', 'Postgres killed');
+      // Postgres takes any PID in its lock files that kill(0) reaches for a running server, and a
+      // SIGKILLed postmaster lingers as a zombie until its parent (PID 1 here) reaps it.
+      const postmaster = postgres.pid;
+      await waitFor(() => !existsSync(`/proc/${postmaster}`), {
+        description: `the killed postmaster ${postmaster} to be reaped`,
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+      postgres = await startPostgres({ dataDir, database: DATABASE, port: postgres.port });
+      await checkRowAppears('killed.bin', 'after the restart');
+      const hit = await ask(url('killed.bin'), { withinMs: FAST_MS });
+      expectServed(hit, generatedSha256(SIZE), SIZE);
+      expect(upstream.count('files/killed.bin')).toBe(1);
     });
-    postgres = await startPostgres({ dataDir, database: DATABASE, port: postgres.port });
-    await checkRowAppears('killed.bin', 'after the restart');
-    const hit = await ask(url('killed.bin'), { withinMs: FAST_MS });
-    expectServed(hit, generatedSha256(SIZE), SIZE);
-    expect(upstream.count('files/killed.bin')).toBe(1);
   });
 });

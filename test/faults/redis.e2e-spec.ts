@@ -90,20 +90,22 @@ describe('faults: Redis', () => {
 
   /** While Redis is down: the hit, the stale index, and a cold miss that reaches no upstream. */
   async function checkWhileDown(name: string, fault: string): Promise<void> {
-    const hit = await ask(url(`${name}.bin`), { withinMs: FAST_MS });
-    book.check({ case: 'hit', fault, must: '200, right sha256' }, hit, () => {
-      expectServed(hit, generatedSha256(256 * KiB));
-    });
-    const stale = await ask(url(`${name}.idx`), { withinMs: FAST_MS });
-    book.check({ case: 'expired index', fault, must: '200 stale, right sha256' }, stale, () => {
-      expectServed(stale, hex(`index ${name}`));
-      expect(stale.headers['x-artifact-source']).toBe('stale');
-    });
-    upstream.set(`files/${name}-cold.bin`, { size: 128 * KiB });
-    const miss = await ask(url(`${name}-cold.bin`), { withinMs: FAST_MS });
-    book.check({ case: 'cold miss', fault, must: '503 + Retry-After, 0 GETs' }, miss, () => {
-      expectApiError(miss, 503, null, { retryAfter: true });
-      expect(upstream.count(`files/${name}-cold.bin`)).toBe(0);
+    await book.together(async () => {
+      const hit = await ask(url(`${name}.bin`), { withinMs: FAST_MS });
+      book.check({ case: 'hit', fault, must: '200, right sha256' }, hit, () => {
+        expectServed(hit, generatedSha256(256 * KiB));
+      });
+      const stale = await ask(url(`${name}.idx`), { withinMs: FAST_MS });
+      book.check({ case: 'expired index', fault, must: '200 stale, right sha256' }, stale, () => {
+        expectServed(stale, hex(`index ${name}`));
+        expect(stale.headers['x-artifact-source']).toBe('stale');
+      });
+      upstream.set(`files/${name}-cold.bin`, { size: 128 * KiB });
+      const miss = await ask(url(`${name}-cold.bin`), { withinMs: FAST_MS });
+      book.check({ case: 'cold miss', fault, must: '503 + Retry-After, 0 GETs' }, miss, () => {
+        expectApiError(miss, 503, null, { retryAfter: true });
+        expect(upstream.count(`files/${name}-cold.bin`)).toBe(0);
+      });
     });
   }
 
@@ -113,24 +115,26 @@ describe('faults: Redis', () => {
   }
 
   it('stopped: hits and stale indexes are served, a cold miss is 503 at once; after SIGCONT the next miss works', async () => {
-    await cacheHitAndExpiredIndex('paused');
-    freezer.stop([redis.pid]);
-    try {
-      await checkWhileDown('paused', 'Redis SIGSTOP');
-    } finally {
-      freezer.cont([redis.pid]);
-    }
-    upstream.set('files/after-pause.bin', { size: 128 * KiB });
-    const next = await ask(url('after-pause.bin'), { withinMs: FAST_MS });
-    book.check(
-      { case: 'next miss', fault: 'after SIGCONT', must: '200, 1 GET, no restart' },
-      next,
-      () => {
-        expectServed(next, generatedSha256(128 * KiB));
-        expect(upstream.count('files/after-pause.bin')).toBe(1);
-      },
-    );
-    expectNoRestart();
+    await book.together(async () => {
+      await cacheHitAndExpiredIndex('paused');
+      freezer.stop([redis.pid]);
+      try {
+        await checkWhileDown('paused', 'Redis SIGSTOP');
+      } finally {
+        freezer.cont([redis.pid]);
+      }
+      upstream.set('files/after-pause.bin', { size: 128 * KiB });
+      const next = await ask(url('after-pause.bin'), { withinMs: FAST_MS });
+      book.check(
+        { case: 'next miss', fault: 'after SIGCONT', must: '200, 1 GET, no restart' },
+        next,
+        () => {
+          expectServed(next, generatedSha256(128 * KiB));
+          expect(upstream.count('files/after-pause.bin')).toBe(1);
+        },
+      );
+      expectNoRestart();
+    });
   });
 
   it('stopped while a miss waits for its job to start: the miss answers 503 within seconds; the job runs once Redis is back', async () => {
@@ -212,35 +216,37 @@ describe('faults: Redis', () => {
   });
 
   it('killed: hits served, misses 503; restarted empty on the same port, everything recovers without a restart', async () => {
-    await cacheHitAndExpiredIndex('killed');
-    await killAll([redis.pid]);
-    await checkWhileDown('killed', 'Redis killed');
+    await book.together(async () => {
+      await cacheHitAndExpiredIndex('killed');
+      await killAll([redis.pid]);
+      await checkWhileDown('killed', 'Redis killed');
 
-    redis = await startRedis({ dataDir, port: redis.port });
-    const since = performance.now();
-    const recovered = await waitFor(
-      async () => {
-        const answer = await ask(url('killed-cold.bin'), { withinMs: FAST_MS });
-        return answer.status === 200 && answer.complete ? answer : null;
-      },
-      { description: 'a miss to work after the restart', timeoutMs: 30_000, intervalMs: 250 },
-    );
-    book.check(
-      {
-        case: 'miss after restart',
-        fault: 'Redis restarted empty',
-        must: '200, 1 GET, no restart',
-        since,
-      },
-      recovered,
-      () => {
-        expectServed(recovered, generatedSha256(128 * KiB));
-        expect(upstream.count('files/killed-cold.bin')).toBe(1);
-      },
-    );
-    const hit = await ask(url('killed.bin'), { withinMs: FAST_MS });
-    expectServed(hit, generatedSha256(256 * KiB));
-    expect(upstream.count('files/killed.bin')).toBe(1);
-    expectNoRestart();
+      redis = await startRedis({ dataDir, port: redis.port });
+      const since = performance.now();
+      const recovered = await waitFor(
+        async () => {
+          const answer = await ask(url('killed-cold.bin'), { withinMs: FAST_MS });
+          return answer.status === 200 && answer.complete ? answer : null;
+        },
+        { description: 'a miss to work after the restart', timeoutMs: 30_000, intervalMs: 250 },
+      );
+      book.check(
+        {
+          case: 'miss after restart',
+          fault: 'Redis restarted empty',
+          must: '200, 1 GET, no restart',
+          since,
+        },
+        recovered,
+        () => {
+          expectServed(recovered, generatedSha256(128 * KiB));
+          expect(upstream.count('files/killed-cold.bin')).toBe(1);
+        },
+      );
+      const hit = await ask(url('killed.bin'), { withinMs: FAST_MS });
+      expectServed(hit, generatedSha256(256 * KiB));
+      expect(upstream.count('files/killed.bin')).toBe(1);
+      expectNoRestart();
+    });
   });
 });

@@ -124,80 +124,89 @@ describe('faults: S3 storage', () => {
   }
 
   it('stopped mid-upload of a miss: right bytes or a broken transfer within a bound, nothing partial published, then right bytes', async () => {
-    const size = 12 * MiB;
-    const sha256 = generatedSha256(size);
-    upstream.set('files/upload.bin', { size, rate: 4 * MiB });
-    const { answer, since } = await askStoppingAt('upload.bin', 2 * MiB);
-    book.check(
-      {
-        case: 'miss uploading',
-        fault: 's3rver SIGSTOP',
-        must: 'right bytes or broken, within 30 s',
-        since,
-      },
-      answer,
-      () => {
-        expect(since).toBeGreaterThan(0);
-        expectRightOrBroken(answer, sha256, size);
-        expect(msSince(answer, since)).toBeLessThan(S3_BOUND_MS);
-      },
-    );
-    await queue.settle('files', 'upload.bin', 120_000);
-    for (const object of await published()) {
-      // Whatever is published is whole and is what its metadata says.
-      expect(object.claimed).toBe(object.actual);
-      if (object.key.endsWith('upload.bin')) {
-        expect({ size: object.size, sha256: object.actual }).toEqual({ size, sha256 });
+    await book.together(async () => {
+      const size = 12 * MiB;
+      const sha256 = generatedSha256(size);
+      upstream.set('files/upload.bin', { size, rate: 4 * MiB });
+      const { answer, since } = await askStoppingAt('upload.bin', 2 * MiB);
+      book.check(
+        {
+          case: 'miss uploading',
+          fault: 's3rver SIGSTOP',
+          must: 'right bytes or broken, within 30 s',
+          since,
+        },
+        answer,
+        () => {
+          expect(since).toBeGreaterThan(0);
+          expectRightOrBroken(answer, sha256, size);
+          expect(msSince(answer, since)).toBeLessThan(S3_BOUND_MS);
+        },
+      );
+      await queue.settle('files', 'upload.bin', 120_000);
+      for (const object of await published()) {
+        // Whatever is published is whole and is what its metadata says.
+        expect(object.claimed).toBe(object.actual);
+        if (object.key.endsWith('upload.bin')) {
+          expect({ size: object.size, sha256: object.actual }).toEqual({ size, sha256 });
+        }
       }
-    }
-    const fetches = upstream.count('files/upload.bin');
-    expect(fetches).toBeGreaterThanOrEqual(1);
-    expect(fetches).toBeLessThanOrEqual(FETCH_ATTEMPTS);
+      const fetches = upstream.count('files/upload.bin');
+      expect(fetches).toBeGreaterThanOrEqual(1);
+      expect(fetches).toBeLessThanOrEqual(FETCH_ATTEMPTS);
 
-    const next = await ask(url('upload.bin'), { withinMs: FAST_MS * 3 });
-    const hit = next.headers['x-artifact-source'] === 'cache';
-    book.check(
-      {
-        case: 'next request',
-        fault: 'after SIGCONT',
-        must: `right bytes (${hit ? 'a hit' : 'a fresh fetch'}); GETs ${fetches} + ${hit ? 0 : 1}`,
-      },
-      next,
-      () => {
-        expectServed(next, sha256, size);
-        expect(upstream.count('files/upload.bin')).toBe(hit ? fetches : fetches + 1);
-      },
-    );
+      const next = await ask(url('upload.bin'), { withinMs: FAST_MS * 3 });
+      const hit = next.headers['x-artifact-source'] === 'cache';
+      book.check(
+        {
+          case: 'next request',
+          fault: 'after SIGCONT',
+          must: `right bytes (${hit ? 'a hit' : 'a fresh fetch'}); GETs ${fetches} + ${hit ? 0 : 1}`,
+        },
+        next,
+        () => {
+          expectServed(next, sha256, size);
+          expect(upstream.count('files/upload.bin')).toBe(hit ? fetches : fetches + 1);
+        },
+      );
+    });
   });
 
   it('stopped mid-read of a cached file: the transfer breaks within the S3 request timeout; after SIGCONT hits work', async () => {
-    const size = 64 * MiB;
-    const sha256 = generatedSha256(size);
-    upstream.set('files/read.bin', { size });
-    expectServed(await ask(url('read.bin'), { withinMs: FAST_MS * 3 }), sha256, size);
-    const cached = await ask(url('read.bin'), { withinMs: FAST_MS * 3 });
-    expectServed(cached, sha256, size);
-    expect(cached.headers['x-artifact-source']).toBe('cache');
+    await book.together(async () => {
+      const size = 64 * MiB;
+      const sha256 = generatedSha256(size);
+      upstream.set('files/read.bin', { size });
+      expectServed(await ask(url('read.bin'), { withinMs: FAST_MS * 3 }), sha256, size);
+      const cached = await ask(url('read.bin'), { withinMs: FAST_MS * 3 });
+      expectServed(cached, sha256, size);
+      expect(cached.headers['x-artifact-source']).toBe('cache');
 
-    const { answer, since } = await askStoppingAt('read.bin', 1 * MiB);
-    book.check(
-      { case: 'hit reading', fault: 's3rver SIGSTOP', must: 'broken transfer within 30 s', since },
-      answer,
-      () => {
-        expect(since).toBeGreaterThan(0);
-        expectBroken(answer, size);
-        expect(msSince(answer, since)).toBeLessThan(S3_BOUND_MS);
-      },
-    );
-    const after = await ask(url('read.bin'), { withinMs: FAST_MS * 3 });
-    book.check(
-      { case: 'hit', fault: 'after SIGCONT', must: '200 from cache, right sha256, 1 GET' },
-      after,
-      () => {
-        expectServed(after, sha256, size);
-        expect(after.headers['x-artifact-source']).toBe('cache');
-        expect(upstream.count('files/read.bin')).toBe(1);
-      },
-    );
+      const { answer, since } = await askStoppingAt('read.bin', 1 * MiB);
+      book.check(
+        {
+          case: 'hit reading',
+          fault: 's3rver SIGSTOP',
+          must: 'broken transfer within 30 s',
+          since,
+        },
+        answer,
+        () => {
+          expect(since).toBeGreaterThan(0);
+          expectBroken(answer, size);
+          expect(msSince(answer, since)).toBeLessThan(S3_BOUND_MS);
+        },
+      );
+      const after = await ask(url('read.bin'), { withinMs: FAST_MS * 3 });
+      book.check(
+        { case: 'hit', fault: 'after SIGCONT', must: '200 from cache, right sha256, 1 GET' },
+        after,
+        () => {
+          expectServed(after, sha256, size);
+          expect(after.headers['x-artifact-source']).toBe('cache');
+          expect(upstream.count('files/read.bin')).toBe(1);
+        },
+      );
+    });
   });
 });

@@ -67,64 +67,66 @@ describe('faults: the upstream', () => {
   });
 
   it('refuses: hits and an expired index are served, a cold miss is 502 at once and retried; it works once the upstream is back', async () => {
-    const hitSize = 256 * KiB;
-    flaky.set('flaky/cached.bin', { size: hitSize });
-    flaky.set('flaky/index.idx', { body: 'index v1' });
-    flaky.set('flaky/cold.bin', { size: hitSize });
-    expectServed(
-      await ask(file('flaky', 'cached.bin'), { withinMs: FAST_MS }),
-      generatedSha256(hitSize),
-    );
-    expectServed(await ask(file('flaky', 'index.idx'), { withinMs: FAST_MS }), hex('index v1'));
-    const redis = stack.redis();
-    try {
-      await waitFor(
-        async () => (await redis.exists(cacheKey('fresh', 'flaky', 'index.idx'))) === 0,
-        {
-          description: 'the index to expire (mutable_ttl 1)',
-          timeoutMs: 10_000,
+    await book.together(async () => {
+      const hitSize = 256 * KiB;
+      flaky.set('flaky/cached.bin', { size: hitSize });
+      flaky.set('flaky/index.idx', { body: 'index v1' });
+      flaky.set('flaky/cold.bin', { size: hitSize });
+      expectServed(
+        await ask(file('flaky', 'cached.bin'), { withinMs: FAST_MS }),
+        generatedSha256(hitSize),
+      );
+      expectServed(await ask(file('flaky', 'index.idx'), { withinMs: FAST_MS }), hex('index v1'));
+      const redis = stack.redis();
+      try {
+        await waitFor(
+          async () => (await redis.exists(cacheKey('fresh', 'flaky', 'index.idx'))) === 0,
+          {
+            description: 'the index to expire (mutable_ttl 1)',
+            timeoutMs: 10_000,
+          },
+        );
+      } finally {
+        redis.disconnect();
+      }
+      await flaky.stop();
+      const fault = 'upstream refuses connections';
+
+      const hit = await ask(file('flaky', 'cached.bin'), { withinMs: FAST_MS });
+      book.check({ case: 'hit', fault, must: '200 from cache, right sha256' }, hit, () => {
+        expectServed(hit, generatedSha256(hitSize));
+        expect(hit.headers['x-artifact-source']).toBe('cache');
+      });
+      const stale = await ask(file('flaky', 'index.idx'), { withinMs: FAST_MS });
+      book.check({ case: 'expired index', fault, must: '200 stale, right sha256' }, stale, () => {
+        expectServed(stale, hex('index v1'));
+        expect(stale.headers['x-artifact-source']).toBe('stale');
+      });
+      const miss = await ask(file('flaky', 'cold.bin'), { withinMs: FAST_MS });
+      const job = await queue.settle('flaky', 'cold.bin');
+      book.check(
+        { case: 'cold miss', fault, must: '502 upstream_unavailable + Retry-After; 3 attempts' },
+        miss,
+        () => {
+          expectApiError(miss, 502, 'upstream_unavailable', { retryAfter: true });
+          expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
         },
       );
-    } finally {
-      redis.disconnect();
-    }
-    await flaky.stop();
-    const fault = 'upstream refuses connections';
+      expect(flaky.count('flaky/cold.bin')).toBe(0);
 
-    const hit = await ask(file('flaky', 'cached.bin'), { withinMs: FAST_MS });
-    book.check({ case: 'hit', fault, must: '200 from cache, right sha256' }, hit, () => {
-      expectServed(hit, generatedSha256(hitSize));
-      expect(hit.headers['x-artifact-source']).toBe('cache');
+      await flaky.start(flaky.port);
+      const back = await ask(file('flaky', 'cold.bin'), { withinMs: FAST_MS });
+      book.check(
+        { case: 'miss after recovery', fault: 'upstream back', must: '200, 1 GET' },
+        back,
+        () => {
+          expectServed(back, generatedSha256(hitSize));
+        },
+      );
+      expect(await queue.settle('flaky', 'cold.bin')).toBeNull();
+      expect(flaky.count('flaky/cold.bin')).toBe(1);
+      expect(flaky.count('flaky/cached.bin')).toBe(1);
     });
-    const stale = await ask(file('flaky', 'index.idx'), { withinMs: FAST_MS });
-    book.check({ case: 'expired index', fault, must: '200 stale, right sha256' }, stale, () => {
-      expectServed(stale, hex('index v1'));
-      expect(stale.headers['x-artifact-source']).toBe('stale');
-    });
-    const miss = await ask(file('flaky', 'cold.bin'), { withinMs: FAST_MS });
-    const job = await queue.settle('flaky', 'cold.bin');
-    book.check(
-      { case: 'cold miss', fault, must: '502 upstream_unavailable + Retry-After; 3 attempts' },
-      miss,
-      () => {
-        expectApiError(miss, 502, 'upstream_unavailable', { retryAfter: true });
-        expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-      },
-    );
-    expect(flaky.count('flaky/cold.bin')).toBe(0);
-
-    await flaky.start(flaky.port);
-    const back = await ask(file('flaky', 'cold.bin'), { withinMs: FAST_MS });
-    book.check(
-      { case: 'miss after recovery', fault: 'upstream back', must: '200, 1 GET' },
-      back,
-      () => {
-        expectServed(back, generatedSha256(hitSize));
-      },
-    );
-    expect(await queue.settle('flaky', 'cold.bin')).toBeNull();
-    expect(flaky.count('flaky/cold.bin')).toBe(1);
-    expect(flaky.count('flaky/cached.bin')).toBe(1);
   });
 
   /**
@@ -213,58 +215,60 @@ describe('faults: the upstream', () => {
   );
 
   it('answers 429 with Retry-After: 503 with that Retry-After (capped at 3600), TOOMANYREQUESTS on /v2, never retried', async () => {
-    const fault = 'upstream 429 + Retry-After';
-    upstream.set('up/limited.bin', { rateLimited: { retryAfter: 7 } });
-    upstream.set('up/limited-long.bin', { rateLimited: { retryAfter: 99_999 } });
-    const blob = Buffer.from('a layer that is rate limited');
-    const blobPath = `reg/v2/team/app/blobs/sha256:${hex(blob)}`;
-    upstream.set(blobPath, { rateLimited: { retryAfter: 11 } });
+    await book.together(async () => {
+      const fault = 'upstream 429 + Retry-After';
+      upstream.set('up/limited.bin', { rateLimited: { retryAfter: 7 } });
+      upstream.set('up/limited-long.bin', { rateLimited: { retryAfter: 99_999 } });
+      const blob = Buffer.from('a layer that is rate limited');
+      const blobPath = `reg/v2/team/app/blobs/sha256:${hex(blob)}`;
+      upstream.set(blobPath, { rateLimited: { retryAfter: 11 } });
 
-    const limited = await ask(file('up', 'limited.bin'), { withinMs: FAST_MS });
-    const long = await ask(file('up', 'limited-long.bin'), { withinMs: FAST_MS });
-    const v2 = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(blob)}`, {
-      withinMs: FAST_MS,
+      const limited = await ask(file('up', 'limited.bin'), { withinMs: FAST_MS });
+      const long = await ask(file('up', 'limited-long.bin'), { withinMs: FAST_MS });
+      const v2 = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(blob)}`, {
+        withinMs: FAST_MS,
+      });
+      const jobs = await Promise.all([
+        queue.settle('up', 'limited.bin'),
+        queue.settle('up', 'limited-long.bin'),
+        queue.settle('reg', `_blobs/sha256:${hex(blob)}`),
+      ]);
+      book.check(
+        { case: 'Retry-After: 7', fault, must: '503, Retry-After 7, 1 GET' },
+        limited,
+        () => {
+          expect(expectApiError(limited, 503, null, { retryAfter: true })).toBe(7);
+          expect(jobs[0]?.attemptsMade).toBe(1);
+          expect(upstream.count('up/limited.bin')).toBe(1);
+        },
+      );
+      book.check(
+        { case: 'Retry-After: 99999', fault, must: '503, Retry-After 3600, 1 GET' },
+        long,
+        () => {
+          expect(expectApiError(long, 503, null, { retryAfter: true })).toBe(3600);
+          expect(jobs[1]?.attemptsMade).toBe(1);
+          expect(upstream.count('up/limited-long.bin')).toBe(1);
+        },
+      );
+      book.check(
+        { case: '/v2 blob', fault, must: '503 TOOMANYREQUESTS, Retry-After 11, 1 GET' },
+        v2,
+        () => {
+          expect(expectRegistryError(v2, 503, 'TOOMANYREQUESTS', { retryAfter: true })).toBe(11);
+          expect(jobs[2]?.attemptsMade).toBe(1);
+          expect(upstream.count(blobPath)).toBe(1);
+        },
+      );
+
+      // Not remembered as missing: once the upstream lets us, the next request fetches.
+      upstream.set('up/limited.bin', { size: 64 * KiB });
+      expectServed(
+        await ask(file('up', 'limited.bin'), { withinMs: FAST_MS }),
+        generatedSha256(64 * KiB),
+      );
+      expect(upstream.count('up/limited.bin')).toBe(2);
     });
-    const jobs = await Promise.all([
-      queue.settle('up', 'limited.bin'),
-      queue.settle('up', 'limited-long.bin'),
-      queue.settle('reg', `_blobs/sha256:${hex(blob)}`),
-    ]);
-    book.check(
-      { case: 'Retry-After: 7', fault, must: '503, Retry-After 7, 1 GET' },
-      limited,
-      () => {
-        expect(expectApiError(limited, 503, null, { retryAfter: true })).toBe(7);
-        expect(jobs[0]?.attemptsMade).toBe(1);
-        expect(upstream.count('up/limited.bin')).toBe(1);
-      },
-    );
-    book.check(
-      { case: 'Retry-After: 99999', fault, must: '503, Retry-After 3600, 1 GET' },
-      long,
-      () => {
-        expect(expectApiError(long, 503, null, { retryAfter: true })).toBe(3600);
-        expect(jobs[1]?.attemptsMade).toBe(1);
-        expect(upstream.count('up/limited-long.bin')).toBe(1);
-      },
-    );
-    book.check(
-      { case: '/v2 blob', fault, must: '503 TOOMANYREQUESTS, Retry-After 11, 1 GET' },
-      v2,
-      () => {
-        expect(expectRegistryError(v2, 503, 'TOOMANYREQUESTS', { retryAfter: true })).toBe(11);
-        expect(jobs[2]?.attemptsMade).toBe(1);
-        expect(upstream.count(blobPath)).toBe(1);
-      },
-    );
-
-    // Not remembered as missing: once the upstream lets us, the next request fetches.
-    upstream.set('up/limited.bin', { size: 64 * KiB });
-    expectServed(
-      await ask(file('up', 'limited.bin'), { withinMs: FAST_MS }),
-      generatedSha256(64 * KiB),
-    );
-    expect(upstream.count('up/limited.bin')).toBe(2);
   });
 
   it('answers 404: 404 at once, not retried, remembered for negative_ttl', async () => {
@@ -398,62 +402,64 @@ describe('faults: the upstream', () => {
     });
 
     it('cached manifests and blobs are still served; a cold miss needing a new token is 502 with Retry-After; it works once the token service is back', async () => {
-      for (const [path, body] of [
-        ['team/app/manifests/v1', manifest],
-        [`team/app/manifests/sha256:${hex(manifest)}`, manifest],
-        [`team/app/blobs/sha256:${hex(layer)}`, layer],
-      ] as const) {
-        expectServed(await ask(v2(path), { withinMs: FAST_MS }), hex(body));
-      }
-      expect(tokens.count('token')).toBeGreaterThan(0);
-      await tokens.stop();
-      const fault = 'token service down';
+      await book.together(async () => {
+        for (const [path, body] of [
+          ['team/app/manifests/v1', manifest],
+          [`team/app/manifests/sha256:${hex(manifest)}`, manifest],
+          [`team/app/blobs/sha256:${hex(layer)}`, layer],
+        ] as const) {
+          expectServed(await ask(v2(path), { withinMs: FAST_MS }), hex(body));
+        }
+        expect(tokens.count('token')).toBeGreaterThan(0);
+        await tokens.stop();
+        const fault = 'token service down';
 
-      for (const [name, path, body] of [
-        ['tag (fresh)', 'team/app/manifests/v1', manifest],
-        ['manifest by digest', `team/app/manifests/sha256:${hex(manifest)}`, manifest],
-        ['blob', `team/app/blobs/sha256:${hex(layer)}`, layer],
-      ] as const) {
-        const answer = await ask(v2(path), { withinMs: FAST_MS });
-        book.check({ case: `cached ${name}`, fault, must: '200, right sha256' }, answer, () => {
-          expectServed(answer, hex(body));
+        for (const [name, path, body] of [
+          ['tag (fresh)', 'team/app/manifests/v1', manifest],
+          ['manifest by digest', `team/app/manifests/sha256:${hex(manifest)}`, manifest],
+          ['blob', `team/app/blobs/sha256:${hex(layer)}`, layer],
+        ] as const) {
+          const answer = await ask(v2(path), { withinMs: FAST_MS });
+          book.check({ case: `cached ${name}`, fault, must: '200, right sha256' }, answer, () => {
+            expectServed(answer, hex(body));
+          });
+        }
+        const coldPath = `tok/v2/team/other/blobs/sha256:${hex(otherLayer)}`;
+        const cold = await ask(v2(`team/other/blobs/sha256:${hex(otherLayer)}`), {
+          withinMs: FAST_MS,
         });
-      }
-      const coldPath = `tok/v2/team/other/blobs/sha256:${hex(otherLayer)}`;
-      const cold = await ask(v2(`team/other/blobs/sha256:${hex(otherLayer)}`), {
-        withinMs: FAST_MS,
-      });
-      const job = await tokenQueue.settle('tok', `_blobs/sha256:${hex(otherLayer)}`);
-      const servedWithToken = () =>
-        registry.requests.filter(
-          (r) => r.path === coldPath && r.headers.authorization === 'Bearer tok-1',
-        ).length;
-      book.check(
-        {
-          case: 'cold blob, new scope',
-          fault,
-          must: '502 UNAVAILABLE + Retry-After; no blob GET with a token',
-        },
-        cold,
-        () => {
-          expectRegistryError(cold, 502, 'UNAVAILABLE', { retryAfter: true });
-          expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
-          expect(servedWithToken()).toBe(0);
-        },
-      );
+        const job = await tokenQueue.settle('tok', `_blobs/sha256:${hex(otherLayer)}`);
+        const servedWithToken = () =>
+          registry.requests.filter(
+            (r) => r.path === coldPath && r.headers.authorization === 'Bearer tok-1',
+          ).length;
+        book.check(
+          {
+            case: 'cold blob, new scope',
+            fault,
+            must: '502 UNAVAILABLE + Retry-After; no blob GET with a token',
+          },
+          cold,
+          () => {
+            expectRegistryError(cold, 502, 'UNAVAILABLE', { retryAfter: true });
+            expect(job?.attemptsMade).toBe(FETCH_ATTEMPTS);
+            expect(servedWithToken()).toBe(0);
+          },
+        );
 
-      await tokens.start(tokens.port);
-      const back = await ask(v2(`team/other/blobs/sha256:${hex(otherLayer)}`), {
-        withinMs: FAST_MS,
+        await tokens.start(tokens.port);
+        const back = await ask(v2(`team/other/blobs/sha256:${hex(otherLayer)}`), {
+          withinMs: FAST_MS,
+        });
+        book.check(
+          { case: 'cold blob', fault: 'token service back', must: '200, 1 GET with a token' },
+          back,
+          () => {
+            expectServed(back, hex(otherLayer));
+            expect(servedWithToken()).toBe(1);
+          },
+        );
       });
-      book.check(
-        { case: 'cold blob', fault: 'token service back', must: '200, 1 GET with a token' },
-        back,
-        () => {
-          expectServed(back, hex(otherLayer));
-          expect(servedWithToken()).toBe(1);
-        },
-      );
     });
   });
 });
