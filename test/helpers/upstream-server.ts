@@ -28,6 +28,18 @@ export interface UpstreamFile {
   claimedLength?: number;
   /** never answer (to test timeouts) */
   hang?: boolean;
+  /** destroy the connection as soon as the request arrives: a reset before any header */
+  reset?: boolean;
+  /**
+   * send the headers (with the full Content-Length) and these many bytes, then nothing: the
+   * connection stays open and silent until the client leaves or the server stops
+   */
+  stallAfter?: number;
+  /**
+   * answer 429 with `Retry-After: retryAfter` and the rate-limit headers registries send
+   * (`RateLimit-Limit`, `RateLimit-Remaining: 0`, `RateLimit-Reset`, and their `X-` forms)
+   */
+  rateLimited?: { retryAfter: number | string; limit?: number };
   /** answer this status with a tiny body */
   status?: number;
   /** extra response headers (docker-content-digest, location, www-authenticate, ...) */
@@ -204,6 +216,16 @@ export class UpstreamServer {
     if (file.hang) {
       return;
     }
+    if (file.reset) {
+      req.socket.destroy();
+      return;
+    }
+    if (file.rateLimited) {
+      res
+        .writeHead(429, { 'content-type': 'text/plain', ...rateLimitHeaders(file.rateLimited) })
+        .end('too many requests');
+      return;
+    }
     if (file.auth && req.headers.authorization !== file.auth.expect) {
       res
         .writeHead(401, {
@@ -273,7 +295,7 @@ export class UpstreamServer {
       res.end();
       return;
     }
-    const limit = file.truncateAt ?? size;
+    const limit = file.stallAfter ?? file.truncateAt ?? size;
     const readFromDisk = (offset: number, length: number) => {
       const out = Buffer.allocUnsafe(length);
       const n = fd === undefined ? 0 : readSync(fd, out, 0, length, offset);
@@ -309,6 +331,10 @@ export class UpstreamServer {
         }
       }
       closeFile();
+      if (file.stallAfter !== undefined) {
+        // Silent from here on: the client's read timeout, not this server, must end it.
+        return;
+      }
       if (file.truncateAt !== undefined) {
         res.socket?.destroy();
         return;
@@ -321,6 +347,23 @@ export class UpstreamServer {
     });
     send();
   }
+}
+
+function rateLimitHeaders(limit: {
+  retryAfter: number | string;
+  limit?: number;
+}): Record<string, string> {
+  const max = String(limit.limit ?? 100);
+  const reset = String(limit.retryAfter);
+  return {
+    'retry-after': reset,
+    'ratelimit-limit': max,
+    'ratelimit-remaining': '0',
+    'ratelimit-reset': reset,
+    'x-ratelimit-limit': max,
+    'x-ratelimit-remaining': '0',
+    'x-ratelimit-reset': reset,
+  };
 }
 
 const CONTENT_TYPES: ReadonlyArray<[RegExp, string]> = [

@@ -1,0 +1,208 @@
+/**
+ * What the fault specs share besides the answer bookkeeping (fault-book.ts): a private directory
+ * under the run's temp dir, SIGSTOP/SIGCONT that can never be left stopped, SIGKILL of a whole
+ * process tree (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
+ * a job's final state, and the queue settings the contract fixes.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { Queue } from 'bullmq';
+import { FETCH_QUEUE, fetchJobId } from '@app/jobs';
+import { isAlive } from '../../scripts/local-services';
+import { requireEnv } from '../helpers/isolated-services';
+import { waitFor } from '../helpers/wait-for';
+
+/** Attempts of a transient failure, from the contract: 1 + 2 retries (backoff 1 s, then 2 s). */
+export const FETCH_ATTEMPTS = 3;
+
+/** A new directory of its own under the run's temp dir. */
+export async function faultDir(name: string): Promise<string> {
+  const dir = join(
+    requireEnv('TEST_TMP_DIR'),
+    'faults',
+    `${name}-${randomBytes(3).toString('hex')}`,
+  );
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+/** A signal to one process; one that is already gone is not an error. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
+      throw error;
+    }
+  }
+}
+
+/** `pid` and every process below it (from /proc, parents before children). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    for (const child of children.get(p) ?? []) {
+      visit(child);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/**
+ * SIGSTOP as a partition: connections stay open and nothing answers. Every stopped PID is kept
+ * until it is continued, and `release` (afterAll, finally) continues whatever is left, so no
+ * failing assertion can leave a server stopped behind it.
+ */
+export class Freezer {
+  private readonly stopped = new Set<number>();
+
+  stop(pids: number[]): void {
+    for (const pid of pids) {
+      this.stopped.add(pid);
+      signal(pid, 'SIGSTOP');
+    }
+  }
+
+  /**
+   * Stops `pid` and every process below it; processes forked while the tree was being stopped
+   * are stopped too (a postmaster forks a backend per connection). Returns what was stopped.
+   */
+  stopTree(pid: number): number[] {
+    const done = new Set<number>();
+    for (;;) {
+      const fresh = processTree(pid).filter((p) => !done.has(p));
+      if (fresh.length === 0) {
+        return [...done];
+      }
+      this.stop(fresh);
+      fresh.forEach((p) => done.add(p));
+    }
+  }
+
+  /** Continues `pids`, or everything stopped so far. */
+  cont(pids: number[] = [...this.stopped]): void {
+    for (const pid of pids) {
+      signal(pid, 'SIGCONT');
+      this.stopped.delete(pid);
+    }
+  }
+
+  release(): void {
+    this.cont();
+  }
+}
+
+/** SIGKILL to `pids` (a crash), then waits until every one is gone. */
+export async function killAll(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    signal(pid, 'SIGKILL');
+  }
+  await waitFor(() => pids.every((pid) => !isAlive(pid)), {
+    description: `processes ${pids.join(', ')} to be gone after SIGKILL`,
+    timeoutMs: 10_000,
+  });
+}
+
+/** What a test reads of a fetch job. */
+export interface JobState {
+  /** BullMQ's: waiting, active, delayed, failed, ... ('unknown' once removed) */
+  state: string;
+  attemptsMade: number;
+  failedReason: string | null;
+  progress: unknown;
+}
+
+/**
+ * The fetch queue, read directly with BullMQ by the job's deterministic id: one atomic state
+ * lookup, so a job moving between lists (delayed → waiting → active) cannot look finished, as it
+ * can to a scan of the admin API's lists one state after another.
+ */
+export class QueueProbe {
+  private queue: Queue | null = null;
+
+  constructor(private readonly redisUrl: () => string) {}
+
+  /** The job of `remote`/`path`, or null when there is none (completed jobs are removed). */
+  async job(remote: string, path: string): Promise<JobState | null> {
+    this.queue ??= new Queue(FETCH_QUEUE, { connection: { url: this.redisUrl() } });
+    const job = await this.queue.getJob(fetchJobId(remote, path));
+    if (!job) {
+      return null;
+    }
+    return {
+      state: await job.getState(),
+      attemptsMade: job.attemptsMade,
+      failedReason: job.failedReason || null,
+      progress: job.progress,
+    };
+  }
+
+  /** Waits until the job is in `state`; returns it. */
+  async until(remote: string, path: string, state: string): Promise<JobState> {
+    return waitFor(
+      async () => {
+        const job = await this.job(remote, path);
+        return job?.state === state ? job : null;
+      },
+      { description: `the fetch job of ${remote}/${path} to be ${state}`, intervalMs: 100 },
+    );
+  }
+
+  /**
+   * Waits until the job of `remote`/`path` is final: the failed job (with every attempt it made)
+   * or null when it finished (completed jobs are removed at once) or never existed. Exact
+   * upstream counts are only read after this.
+   */
+  async settle(remote: string, path: string, timeoutMs = 60_000): Promise<JobState | null> {
+    const found = await waitFor(
+      async () => {
+        const job = await this.job(remote, path);
+        if (job?.state === 'failed') {
+          // getJob read the job's fields before getState saw it fail: read them again, final now.
+          return { job: await this.job(remote, path) };
+        }
+        return job === null ? { job } : null;
+      },
+      { description: `the fetch job of ${remote}/${path} to finish`, timeoutMs, intervalMs: 200 },
+    );
+    return found.job;
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close();
+    this.queue = null;
+  }
+}
+
+/** One query on a Postgres URL of the spec's own (the Stack's query() uses the shared server). */
+export async function pgQuery<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
