@@ -25,7 +25,7 @@ export class GatewayModule {
         CacheModule,
         DbModule,
         MetricsModule,
-        BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
+        BullModule.forRoot({ connection: bullConnectionOptions(config.redis) }),
         UpstreamModule,
         HealthModule,
         InfoModule,

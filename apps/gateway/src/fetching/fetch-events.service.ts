@@ -68,7 +68,7 @@ export class FetchEventsService implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     const events = new QueueEvents(FETCH_QUEUE, {
-      connection: bullConnectionOptions(this.config.redisUrl),
+      connection: bullConnectionOptions(this.config.redis),
     });
     events.on('error', (error) => this.logger.warn(`queue events: ${error.message}`));
     events.on('progress', ({ jobId, data }) => {
