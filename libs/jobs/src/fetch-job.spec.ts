@@ -21,6 +21,18 @@ describe('failure reasons', () => {
     });
   });
 
+  it('round-trips every reason', () => {
+    for (const reason of [
+      'upstream_not_found',
+      'upstream_integrity',
+      'upstream_unavailable',
+      'storage_unavailable',
+      'redis_unavailable',
+    ] as const) {
+      expect(parseFailure(formatFailure(reason, 'why')).reason).toBe(reason);
+    }
+  });
+
   it('treats anything unknown as an upstream failure', () => {
     expect(parseFailure('job stalled more than allowable limit').reason).toBe(
       'upstream_unavailable',

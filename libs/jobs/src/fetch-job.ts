@@ -85,9 +85,17 @@ export type FetchJobResult =
 
 export type StaleReason = 'unreachable' | 'upstream_missing';
 
-/** Why a fetch failed for good (UnrecoverableError message prefix) or for now. */
+/**
+ * Why a fetch failed for good (UnrecoverableError message prefix) or for now. `redis_unavailable`:
+ * the fetcher lost Redis mid-attempt (a Sentinel failover); an older gateway reads it as
+ * upstream_unavailable.
+ */
 export type FetchFailureReason =
-  'upstream_not_found' | 'upstream_integrity' | 'upstream_unavailable' | 'storage_unavailable';
+  | 'upstream_not_found'
+  | 'upstream_integrity'
+  | 'upstream_unavailable'
+  | 'storage_unavailable'
+  | 'redis_unavailable';
 
 /**
  * Failed jobs carry `<reason>: <human message>` as their failedReason so a gateway on any replica
@@ -103,7 +111,7 @@ export function parseFailure(failedReason: string | undefined): {
 } {
   const text = failedReason ?? '';
   const match =
-    /^(upstream_not_found|upstream_integrity|upstream_unavailable|storage_unavailable): (.*)$/s.exec(
+    /^(upstream_not_found|upstream_integrity|upstream_unavailable|storage_unavailable|redis_unavailable): (.*)$/s.exec(
       text,
     );
   if (match) {

@@ -434,5 +434,10 @@ function classify(error: unknown): { reason: FetchFailureReason; message: string
   if (isArtifactError(error, 'storage_unavailable')) {
     return { reason: 'storage_unavailable', message, final: false };
   }
+  if (isArtifactError(error, 'service_unavailable')) {
+    // Redis (CacheStateService) failed, typically mid-failover after the bytes were published:
+    // the retry finds them in storage, and the waiting clients get a 503, not an upstream's 502.
+    return { reason: 'redis_unavailable', message, final: false };
+  }
   return { reason: 'upstream_unavailable', message, final: false };
 }

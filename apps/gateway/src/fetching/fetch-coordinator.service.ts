@@ -168,9 +168,14 @@ const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
   upstream_integrity: 'upstream_integrity',
   upstream_unavailable: 'upstream_unavailable',
   storage_unavailable: 'storage_unavailable',
+  redis_unavailable: 'service_unavailable',
 };
 
 function failureError(failure: string): ArtifactError {
   const { reason, message } = parseFailure(failure);
-  return new ArtifactError(FAILURE_CODES[reason], message);
+  return new ArtifactError(
+    FAILURE_CODES[reason],
+    message,
+    reason === 'redis_unavailable' ? { retryAfter: RETRY_AFTER_SECONDS } : undefined,
+  );
 }
