@@ -30,6 +30,8 @@ TEST_PACKAGES=(
   prometheus
   # The queue UI spec drives Debian's chromium with playwright-core (no browser download).
   chromium
+  # The failover spec runs its own primary, replica and three sentinels (/usr/bin/redis-sentinel).
+  redis-sentinel
 )
 
 purpose=start
@@ -79,7 +81,7 @@ present() {
   # Installed some other way (built from source, another packaging): accept what the scripts use.
   case "$name" in
     postgresql | postgresql-*) compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null ;;
-    redis-server | skopeo | docker-registry | dnf | rpm | createrepo_c) command -v "$name" >/dev/null ;;
+    redis-server | redis-sentinel | skopeo | docker-registry | dnf | rpm | createrepo_c) command -v "$name" >/dev/null ;;
     createrepo-c) command -v createrepo_c >/dev/null ;;
     nginx | nginx-light) command -v nginx >/dev/null ;;
     prometheus) command -v prometheus >/dev/null ;;
@@ -116,10 +118,11 @@ fi
 
 echo "ensure-deps: installing ${missing[*]} (for $purpose)" >&2
 
-# Package scripts start system services (redis on 6379, postgres on 5432, nginx on 80, a registry
-# on 5000) on machines with an init system; those would take the ports `npm start` uses. A
-# policy-rc.d that answers 101 ("action forbidden") is the documented way to stop that; put one in
-# place only for the duration of the install, and only when the machine has none.
+# Package scripts start system services (redis on 6379, a sentinel on 26379, postgres on 5432,
+# nginx on 80, a registry on 5000) on machines with an init system; those would take the ports
+# `npm start` uses. A policy-rc.d that answers 101 ("action forbidden") is the documented way to
+# stop that; put one in place only for the duration of the install, and only when the machine has
+# none.
 policy=/usr/sbin/policy-rc.d
 policy_added=no
 cleanup() {

@@ -3,7 +3,8 @@
  * (test/global-setup.ts): one implementation of "start it, wait until it answers, stop exactly
  * it", so the Postgres-as-root rules live in one place. Needs no build of the apps.
  *
- * Library:  startRedis / startPostgres / startS3Server / freePort / stopAll (see each function).
+ * Library:  startRedis / startRedisSentinel / startPostgres / startS3Server / freePort / stopAll
+ *           (see each function).
  * CLI:      node -r ts-node/register/transpile-only scripts/local-services.ts up \
  *             [--redis DIR [--redis-port N]] [--postgres DIR [--postgres-port N] [--database NAME]] \
  *             [--s3 DIR [--s3-port N] [--bucket NAME]] [--persist] [--write-env FILE] [--exit-with PID]
@@ -73,6 +74,10 @@ export interface StartRedisOptions {
   startTimeoutMs?: number;
   /** added to the "port in use" error, e.g. how to use the server that is already there */
   portInUseHint?: string;
+  /** start as a replica of this server (`replicaof`) */
+  replicaOf?: { host: string; port: number };
+  /** `requirepass`, and `masterauth` with the same password, so any node can be a replica */
+  password?: string;
 }
 
 export interface StartPostgresOptions {
@@ -365,21 +370,26 @@ async function waitUntilReady(
 // ---------------------------------------------------------------------------------------------
 // Redis
 
-/** One PING over a raw socket: true on +PONG (a "-LOADING" reply while an AOF loads is a no). */
-function redisPing(port: number): Promise<boolean> {
+/**
+ * One PING over a raw socket (after AUTH when `password` is given): true on +PONG (a "-LOADING"
+ * reply while an AOF loads is a no).
+ */
+function redisPing(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.createConnection({ host: HOST, port });
+    const commands = password === undefined ? ['PING'] : [`AUTH ${password}`, 'PING'];
     let reply = '';
     const done = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(1_000, () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('connect', () => socket.write(commands.map((c) => `${c}\r\n`).join('')));
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString();
-      if (reply.includes('\r\n')) {
-        done(reply.startsWith('+PONG'));
+      const lines = reply.split('\r\n');
+      if (lines.length > commands.length) {
+        done(lines[commands.length - 1].startsWith('+PONG'));
       }
     });
     socket.on('error', () => done(false));
@@ -394,7 +404,6 @@ export async function startRedis(options: StartRedisOptions): Promise<RedisHandl
   const dataDir = path.resolve(options.dataDir);
   await fsp.mkdir(dataDir, { recursive: true });
   const port = await pickPort(options.port, 'redis', options.portInUseHint);
-  const logFile = path.join(dataDir, 'redis.log');
   const args = [
     '--port',
     String(port),
@@ -410,16 +419,104 @@ export async function startRedis(options: StartRedisOptions): Promise<RedisHandl
     'no',
     '--logfile',
     '',
+    ...(options.replicaOf
+      ? ['--replicaof', options.replicaOf.host, String(options.replicaOf.port)]
+      : []),
+    ...(options.password === undefined
+      ? []
+      : ['--requirepass', options.password, '--masterauth', options.password]),
   ];
-  const child = spawnService('redis-server', args, logFile, 'log');
-  const pid = await spawned(
-    child,
-    'redis-server (is the redis-server package installed? bash scripts/ensure-deps.sh)',
+  const handle = await runRedisBinary({
+    name: 'redis',
+    binary: 'redis-server',
+    installHint: 'is the redis-server package installed? bash scripts/ensure-deps.sh',
+    args,
+    port,
+    logFile: path.join(dataDir, 'redis.log'),
+    startTimeoutMs: options.startTimeoutMs,
+    password: options.password,
+  });
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  return { ...handle, url: `redis://${auth}${HOST}:${port}` };
+}
+
+export interface StartRedisSentinelOptions {
+  /** its config file (Sentinel rewrites it as it learns the topology) and log live here */
+  dataDir: string;
+  /** the master group to watch: its name, the primary's address, the quorum to call it down */
+  monitor: { name: string; host: string; port: number; quorum: number };
+  /** `down-after-milliseconds`: silence before the primary counts as down (Sentinel: 30000) */
+  downAfterMs?: number;
+  /** `failover-timeout` (Sentinel: 180000) */
+  failoverTimeoutMs?: number;
+  /** the primary's and replicas' password (`auth-pass`) */
+  authPass?: string;
+  /** this sentinel's own `requirepass`; sentinels of a group share it to talk to each other */
+  password?: string;
+  port?: number;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Starts `redis-sentinel` on 127.0.0.1 watching one master group and waits until it answers
+ * PING. Sentinels find each other and the replicas through the primary, so start the primary
+ * first. Log: `<dataDir>/sentinel.log`.
+ */
+export async function startRedisSentinel(
+  options: StartRedisSentinelOptions,
+): Promise<ServiceHandle> {
+  const dataDir = path.resolve(options.dataDir);
+  await fsp.mkdir(dataDir, { recursive: true });
+  const port = await pickPort(options.port, 'redis-sentinel');
+  const { name, host, port: primaryPort, quorum } = options.monitor;
+  const configFile = path.join(dataDir, 'sentinel.conf');
+  await fsp.writeFile(
+    configFile,
+    [
+      `port ${port}`,
+      `bind ${HOST}`,
+      `dir ${dataDir}`,
+      'daemonize no',
+      'logfile ""',
+      `sentinel monitor ${name} ${host} ${primaryPort} ${quorum}`,
+      `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 30_000}`,
+      `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 180_000}`,
+      `sentinel parallel-syncs ${name} 1`,
+      ...(options.authPass === undefined ? [] : [`sentinel auth-pass ${name} ${options.authPass}`]),
+      ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
+      '',
+    ].join('\n'),
   );
+  return runRedisBinary({
+    name: 'redis-sentinel',
+    binary: 'redis-sentinel',
+    installHint: 'is the redis-sentinel package installed? bash scripts/ensure-deps.sh --for test',
+    args: [configFile],
+    port,
+    logFile: path.join(dataDir, 'sentinel.log'),
+    startTimeoutMs: options.startTimeoutMs,
+    password: options.password,
+  });
+}
+
+/** Spawns a Redis binary in its own process group, tracks it and waits until it answers PING. */
+async function runRedisBinary(spec: {
+  name: string;
+  binary: string;
+  installHint: string;
+  args: string[];
+  port: number;
+  logFile: string;
+  startTimeoutMs?: number;
+  password?: string;
+}): Promise<ServiceHandle> {
+  const { name, port, logFile } = spec;
+  const child = spawnService(spec.binary, spec.args, logFile, 'log');
+  const pid = await spawned(child, `${spec.binary} (${spec.installHint})`);
   const exited = childExited(child);
   let stopping: Promise<void> | undefined;
   const entry: Tracked = {
-    name: 'redis',
+    name,
     killNow: () => signal(pid, 'SIGTERM', true),
     stop: () => {
       stopping ??= terminateGroup(pid, exited).finally(() => live.delete(entry));
@@ -429,25 +526,17 @@ export async function startRedis(options: StartRedisOptions): Promise<RedisHandl
   track(entry);
   try {
     await waitUntilReady(
-      `redis on ${HOST}:${port} to answer PING`,
-      () => redisPing(port),
+      `${name} on ${HOST}:${port} to answer PING`,
+      () => redisPing(port, spec.password),
       () => child.exitCode !== null || child.signalCode !== null,
-      options.startTimeoutMs ?? 20_000,
+      spec.startTimeoutMs ?? 20_000,
       logFile,
     );
   } catch (err) {
     await entry.stop();
     throw err;
   }
-  return {
-    name: 'redis',
-    url: `redis://${HOST}:${port}`,
-    pid,
-    port,
-    logFile,
-    exited,
-    stop: entry.stop,
-  };
+  return { name, pid, port, logFile, exited, stop: entry.stop };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ describe('docker-compose.yml and deploy/ configs', () => {
         endpoint: 'http://minio:9000',
         forcePathStyle: true,
       });
-      expect(config.redisUrl).toBe('redis://redis:6379');
+      expect(config.redis).toEqual({ mode: 'standalone', url: 'redis://redis:6379' });
       expect(new URL(config.databaseUrl).host).toBe('postgres:5432');
     }
   });

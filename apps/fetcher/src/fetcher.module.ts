@@ -22,7 +22,7 @@ export class FetcherModule {
         CacheModule,
         DbModule,
         MetricsModule,
-        BullModule.forRoot({ connection: bullConnectionOptions(config.redisUrl) }),
+        BullModule.forRoot({ connection: bullConnectionOptions(config.redis) }),
         UpstreamModule,
         HealthModule,
         FetchModule,

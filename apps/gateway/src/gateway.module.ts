@@ -25,7 +25,7 @@ export class GatewayModule {
         CacheModule,
         DbModule,
         MetricsModule,
-        BullModule.forRoot({ connection: queueConnectionOptions(config.redisUrl) }),
+        BullModule.forRoot({ connection: queueConnectionOptions(config.redis) }),
         UpstreamModule,
         HealthModule,
         InfoModule,

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { ArtifactError } from '@app/common';
 import { CACHE_KEY_KINDS, cacheKey, remotePattern } from './cache-keys';
 import { REDIS } from './redis.provider';
 
@@ -9,9 +10,14 @@ export interface Validators {
   lastModified: string | null;
 }
 
+const RETRY_AFTER_SECONDS = 5;
+
 /**
  * TTL markers for mutable files, revalidation metadata and the negative cache, in Redis.
  * A mutable file is fresh while its marker exists; the marker's TTL is the remote's mutable_ttl.
+ * Every failure is a `service_unavailable` ArtifactError: Redis is down, or has no primary during
+ * a Sentinel failover, and the caller (a gateway answering 503, a fetcher attempt to retry) needs
+ * to tell that from an upstream's or storage's failure.
  */
 @Injectable()
 export class CacheStateService {
@@ -19,20 +25,22 @@ export class CacheStateService {
 
   /** One round trip: the whole cost of a fresh mutable hit. */
   async isFresh(remote: string, path: string): Promise<boolean> {
-    return (await this.redis.exists(cacheKey('fresh', remote, path))) === 1;
+    return this.call(async (redis) => (await redis.exists(cacheKey('fresh', remote, path))) === 1);
   }
 
   async markFresh(remote: string, path: string, ttlSeconds: number): Promise<void> {
     const key = cacheKey('fresh', remote, path);
-    if (ttlSeconds <= 0) {
-      await this.redis.del(key);
-      return;
-    }
-    await this.redis.set(key, String(Date.now()), 'EX', ttlSeconds);
+    await this.call(async (redis) => {
+      if (ttlSeconds <= 0) {
+        await redis.del(key);
+        return;
+      }
+      await redis.set(key, String(Date.now()), 'EX', ttlSeconds);
+    });
   }
 
   async getValidators(remote: string, path: string): Promise<Validators> {
-    const stored = await this.redis.hgetall(cacheKey('validators', remote, path));
+    const stored = await this.call((redis) => redis.hgetall(cacheKey('validators', remote, path)));
     return { etag: stored.etag || null, lastModified: stored.lastModified || null };
   }
 
@@ -45,43 +53,63 @@ export class CacheStateService {
     if (validators.lastModified) {
       fields.lastModified = validators.lastModified;
     }
-    const multi = this.redis.multi().del(key);
-    if (Object.keys(fields).length > 0) {
-      multi.hset(key, fields);
-    }
-    await multi.exec();
+    await this.call(async (redis) => {
+      const multi = redis.multi().del(key);
+      if (Object.keys(fields).length > 0) {
+        multi.hset(key, fields);
+      }
+      await multi.exec();
+    });
   }
 
   /** Negative cache: an upstream 404 remembered for the remote's negative_ttl. */
   async rememberMissing(remote: string, path: string, ttlSeconds: number): Promise<void> {
     if (ttlSeconds > 0) {
-      await this.redis.set(cacheKey('missing', remote, path), '1', 'EX', ttlSeconds);
+      await this.call((redis) =>
+        redis.set(cacheKey('missing', remote, path), '1', 'EX', ttlSeconds),
+      );
     }
   }
 
   async isKnownMissing(remote: string, path: string): Promise<boolean> {
-    return (await this.redis.exists(cacheKey('missing', remote, path))) === 1;
+    return this.call(
+      async (redis) => (await redis.exists(cacheKey('missing', remote, path))) === 1,
+    );
   }
 
   async forgetMissing(remote: string, path: string): Promise<void> {
-    await this.redis.del(cacheKey('missing', remote, path));
+    await this.call((redis) => redis.del(cacheKey('missing', remote, path)));
   }
 
   /** Drops every marker, validator and negative entry of one remote (or all); returns the count. */
   async flush(remote: string | null): Promise<number> {
-    let deleted = 0;
-    for (const kind of CACHE_KEY_KINDS) {
-      const stream = this.redis.scanStream({ match: remotePattern(kind, remote), count: 500 });
-      for await (const keys of stream as AsyncIterable<string[]>) {
-        if (keys.length > 0) {
-          deleted += await this.redis.unlink(...keys);
+    return this.call(async (redis) => {
+      let deleted = 0;
+      for (const kind of CACHE_KEY_KINDS) {
+        const stream = redis.scanStream({ match: remotePattern(kind, remote), count: 500 });
+        for await (const keys of stream as AsyncIterable<string[]>) {
+          if (keys.length > 0) {
+            deleted += await redis.unlink(...keys);
+          }
         }
       }
-    }
-    return deleted;
+      return deleted;
+    });
   }
 
   async ping(): Promise<void> {
-    await this.redis.ping();
+    await this.call((redis) => redis.ping());
+  }
+
+  private async call<T>(operation: (redis: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await operation(this.redis);
+    } catch (error) {
+      throw new ArtifactError(
+        'service_unavailable',
+        `Redis is unavailable: ${(error as Error).message}`,
+        { retryAfter: RETRY_AFTER_SECONDS },
+      );
+    }
   }
 }

@@ -12,7 +12,7 @@ import { REDIS, createRedisConnection } from './redis.provider';
       provide: REDIS,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => {
-        const redis = createRedisConnection(config.redisUrl);
+        const redis = createRedisConnection(config.redis);
         // Without a listener ioredis reports every reconnect attempt as an unhandled error.
         redis.on('error', () => undefined);
         return redis;

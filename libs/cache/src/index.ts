@@ -3,3 +3,4 @@ export * from './cache-state.service';
 export * from './cache.module';
 export * from './redis.provider';
 export * from './path-lock.service';
+export * from './redis-target';

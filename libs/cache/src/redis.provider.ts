@@ -1,4 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '@app/config';
+import { redisTarget } from './redis-target';
 
 export const REDIS = Symbol('REDIS');
 
@@ -18,15 +20,18 @@ function reconnectDelay(attempt: number): number {
  * A connection for request-path commands. It fails fast instead of queueing while Redis is down
  * (the gateway must answer from storage or with 503, not hang), and reconnects by itself.
  */
-export function createRedisConnection(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createRedisConnection(redis: RedisConfig, options: RedisOptions = {}): Redis {
+  const { url, ...target } = redisTarget(redis);
+  const merged: RedisOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: CONNECT_TIMEOUT_MS,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
     ...options,
-  });
+    ...target,
+  };
+  return url === undefined ? new Redis(merged) : new Redis(url, merged);
 }
 
 /**
@@ -34,9 +39,9 @@ export function createRedisConnection(url: string, options: RedisOptions = {}): 
  * is down and after REDIS_COMMAND_TIMEOUT_MS while it is partitioned, instead of queueing in
  * ioredis on behalf of a client that has stopped waiting.
  */
-export function queueConnectionOptions(url: string): RedisOptions & { url: string } {
+export function queueConnectionOptions(redis: RedisConfig): RedisOptions & { url?: string } {
   return {
-    url,
+    ...redisTarget(redis),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -49,9 +54,9 @@ export function queueConnectionOptions(url: string): RedisOptions & { url: strin
  * Connection options BullMQ needs for workers and queue events (blocking commands, so no command
  * timeout: a BZPOPMIN or XREAD legitimately waits).
  */
-export function bullConnectionOptions(url: string): RedisOptions & { url: string } {
+export function bullConnectionOptions(redis: RedisConfig): RedisOptions & { url?: string } {
   return {
-    url,
+    ...redisTarget(redis),
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     connectTimeout: CONNECT_TIMEOUT_MS,

@@ -11,7 +11,10 @@ describe('CacheStateService on a real redis-server', () => {
   const other = `${remote}-other`;
 
   beforeAll(async () => {
-    redis = createRedisConnection(process.env.TEST_REDIS_URL!, { enableOfflineQueue: true });
+    redis = createRedisConnection(
+      { mode: 'standalone', url: process.env.TEST_REDIS_URL! },
+      { enableOfflineQueue: true },
+    );
     await redis.ping();
     state = new CacheStateService(redis);
   });
@@ -76,7 +79,7 @@ describe('CacheStateService on a real redis-server', () => {
   });
 
   it('fails fast instead of hanging while Redis is unreachable', async () => {
-    const dead = createRedisConnection('redis://127.0.0.1:9');
+    const dead = createRedisConnection({ mode: 'standalone', url: 'redis://127.0.0.1:9' });
     dead.on('error', () => undefined);
     const down = new CacheStateService(dead);
     const started = Date.now();

@@ -84,7 +84,7 @@ describe('loadAppConfig', () => {
       port: 8080,
       fetcherPort: 8081,
       fetcherAdvertiseUrl: 'http://127.0.0.1:8081',
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: { mode: 'standalone', url: 'redis://127.0.0.1:6379' },
       databaseUrl: 'postgres://artifactcache@127.0.0.1:5432/artifactcache',
       storage: { driver: 'fs', path: resolve(process.cwd(), '.data/storage') },
       adminToken: null,
@@ -115,7 +115,7 @@ describe('loadAppConfig', () => {
       port: 9000,
       fetcherPort: 9001,
       fetcherAdvertiseUrl: 'http://127.0.0.1:9001',
-      redisUrl: 'rediss://cache.internal:6380/2',
+      redis: { mode: 'standalone', url: 'rediss://cache.internal:6380/2' },
       databaseUrl: 'postgresql://app:pw@db.internal/cache',
       storage: { driver: 'fs', path: '/var/lib/artifactcache' },
       adminToken: 'tok',
@@ -521,6 +521,107 @@ describe('configuration errors', () => {
     ['FETCH_WAIT_TIMEOUT', '5m', 'must be a number of seconds > 0'],
   ])('rejects %s=%s', (name, value, message) => {
     expect(problemsOf(MINIMAL, { [name]: value })).toEqual([`${name}: ${message}`]);
+  });
+
+  describe('Redis Sentinel', () => {
+    const redisOf = (env: NodeJS.ProcessEnv) => buildAppConfig(MINIMAL, env).redis;
+
+    it('finds the primary through the sentinels, with password and database from REDIS_URL', () => {
+      expect(
+        redisOf({
+          REDIS_SENTINELS: ' sentinel-1.internal:26379, 10.0.0.7:26380,[fd00::7]:26381,sentinel-4 ',
+          REDIS_SENTINEL_NAME: 'artifacts',
+          REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+          REDIS_URL: 'redis://cache:p%40ss@ignored:1/2',
+        }),
+      ).toEqual({
+        mode: 'sentinel',
+        sentinels: [
+          { host: 'sentinel-1.internal', port: 26379 },
+          { host: '10.0.0.7', port: 26380 },
+          { host: 'fd00::7', port: 26381 },
+          { host: 'sentinel-4', port: 26379 },
+        ],
+        name: 'artifacts',
+        username: 'cache',
+        password: 'p@ss',
+        db: 2,
+        sentinelPassword: 'sentinel-secret',
+      });
+    });
+
+    it('needs no REDIS_URL: no password, database 0', () => {
+      expect(redisOf({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'm' })).toEqual({
+        mode: 'sentinel',
+        sentinels: [{ host: '127.0.0.1', port: 26379 }],
+        name: 'm',
+        username: null,
+        password: null,
+        db: 0,
+        sentinelPassword: null,
+      });
+      expect(
+        redisOf({
+          REDIS_SENTINELS: '127.0.0.1:26379',
+          REDIS_SENTINEL_NAME: 'm',
+          REDIS_URL: 'redis://:only-password@x',
+        }),
+      ).toMatchObject({ username: null, password: 'only-password', db: 0 });
+    });
+
+    it('leaves REDIS_URL as written when no sentinels are set (blank counts as unset)', () => {
+      expect(redisOf({ REDIS_URL: 'redis://:pw@redis.internal:6390/4?family=6' })).toEqual({
+        mode: 'standalone',
+        url: 'redis://:pw@redis.internal:6390/4?family=6',
+      });
+      expect(redisOf({ REDIS_SENTINELS: ' ', REDIS_SENTINEL_NAME: '' })).toEqual({
+        mode: 'standalone',
+        url: 'redis://127.0.0.1:6379',
+      });
+    });
+
+    it.each<[NodeJS.ProcessEnv, string[]]>([
+      [
+        { REDIS_SENTINELS: '127.0.0.1:26379' },
+        ['REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set'],
+      ],
+      [{ REDIS_SENTINEL_NAME: 'm' }, ['REDIS_SENTINELS: required when REDIS_SENTINEL_NAME is set']],
+      [
+        { REDIS_SENTINEL_PASSWORD: 'x' },
+        ['REDIS_SENTINELS: required when REDIS_SENTINEL_PASSWORD is set'],
+      ],
+      [
+        { REDIS_SENTINELS: 'a:1,b:0,c:65536,d:x,,e f:1,http://g:1', REDIS_SENTINEL_NAME: 'm' },
+        [
+          'REDIS_SENTINELS: must be a comma-separated list of host:port (port 1-65535); not valid: ' +
+            '"b:0", "c:65536", "d:x", "", "e f:1", "http://g:1"',
+        ],
+      ],
+      [
+        { REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'my master' },
+        [
+          'REDIS_SENTINEL_NAME: must be the master group name of the sentinels (letters, digits, ._:-)',
+        ],
+      ],
+      [
+        { REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'rediss://:pw@x/1' },
+        ['REDIS_URL: rediss:// (TLS) is not supported together with REDIS_SENTINELS; use redis://'],
+      ],
+      [
+        { REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://x/db2' },
+        ['REDIS_URL: the path must be a database number (redis://host/2)'],
+      ],
+      [
+        { REDIS_SENTINELS: 'a:x', REDIS_URL: 'redis://x/db2' },
+        [
+          'REDIS_SENTINELS: must be a comma-separated list of host:port (port 1-65535); not valid: "a:x"',
+          'REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set',
+          'REDIS_URL: the path must be a database number (redis://host/2)',
+        ],
+      ],
+    ])('rejects %j', (env, problems) => {
+      expect(problemsOf(MINIMAL, env)).toEqual(problems);
+    });
   });
 
   it('checks the s3 settings', () => {

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, formatPath } from './config-error';
-import type { AppConfig, RemoteConfig, StorageConfig } from './config.types';
+import type {
+  AppConfig,
+  RedisConfig,
+  RedisEndpoint,
+  RemoteConfig,
+  StorageConfig,
+} from './config.types';
 import { substituteEnv } from './env-substitution';
 import { PACKAGE_DEFAULTS } from './package-defaults';
 import { compilePattern } from './path-rules';
@@ -151,6 +157,35 @@ class EnvReader {
     return raw.replace(/\/+$/, '');
   }
 
+  /**
+   * A comma-separated list of `host:port` (IPv6 as `[addr]:port`; the port may be left out for
+   * `defaultPort`). Undefined when unset; every bad entry is reported in one message.
+   */
+  endpoints(name: string, defaultPort: number): RedisEndpoint[] | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) {
+      return undefined;
+    }
+    const endpoints: RedisEndpoint[] = [];
+    const bad: string[] = [];
+    for (const entry of raw.split(',').map((part) => part.trim())) {
+      const endpoint = parseEndpoint(entry, defaultPort);
+      if (endpoint) {
+        endpoints.push(endpoint);
+      } else {
+        bad.push(`"${entry}"`);
+      }
+    }
+    if (bad.length > 0) {
+      return this.fail(
+        name,
+        `must be a comma-separated list of host:port (port 1-65535); not valid: ${bad.join(', ')}`,
+        undefined,
+      );
+    }
+    return endpoints;
+  }
+
   fail<T>(name: string, message: string, fallback: T): T {
     this.problems.push(`${name}: ${message}`);
     return fallback;
@@ -167,7 +202,7 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     fetcherPort,
     fetcherAdvertiseUrl:
       read.url('FETCHER_ADVERTISE_URL', ['http', 'https']) ?? `http://127.0.0.1:${fetcherPort}`,
-    redisUrl: read.url('REDIS_URL', ['redis', 'rediss']) ?? 'redis://127.0.0.1:6379',
+    redis: readRedis(read),
     databaseUrl:
       read.url('DATABASE_URL', ['postgres', 'postgresql']) ??
       'postgres://artifactcache@127.0.0.1:5432/artifactcache',
@@ -177,6 +212,83 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),
     janitorInterval: read.seconds('JANITOR_INTERVAL', 600),
     leftoverMaxAge: read.seconds('LEFTOVER_MAX_AGE', 24 * 3600),
+  };
+}
+
+const SENTINEL_PORT = 26379;
+
+function parseEndpoint(entry: string, defaultPort: number): RedisEndpoint | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d+))?$/.exec(entry);
+  if (!match) {
+    return null;
+  }
+  const port = match[3] === undefined ? defaultPort : Number(match[3]);
+  if (port < 1 || port > 65535) {
+    return null;
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
+/**
+ * REDIS_URL alone: one server, the URL handed to ioredis unchanged. With REDIS_SENTINELS the
+ * sentinels name the primary, and REDIS_URL only contributes what they cannot know: the user,
+ * password and database (`redis://:secret@sentinel/2`); its host and port are not used.
+ */
+function readRedis(read: EnvReader): RedisConfig {
+  const url = read.url('REDIS_URL', ['redis', 'rediss']);
+  const sentinels = read.endpoints('REDIS_SENTINELS', SENTINEL_PORT);
+  const name = read.string('REDIS_SENTINEL_NAME');
+  const sentinelPassword = read.string('REDIS_SENTINEL_PASSWORD') ?? null;
+  if (read.string('REDIS_SENTINELS') === undefined) {
+    if (name !== undefined) {
+      read.fail('REDIS_SENTINELS', 'required when REDIS_SENTINEL_NAME is set', null);
+    }
+    if (sentinelPassword !== null) {
+      read.fail('REDIS_SENTINELS', 'required when REDIS_SENTINEL_PASSWORD is set', null);
+    }
+    return { mode: 'standalone', url: url ?? 'redis://127.0.0.1:6379' };
+  }
+  if (name === undefined) {
+    read.fail('REDIS_SENTINEL_NAME', 'required when REDIS_SENTINELS is set', null);
+  } else if (!/^[A-Za-z0-9._:-]+$/.test(name)) {
+    read.fail(
+      'REDIS_SENTINEL_NAME',
+      'must be the master group name of the sentinels (letters, digits, ._:-)',
+      null,
+    );
+  }
+  const credentials = url === undefined ? null : sentinelCredentials(read, url);
+  return {
+    mode: 'sentinel',
+    sentinels: sentinels ?? [],
+    name: name ?? '',
+    username: credentials?.username ?? null,
+    password: credentials?.password ?? null,
+    db: credentials?.db ?? 0,
+    sentinelPassword,
+  };
+}
+
+function sentinelCredentials(
+  read: EnvReader,
+  url: string,
+): { username: string | null; password: string | null; db: number } | null {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'rediss:') {
+    return read.fail(
+      'REDIS_URL',
+      'rediss:// (TLS) is not supported together with REDIS_SENTINELS; use redis://',
+      null,
+    );
+  }
+  const path = parsed.pathname.replace(/^\//, '');
+  if (path !== '' && !/^\d+$/.test(path)) {
+    return read.fail('REDIS_URL', 'the path must be a database number (redis://host/2)', null);
+  }
+  return {
+    username: parsed.username === '' ? null : decodeURIComponent(parsed.username),
+    password: parsed.password === '' ? null : decodeURIComponent(parsed.password),
+    db: path === '' ? 0 : Number(path),
   };
 }
 

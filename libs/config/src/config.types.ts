@@ -52,6 +52,33 @@ export type StorageConfig =
       readonly forcePathStyle: boolean;
     };
 
+export interface RedisEndpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Where Redis is. Every connection (request path, BullMQ queue, workers, queue events) is built
+ * from this one value, so a failover is followed by all of them alike.
+ */
+export type RedisConfig =
+  /** one server: REDIS_URL, passed to ioredis as written */
+  | { readonly mode: 'standalone'; readonly url: string }
+  /** a primary found through Redis Sentinel (REDIS_SENTINELS, REDIS_SENTINEL_NAME) */
+  | {
+      readonly mode: 'sentinel';
+      readonly sentinels: readonly RedisEndpoint[];
+      /** the master group name the sentinels monitor */
+      readonly name: string;
+      /** from REDIS_URL's user-info: the primary's and replicas' ACL user and password */
+      readonly username: string | null;
+      readonly password: string | null;
+      /** from REDIS_URL's path */
+      readonly db: number;
+      /** REDIS_SENTINEL_PASSWORD: the sentinels' own `requirepass`, if any */
+      readonly sentinelPassword: string | null;
+    };
+
 export interface AppConfig {
   readonly configFile: string;
   /** interface both apps listen on */
@@ -60,7 +87,7 @@ export interface AppConfig {
   readonly fetcherPort: number;
   /** base URL other processes use to reach this fetcher's port (in-flight streams) */
   readonly fetcherAdvertiseUrl: string;
-  readonly redisUrl: string;
+  readonly redis: RedisConfig;
   readonly databaseUrl: string;
   readonly storage: StorageConfig;
   readonly adminToken: string | null;

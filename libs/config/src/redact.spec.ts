@@ -94,7 +94,7 @@ describe('redactRuntime', () => {
     const runtime = redactRuntime(config);
     expect(runtime).toMatchObject({
       port: 8080,
-      redis_url: 'redis://:***@redis.internal:6379',
+      redis: { url: 'redis://:***@redis.internal:6379' },
       database_url: 'postgres://***:***@db.internal:5432/cache',
       admin_token: '***',
       storage: {
@@ -109,6 +109,28 @@ describe('redactRuntime', () => {
     for (const secret of SECRETS) {
       expect(json).not.toContain(secret);
     }
+  });
+
+  it('lists the sentinels and hides both Redis passwords', () => {
+    const sentinel = buildAppConfig(
+      { remotes: {} },
+      {
+        REDIS_SENTINELS: 'sentinel-1.internal:26379,[fd00::7]:26380',
+        REDIS_SENTINEL_NAME: 'artifacts',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+        REDIS_URL: 'redis://cache:hunter2@ignored/3',
+      },
+    );
+    const runtime = redactRuntime(sentinel);
+    expect(runtime.redis).toEqual({
+      sentinels: ['sentinel-1.internal:26379', '[fd00::7]:26380'],
+      name: 'artifacts',
+      username: 'cache',
+      password: '***',
+      db: 3,
+      sentinel_password: '***',
+    });
+    expect(JSON.stringify(runtime)).not.toMatch(/hunter2|sentinel-secret/);
   });
 
   it('says null for secrets that are not set', () => {

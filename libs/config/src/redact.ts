@@ -1,4 +1,4 @@
-import type { AppConfig, RemoteConfig } from './config.types';
+import type { AppConfig, RedisConfig, RemoteConfig } from './config.types';
 import { patternSource } from './path-rules';
 
 export const REDACTED = '***';
@@ -29,6 +29,17 @@ export interface RedactedConfig {
   readonly docker: { readonly default_remote: string | null };
 }
 
+export type RedactedRedis =
+  | { readonly url: string }
+  | {
+      readonly sentinels: readonly string[];
+      readonly name: string;
+      readonly username: string | null;
+      readonly password: typeof REDACTED | null;
+      readonly db: number;
+      readonly sentinel_password: typeof REDACTED | null;
+    };
+
 /** Process settings for a start-up log line; never part of `GET /config`. */
 export interface RedactedRuntime {
   readonly config_file: string;
@@ -36,7 +47,7 @@ export interface RedactedRuntime {
   readonly port: number;
   readonly fetcher_port: number;
   readonly fetcher_advertise_url: string;
-  readonly redis_url: string;
+  readonly redis: RedactedRedis;
   readonly database_url: string;
   readonly storage: Readonly<Record<string, string | boolean | null>>;
   readonly admin_token: typeof REDACTED | null;
@@ -68,6 +79,22 @@ export function redactUrl(value: string): string {
   const colon = userInfo.indexOf(':');
   const redacted = colon < 0 ? REDACTED : `${colon === 0 ? '' : REDACTED}:${REDACTED}`;
   return `${value.slice(0, authorityStart)}${redacted}${value.slice(authorityStart + at)}`;
+}
+
+function redactRedis(redis: RedisConfig): RedactedRedis {
+  if (redis.mode === 'standalone') {
+    return { url: redactUrl(redis.url) };
+  }
+  return {
+    sentinels: redis.sentinels.map(({ host, port }) =>
+      host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+    ),
+    name: redis.name,
+    username: redis.username,
+    password: redis.password === null ? null : REDACTED,
+    db: redis.db,
+    sentinel_password: redis.sentinelPassword === null ? null : REDACTED,
+  };
 }
 
 function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocalRemote {
@@ -114,7 +141,7 @@ export function redactRuntime(config: AppConfig): RedactedRuntime {
     port: config.port,
     fetcher_port: config.fetcherPort,
     fetcher_advertise_url: redactUrl(config.fetcherAdvertiseUrl),
-    redis_url: redactUrl(config.redisUrl),
+    redis: redactRedis(config.redis),
     database_url: redactUrl(config.databaseUrl),
     storage:
       storage.driver === 'fs'

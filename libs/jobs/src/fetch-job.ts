@@ -120,6 +120,8 @@ export const FETCH_FAILURE_REASONS = [
   'upstream_timeout',
   'upstream_rate_limited',
   'storage_unavailable',
+  /** the fetcher lost Redis mid-attempt (a failover); an older gateway reads it as upstream_unavailable */
+  'redis_unavailable',
   'cancelled',
 ] as const;
 export type FetchFailureReason = (typeof FETCH_FAILURE_REASONS)[number];

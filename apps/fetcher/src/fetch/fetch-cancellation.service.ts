@@ -31,7 +31,7 @@ export class FetchCancellation implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     // Subscriber mode: no command timeout (a subscription waits by design), and it must queue
     // its SUBSCRIBE until the first connection, and again after every reconnect.
-    const subscriber = createRedisConnection(this.config.redisUrl, {
+    const subscriber = createRedisConnection(this.config.redis, {
       enableOfflineQueue: true,
       commandTimeout: undefined,
       maxRetriesPerRequest: null,

@@ -687,5 +687,10 @@ function classify(error: unknown, signals: JobSignals): { failure: FetchFailure;
   if (isArtifactError(error, 'storage_unavailable')) {
     return failed('storage_unavailable', false);
   }
+  if (isArtifactError(error, 'service_unavailable')) {
+    // Redis (CacheStateService) failed, typically mid-failover: the waiting clients get a 503,
+    // not an upstream's 502, and a retry finds published bytes in storage.
+    return failed('redis_unavailable', false);
+  }
   return failed('upstream_unavailable', false);
 }

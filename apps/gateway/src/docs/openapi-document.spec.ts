@@ -107,7 +107,10 @@ function refsIn(node: unknown, found: string[] = []): string[] {
 
 /** The controllers of every module the gateway imports, walked from GatewayModule.forRoot. */
 function gatewayControllers(): Array<Type<unknown>> {
-  const config = { redisUrl: 'redis://127.0.0.1:6379', remotes: {} } as unknown as AppConfig;
+  const config = {
+    redis: { mode: 'standalone', url: 'redis://127.0.0.1:6379' },
+    remotes: {},
+  } as unknown as AppConfig;
   const seen = new Set<unknown>();
   const controllers: Array<Type<unknown>> = [];
   const visit = (entry: unknown): void => {

@@ -226,6 +226,7 @@ const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
   upstream_timeout: 'upstream_timeout',
   upstream_rate_limited: 'upstream_rate_limited',
   storage_unavailable: 'storage_unavailable',
+  redis_unavailable: 'service_unavailable',
   cancelled: 'service_unavailable',
 };
 

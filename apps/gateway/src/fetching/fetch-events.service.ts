@@ -80,7 +80,7 @@ export class FetchEventsService implements OnModuleInit, OnApplicationShutdown {
   /** Job ids never repeat across the lanes, so both streams feed one set of inboxes. */
   private follow(name: FetchQueueName): QueueEvents {
     const events = new QueueEvents(name, {
-      connection: bullConnectionOptions(this.config.redisUrl),
+      connection: bullConnectionOptions(this.config.redis),
     });
     events.on('error', (error) => this.logger.warn(`queue events: ${error.message}`));
     events.on('progress', ({ jobId, data }) => {
