@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { Queue } from 'bullmq';
-import { FETCH_QUEUE, fetchJobId } from '@app/jobs';
+import { FETCH_QUEUES, fetchJobId } from '@app/jobs';
 import { isAlive } from '../../scripts/local-services';
 import { requireEnv } from '../helpers/isolated-services';
 import { waitFor } from '../helpers/wait-for';
@@ -136,14 +136,22 @@ export interface JobState {
  * can to a scan of the admin API's lists one state after another.
  */
 export class QueueProbe {
-  private queue: Queue | null = null;
+  private queues: Queue[] | null = null;
 
   constructor(private readonly redisUrl: () => string) {}
 
-  /** The job of `remote`/`path`, or null when there is none (completed jobs are removed). */
+  /**
+   * The job of `remote`/`path` in whichever lane holds it, or null when there is none (completed
+   * jobs are removed).
+   */
   async job(remote: string, path: string): Promise<JobState | null> {
-    this.queue ??= new Queue(FETCH_QUEUE, { connection: { url: this.redisUrl() } });
-    const job = await this.queue.getJob(fetchJobId(remote, path));
+    this.queues ??= FETCH_QUEUES.map(
+      (name) => new Queue(name, { connection: { url: this.redisUrl() } }),
+    );
+    let job = null;
+    for (const queue of this.queues) {
+      job ??= await queue.getJob(fetchJobId(remote, path));
+    }
     if (!job) {
       return null;
     }
@@ -187,8 +195,8 @@ export class QueueProbe {
   }
 
   async close(): Promise<void> {
-    await this.queue?.close();
-    this.queue = null;
+    await Promise.all((this.queues ?? []).map((queue) => queue.close()));
+    this.queues = null;
   }
 }
 

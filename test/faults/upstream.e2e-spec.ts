@@ -231,7 +231,7 @@ describe('faults: the upstream', () => {
       const jobs = await Promise.all([
         queue.settle('up', 'limited.bin'),
         queue.settle('up', 'limited-long.bin'),
-        queue.settle('reg', `_blobs/sha256:${hex(blob)}`),
+        queue.settle('reg', `team/app/blobs/sha256:${hex(blob)}`),
       ]);
       book.check(
         { case: 'Retry-After: 7', fault, must: '503, Retry-After 7, 1 GET' },
@@ -310,7 +310,7 @@ describe('faults: the upstream', () => {
     const answer = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(asked)}`, {
       withinMs: FAST_MS,
     });
-    const job = await queue.settle('reg', `_blobs/sha256:${hex(asked)}`);
+    const job = await queue.settle('reg', `team/app/blobs/sha256:${hex(asked)}`);
     book.check(
       { case: '/v2 blob', fault: 'digest mismatch', must: 'broken or 502, 1 GET' },
       answer,
@@ -428,7 +428,7 @@ describe('faults: the upstream', () => {
         const cold = await ask(v2(`team/other/blobs/sha256:${hex(otherLayer)}`), {
           withinMs: FAST_MS,
         });
-        const job = await tokenQueue.settle('tok', `_blobs/sha256:${hex(otherLayer)}`);
+        const job = await tokenQueue.settle('tok', `team/other/blobs/sha256:${hex(otherLayer)}`);
         const servedWithToken = () =>
           registry.requests.filter(
             (r) => r.path === coldPath && r.headers.authorization === 'Bearer tok-1',

@@ -54,12 +54,13 @@ export interface S3StorageDriverOptions {
 
 /** To open a connection to the S3 server. */
 const S3_CONNECT_TIMEOUT_MS = 3000;
-/** From sending a request to its response headers (a part upload included). */
-const S3_REQUEST_TIMEOUT_MS = 15_000;
-/** A server-side copy of a large object may take long before S3 answers. */
-const S3_COPY_TIMEOUT_MS = 10 * 60_000;
+/** Longest a write or metadata call's socket may see no progress (an upload part's bytes move). */
+const S3_IDLE_TIMEOUT_MS = 10_000;
+/** From sending an object read to its response headers. */
+const S3_READ_HEADERS_TIMEOUT_MS = 10_000;
 /** Longest silence of an object body while the reader wants data. */
-const S3_BODY_STALL_MS = 15_000;
+const S3_BODY_STALL_MS = 10_000;
+const S3_MAX_ATTEMPTS = 2;
 /** Leftovers are listed in pages of this many. */
 const SWEEP_PAGE = 1000;
 
@@ -110,6 +111,7 @@ interface SdkError {
 export class S3StorageDriver implements StorageDriver {
   readonly kind = 's3' as const;
   private readonly client: S3Client;
+  private readonly readClient: S3Client;
   private readonly bucket: string;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
@@ -126,7 +128,7 @@ export class S3StorageDriver implements StorageDriver {
     const maxSockets = options.maxSockets ?? 512;
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
     this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
-    this.client = new S3Client({
+    const clientConfig = {
       region: config.region,
       endpoint: config.endpoint ?? undefined,
       forcePathStyle: config.forcePathStyle,
@@ -135,16 +137,33 @@ export class S3StorageDriver implements StorageDriver {
           ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
           : undefined,
       // MinIO, Ceph, Garage and others reject the SDK's default streaming (aws-chunked) checksums.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      // Deadlines: a stopped or partitioned S3 server must cost seconds, never a hang. The
-      // request timeout runs until the response headers (uploads: until the part is sent and
-      // answered); a body being read has its own stall guard (see read).
+      requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+      responseChecksumValidation: 'WHEN_REQUIRED' as const,
+      // Each attempt has its deadline below; retrying a server that stopped answering only adds
+      // another, so one retry (for a 5xx or a dropped connection) is the most worth waiting for.
+      maxAttempts: S3_MAX_ATTEMPTS,
+    };
+    // Deadlines: a stopped or partitioned S3 server must cost seconds, never a hang. Uploads,
+    // copies and metadata calls give up after S3_IDLE_TIMEOUT_MS without progress on the socket
+    // (a part upload is in progress as long as its bytes move). Object reads give up without
+    // response headers after S3_READ_HEADERS_TIMEOUT_MS, and their bodies have a stall guard that
+    // only counts while the reader wants data: a socket idle timeout would also cut slow clients.
+    this.client = new S3Client({
+      ...clientConfig,
       requestHandler: {
         httpAgent: this.httpAgent,
         httpsAgent: this.httpsAgent,
         connectionTimeout: S3_CONNECT_TIMEOUT_MS,
-        requestTimeout: S3_REQUEST_TIMEOUT_MS,
+        socketTimeout: S3_IDLE_TIMEOUT_MS,
+      },
+    });
+    this.readClient = new S3Client({
+      ...clientConfig,
+      requestHandler: {
+        httpAgent: this.httpAgent,
+        httpsAgent: this.httpsAgent,
+        connectionTimeout: S3_CONNECT_TIMEOUT_MS,
+        requestTimeout: S3_READ_HEADERS_TIMEOUT_MS,
         throwOnRequestTimeout: true,
       },
     });
@@ -181,7 +200,7 @@ export class S3StorageDriver implements StorageDriver {
     try {
       // One request: metadata and bytes come from the same object version, so a concurrent
       // overwrite can never pair new metadata with old bytes.
-      out = await this.client.send(
+      out = await this.readClient.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
@@ -431,6 +450,7 @@ export class S3StorageDriver implements StorageDriver {
 
   close(): Promise<void> {
     this.client.destroy();
+    this.readClient.destroy();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
     return Promise.resolve();
@@ -516,7 +536,6 @@ export class S3StorageDriver implements StorageDriver {
           Metadata: metadata,
           ContentType: contentType,
         }),
-        { requestTimeout: S3_COPY_TIMEOUT_MS },
       );
       return;
     }
@@ -552,8 +571,7 @@ export class S3StorageDriver implements StorageDriver {
               CopySource: copySource,
               CopySourceRange: `bytes=${range.start}-${range.end}`,
             }),
-            { requestTimeout: S3_COPY_TIMEOUT_MS },
-          );
+              );
           parts.push({ PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag });
         }
       };

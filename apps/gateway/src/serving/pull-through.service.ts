@@ -7,7 +7,6 @@ import { HitRecorder } from '@app/db';
 import type { FetchTarget } from '@app/formats';
 import type { FetchKind, StreamingProgress } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
-import type { ObjectInfo } from '@app/storage';
 import { UpstreamClient, UpstreamError, discard } from '@app/upstream';
 import { type FetchRequest, FetchCoordinator } from '../fetching/fetch-coordinator.service';
 import { resolveRange } from '../http/byte-range';
@@ -86,42 +85,64 @@ export class PullThroughService {
     // Not a plain hit: that answer is not sent, and the rare paths below read again.
     cached.body?.destroy();
     if (freshness === 'unknown') {
-      return this.serveStale(target, request, undefined, 'redis_unavailable');
+      return (
+        (await this.serveStale(target, request, 'redis_unavailable')) ??
+        this.miss(target, 'mutable', request)
+      );
     }
+    let outcome;
     try {
-      const outcome = await this.coordinator.fetch(
+      outcome = await this.coordinator.fetch(
         this.fetchRequest(target, 'revalidate', request),
         streamSilenceMs(remote),
         request.signal,
       );
-      if (outcome.kind === 'streaming') {
-        this.metrics.cacheMiss(remote.name);
-        return this.planStreaming(target, outcome.progress, outcome.body, request);
-      }
-      const result = outcome.result;
-      switch (result.outcome) {
-        case 'unchanged':
-          return this.countHit(target, await this.planStored(target, 'cache', request));
-        case 'stale':
-          return this.serveStale(target, request, undefined, result.reason);
-        case 'stored':
-          this.metrics.cacheMiss(remote.name);
-          return this.planStored(target, 'remote', request);
-      }
     } catch (error) {
       if (isArtifactError(error, 'upstream_not_found') || !isArtifactError(error)) {
         throw this.named(target, error);
       }
       // The queue or the fetch failed: the copy we hold is still the best answer.
       this.logger.warn(`revalidation of ${remote.name}/${path} failed: ${error.message}`);
-      return this.serveStale(target, request, undefined, 'revalidation_failed');
+      return (
+        (await this.serveStale(target, request, 'revalidation_failed')) ??
+        this.miss(target, 'mutable', request)
+      );
+    }
+    if (outcome.kind === 'streaming') {
+      this.metrics.cacheMiss(remote.name);
+      return this.planStreaming(target, outcome.progress, outcome.body, request);
+    }
+    const result = outcome.result;
+    // Read after the fetch: a flush may have removed the copy in between; then it is a miss.
+    switch (result.outcome) {
+      case 'unchanged': {
+        const plan = await this.planStored(target, 'cache', request);
+        return plan ? this.countHit(target, plan) : this.miss(target, 'mutable', request);
+      }
+      case 'stale':
+        return (
+          (await this.serveStale(target, request, result.reason)) ??
+          this.miss(target, 'mutable', request)
+        );
+      case 'stored': {
+        this.metrics.cacheMiss(remote.name);
+        return (
+          (await this.planStored(target, 'remote', request)) ??
+          this.miss(target, 'mutable', request)
+        );
+      }
     }
   }
 
+  /**
+   * `again`: this miss follows a fetch whose result a concurrent flush removed before it could be
+   * read; once more at most, then the client is told to retry.
+   */
   private async miss(
     target: PullTarget,
     kind: FetchKind,
     request: ServeRequest,
+    again = false,
   ): Promise<ServePlan> {
     const { remote, path } = target;
     if (request.method === 'HEAD' && target.headMiss === 'upstream_head') {
@@ -147,11 +168,22 @@ export class PullThroughService {
     if (outcome.kind === 'streaming') {
       return this.planStreaming(target, outcome.progress, outcome.body, request);
     }
-    return this.planStored(
+    const plan = await this.planStored(
       target,
       outcome.result.outcome === 'stale' ? 'stale' : 'remote',
       request,
     );
+    if (plan) {
+      return plan;
+    }
+    if (again) {
+      throw new ArtifactError(
+        'service_unavailable',
+        `${target.path} was removed from storage (a flush) as it was fetched; try again`,
+        { retryAfter: 1 },
+      );
+    }
+    return this.miss(target, kind, request, true);
   }
 
   /**
@@ -217,40 +249,27 @@ export class PullThroughService {
     return { status, source: 'remote', headers, body: pipeline(body, slice, () => undefined) };
   }
 
-  private async planStored(
+  /** The stored copy, or null when it is gone (a concurrent flush). */
+  private planStored(
     target: PullTarget,
     source: 'cache' | 'remote' | 'stale',
     request: ServeRequest,
-    info?: ObjectInfo,
-  ): Promise<ServePlan> {
-    const plan = await this.stored.plan(
-      target.fetch.storageKey,
-      target.path,
-      target.headers,
-      source,
-      request,
-      info,
-    );
-    if (!plan) {
-      // Published a moment ago and gone already: only a concurrent flush does that.
-      throw new ArtifactError(
-        'upstream_unavailable',
-        `${target.path} vanished from storage; try again`,
-        { retryAfter: 1 },
-      );
-    }
-    return plan;
+  ): Promise<ServePlan | null> {
+    return this.stored.plan(target.fetch.storageKey, target.path, target.headers, source, request);
   }
 
+  /** The copy we hold, marked stale; null when there is none any more. Counted once it is sent. */
   private async serveStale(
     target: PullTarget,
     request: ServeRequest,
-    info: ObjectInfo | undefined,
     reason: string,
-  ): Promise<ServePlan> {
-    this.metrics.stale(target.remote.name, reason);
-    this.hits.record('cached_artifacts', target.remote.name, target.path);
-    return this.planStored(target, 'stale', request, info);
+  ): Promise<ServePlan | null> {
+    const plan = await this.planStored(target, 'stale', request);
+    if (plan) {
+      this.metrics.stale(target.remote.name, reason);
+      this.hits.record('cached_artifacts', target.remote.name, target.path);
+    }
+    return plan;
   }
 
   private countHit(target: PullTarget, plan: ServePlan): ServePlan {
