@@ -4,7 +4,7 @@
  * every body checked against its sha256. Prints the answers by operation and status, what was
  * unexpected, RSS and open descriptors of every process at the start, after the warm-up and at
  * the end, and the spool files left; exits 1 when the run fails (bench/soak/verdict.ts).
- * Knobs: SOAK_SECONDS (600), SOAK_CONNECTIONS (64), SOAK_WARMUP_SECONDS (15% of the run),
+ * Knobs: SOAK_SECONDS (600), SOAK_CONNECTIONS (64), SOAK_WARMUP_SECONDS (40% of the run),
  * SOAK_FLUSH_SECONDS (15), SOAK_KEEP=1 keeps the logs of a passing run too.
  * The CI version is test/soak.e2e-spec.ts (30 s).
  */

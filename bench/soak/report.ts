@@ -1,7 +1,7 @@
 import { OPERATIONS } from './expectations';
-import type { ProcessSample } from './process-stats';
+import type { RssSummary } from './rss-series';
 import type { Tally } from './tally';
-import type { Limits, ProcessSamples } from './verdict';
+import { KEEP_ALIVE_POOLS, type Limits, type ProcessSamples, unpooledFds } from './verdict';
 
 export interface ReportInput {
   title: string;
@@ -13,6 +13,8 @@ export interface ReportInput {
   queuedJobs: number;
   loadSeconds: number;
   limits: Limits;
+  /** how long before each idle sample the RSS windows reach */
+  rssWindowSeconds: number;
   failures: readonly string[];
   /** what the stack's own /metrics counted */
   stackCounters: ReadonlyArray<[string, number]>;
@@ -87,33 +89,64 @@ export function formatReport(input: ReportInput): string {
     );
   }
 
-  const processRows = input.processes.map((p) => [
+  const windowRows = input.processes.map((p) => [
     p.name,
+    range(p.warmWindow),
+    range(p.endWindow),
+    signedPercent(p.endWindow.minKiB / p.warmWindow.minKiB - 1),
     `${mib(p.start.rssKiB)} / ${mib(p.warm.rssKiB)} / ${mib(p.end.rssKiB)}`,
-    signedPercent(p.end.rssKiB / p.warm.rssKiB - 1),
-    `${p.start.fds} / ${p.warm.fds} / ${p.end.fds}`,
-    signed(p.end.fds - p.warm.fds),
-    kinds(p.warm),
-    kinds(p.end),
   ]);
   sections.push(
-    'processes (samples taken with the load paused and the stack idle)\n' +
+    `RSS MiB: min / median / max under load over the ${input.rssWindowSeconds.toFixed(0)} s ` +
+      'before the warm-up sample and before the end (every 2 s); idle samples\n' +
       table(
         [
           'process',
-          'RSS MiB start / warm / end',
-          'end vs warm',
-          'fds start / warm / end',
-          'end - warm',
-          'fds at warm (sock/file/pipe/other)',
-          'at end',
+          'before warm-up',
+          'before end',
+          'lowest end vs warm',
+          'idle start / warm / end',
         ],
-        processRows,
+        windowRows,
       ) +
-      `\nlimits: end RSS at most ${input.limits.rssGrowth * 100}% above warm` +
-      (input.limits.judgeMemory ? '' : ' (printed only, not judged for this run)') +
-      `; end fds at most warm + ${input.limits.fdSlack}, ` +
-      `of them regular files at most warm + ${input.limits.fileFdSlack}`,
+      `\nlimit: lowest before the end at most ${input.limits.rssGrowth * 100}% above the lowest ` +
+      'before the warm-up' +
+      (input.limits.judgeMemory ? '' : ' (printed only, not judged for this run)'),
+  );
+
+  const kindsSeen = [
+    ...new Set(
+      input.processes.flatMap((p) => [...Object.keys(p.warm.peers), ...Object.keys(p.end.peers)]),
+    ),
+  ].sort();
+  const fdRows = input.processes.map((p) => [
+    p.name,
+    `${p.start.fds} / ${p.warm.fds} / ${p.end.fds}`,
+    change(unpooledFds(p.warm), unpooledFds(p.end)),
+    signed(unpooledFds(p.end) - unpooledFds(p.warm)),
+    ...(['files', 'pipes', 'other'] as const).map((k) => change(p.warm[k], p.end[k])),
+    ...kindsSeen.map((k) => change(p.warm.peers[k] ?? 0, p.end.peers[k] ?? 0)),
+  ]);
+  sections.push(
+    'open descriptors, idle (load paused, queue drained, 11 s without requests): ' +
+      'start / warm / end, and by kind warm → end\n' +
+      table(
+        [
+          'process',
+          'all fds',
+          'outside pools',
+          'end - warm',
+          'files',
+          'pipes',
+          'other',
+          ...kindsSeen,
+        ],
+        fdRows,
+      ) +
+      `\nsockets: →X connected to X's port, ←X accepted on X's own port (a gateway's clients, ` +
+      `a fetcher's in-flight readers); keep-alive pools (${KEEP_ALIVE_POOLS.join(' ')}) ` +
+      `are printed, not judged\nlimits: outside pools, end at most warm + ${input.limits.fdSlack}; ` +
+      `regular files at most warm + ${input.limits.fileFdSlack}`,
   );
 
   sections.push(
@@ -174,8 +207,12 @@ function shares(counts: ReadonlyMap<string, number>): string {
     .join(', ');
 }
 
-function kinds(s: ProcessSample): string {
-  return `${s.sockets}/${s.files}/${s.pipes}/${s.other}`;
+function range(w: RssSummary): string {
+  return `${mib(w.minKiB)} / ${mib(w.medianKiB)} / ${mib(w.maxKiB)}`;
+}
+
+function change(warm: number, end: number): string {
+  return warm === end ? String(end) : `${warm}→${end}`;
 }
 
 function mib(kib: number): string {

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FETCH_QUEUE } from '@app/jobs';
@@ -11,8 +11,9 @@ import { Stack, type AppProcess } from '../../test/helpers/stack';
 import { UpstreamServer } from '../../test/helpers/upstream-server';
 import { waitFor } from '../../test/helpers/wait-for';
 import { Corpus, HOSTED_REMOTE, INDEX_DIR, PROXY_REMOTE } from './corpus';
-import { type ProcessSample, countFiles, sampleProcess } from './process-stats';
+import { type ProcessSample, countFiles, sampleProcess, tcpSockets } from './process-stats';
 import { formatReport } from './report';
+import { RssSeries } from './rss-series';
 import { UploadPool } from './upload-pool';
 import { DEFAULT_LIMITS, type Limits, type ProcessSamples, verdict } from './verdict';
 import { Workload } from './workload';
@@ -22,7 +23,10 @@ export interface SoakOptions {
   seconds: number;
   /** concurrent client loops, each with its own keep-alive connection */
   connections: number;
-  /** load before the reference sample (default 15% of `seconds`, at least 5) */
+  /**
+   * load before the reference sample (default 40% of `seconds`, at least 5): at 64 connections
+   * the apps' RSS climbed for about 4 minutes and then stayed within a few %
+   */
   warmupSeconds?: number;
   /** one flush of the proxy remote this often (default 15) */
   flushEverySeconds?: number;
@@ -52,10 +56,19 @@ const MUTABLE_TTL_SECONDS = 1;
  */
 const REVALIDATION_SLACK_MS = 5_000;
 const ADMIN_TOKEN = `soak-${randomBytes(8).toString('hex')}`;
-/** descriptors of finished exchanges close a moment after the answer (pools, keep-alive) */
+/** before an idle sample: Postgres' pool closes idle clients after 10 s, the upstream after 5 s */
+const IDLE_BEFORE_SAMPLE_MS = 11_000;
+/** then the descriptor counts must stand still this long (sockets still closing), or the deadline */
 const SETTLE_STABLE_MS = 2_000;
 const SETTLE_DEADLINE_MS = 10_000;
+/** for the fetch queue to drain and the spools to empty once the load is paused */
 const DRAIN_DEADLINE_MS = 15_000;
+/**
+ * RSS under load is summarised over this long before each idle sample (or the warm-up, if
+ * shorter): longer than one swing of a gateway's garbage-collection sawtooth (about 2 minutes
+ * at 64 connections, between 145 and 238 MiB)
+ */
+const RSS_WINDOW_MS = 150_000;
 
 /**
  * The soak: a loopback upstream with known bodies, a stack of 2 gateways and 2 fetchers (fs
@@ -67,13 +80,12 @@ const DRAIN_DEADLINE_MS = 15_000;
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const log = options.log ?? (() => undefined);
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const warmupSeconds = options.warmupSeconds ?? Math.max(5, Math.round(options.seconds * 0.15));
+  const warmupSeconds = options.warmupSeconds ?? Math.max(5, Math.round(options.seconds * 0.4));
   const signal = options.signal ?? new AbortController().signal;
-  const dir = join(
+  const tmpDir = join(
     requireEnv('TEST_TMP_DIR'),
-    `soak-${process.pid}-${randomBytes(3).toString('hex')}`,
+    `soak-tmp-${process.pid}-${randomBytes(3).toString('hex')}`,
   );
-  const tmpDir = join(dir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
 
   const upstream = new UpstreamServer();
@@ -115,12 +127,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const spoolDirs = stack.fetchers.map((f) =>
       join(tmpDir, `artifactcache-${uid}`, `spool-${f.port}`),
     );
+    const ports = new Map<number, string>([
+      [Number(new URL(stack.redisUrl).port), 'redis'],
+      [Number(new URL(stack.databaseUrl).port), 'postgres'],
+      [upstream.port, 'upstream'],
+      ...stack.gateways.map((g): [number, string] => [g.port, 'gateway']),
+      ...stack.fetchers.map((f): [number, string] => [f.port, 'fetcher']),
+    ]);
     const queue = new Queue(FETCH_QUEUE, { connection: { url: stack.redisUrl } });
     try {
       log(
         `stack up: gateways ${stack.gateways.map((g) => g.url).join(', ')}; logs in ${stack.dir}`,
       );
-      const start = await settledSamples(apps);
+      const start = await settledSamples(apps, ports, 0);
 
       workload = new Workload({
         gateways: stack.gateways.map((g) => g.url),
@@ -136,14 +155,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       // The upstream keeps a log of every request; the soak does not need it.
       timers.push(setInterval(() => upstream.requests.splice(0), 10_000));
       const load = new LoadClock();
+      const rss = new RssSeries(apps.map((app) => app.pid!));
+      const began = Date.now();
+      rss.start();
       workload.start();
       log(`load: ${options.connections} connections, warm-up ${warmupSeconds} s`);
       await runFor(warmupSeconds, signal, () => progress(log, workload!, load));
 
       load.pause();
+      const warmAt = Date.now();
       await workload.pause();
       const warmQueue = await drained(queue, spoolDirs);
-      const warm = await settledSamples(apps);
+      const warm = await settledSamples(apps, ports, IDLE_BEFORE_SAMPLE_MS);
       log(
         `after warm-up: ${describe(names, warm)}; queue ${warmQueue.jobs}, spool ${warmQueue.spool}`,
       );
@@ -153,18 +176,26 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await runFor(options.seconds - warmupSeconds, signal, () => progress(log, workload!, load));
       // Sampled paused, like after the warm-up: the clients' keep-alive connections still open.
       load.pause();
+      const endAt = Date.now();
+      rss.stop();
       await workload.pause();
       timers.forEach(clearInterval);
       const idle = await drained(queue, spoolDirs);
-      const end = await settledSamples(apps);
+      const end = await settledSamples(apps, ports, IDLE_BEFORE_SAMPLE_MS);
       log(`end: ${describe(names, end)}; queue ${idle.jobs}, spool ${idle.spool}`);
       await workload.stop();
 
+      const windowMs = Math.min(RSS_WINDOW_MS, warmupSeconds * 1000);
+      const warmWindow = rss.window(warmAt - windowMs, warmAt);
+      const endWindow = rss.window(endAt - windowMs, endAt);
+      writeFileSync(join(stack.dir, 'rss.csv'), rss.csv(names, began));
       const processes: ProcessSamples[] = names.map((name, i) => ({
         name: `${name} (pid ${apps[i].pid})`,
         start: start[i],
         warm: warm[i],
         end: end[i],
+        warmWindow: warmWindow[i],
+        endWindow: endWindow[i],
       }));
       const spool = stack.fetchers.map((_, i) => ({
         name: `fetcher-${i}`,
@@ -193,6 +224,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         queuedJobs: idle.jobs,
         loadSeconds: load.seconds,
         limits,
+        rssWindowSeconds: windowMs / 1000,
         failures,
         stackCounters: await stackCounters(stack),
       });
@@ -261,15 +293,27 @@ function progress(log: (line: string) => void, workload: Workload, load: LoadClo
 }
 
 /**
- * Samples every process once its descriptor counts have stood still for a moment (or at the
- * deadline): sockets of finished exchanges close a little after the answers.
+ * Samples every process once it has been idle for `minIdleMs` (idle pool clients close after
+ * that: Postgres' after 10 s, the upstream's keep-alive connections after 5 s) and its descriptor
+ * counts have stood still for a moment, or at the deadline.
  */
-async function settledSamples(apps: readonly AppProcess[]): Promise<ProcessSample[]> {
-  const read = () => apps.map((app) => sampleProcess(app.pid!));
-  const deadline = Date.now() + SETTLE_DEADLINE_MS;
+async function settledSamples(
+  apps: readonly AppProcess[],
+  ports: ReadonlyMap<number, string>,
+  minIdleMs: number,
+): Promise<ProcessSample[]> {
+  const read = () => {
+    const tcp = tcpSockets();
+    return apps.map((app) => sampleProcess(app.pid!, ports, tcp));
+  };
+  const began = Date.now();
+  const deadline = began + minIdleMs + SETTLE_DEADLINE_MS;
   let last = read();
   let stableSince = Date.now();
-  while (Date.now() - stableSince < SETTLE_STABLE_MS && Date.now() < deadline) {
+  while (
+    (Date.now() - began < minIdleMs || Date.now() - stableSince < SETTLE_STABLE_MS) &&
+    Date.now() < deadline
+  ) {
     await sleep(250);
     const next = read();
     if (next.some((s, i) => s.fds !== last[i].fds)) {
