@@ -115,6 +115,15 @@ export function sampleProcess(
   return sample;
 }
 
+/** What a process holds after a full garbage collection (gc-probe.js). */
+export interface MemoryAfterGc {
+  rssKiB: number;
+  /** V8 heap in use */
+  heapKiB: number;
+  /** memory of Buffers and other objects outside the V8 heap */
+  externalKiB: number;
+}
+
 /** Regular files under `dir`, recursively (0 when it does not exist). */
 export function countFiles(dir: string): number {
   let entries;

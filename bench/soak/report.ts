@@ -1,5 +1,5 @@
 import { OPERATIONS } from './expectations';
-import type { RssSummary } from './rss-series';
+import type { MemoryAfterGc } from './process-stats';
 import type { Tally } from './tally';
 import { KEEP_ALIVE_POOLS, type Limits, type ProcessSamples, unpooledFds } from './verdict';
 
@@ -11,10 +11,9 @@ export interface ReportInput {
   /** files anywhere else under the fetchers' TMPDIR */
   otherTempFiles: number;
   queuedJobs: number;
+  fdsClosedByGc: number;
   loadSeconds: number;
   limits: Limits;
-  /** how long before each idle sample the RSS windows reach */
-  rssWindowSeconds: number;
   failures: readonly string[];
   /** what the stack's own /metrics counted */
   stackCounters: ReadonlyArray<[string, number]>;
@@ -89,28 +88,29 @@ export function formatReport(input: ReportInput): string {
     );
   }
 
-  const windowRows = input.processes.map((p) => [
+  const memoryRows = input.processes.map((p) => [
     p.name,
-    range(p.warmWindow),
-    range(p.endWindow),
-    signedPercent(p.endWindow.minKiB / p.warmWindow.minKiB - 1),
     `${mib(p.start.rssKiB)} / ${mib(p.warm.rssKiB)} / ${mib(p.end.rssKiB)}`,
+    `${mib(p.startGc.rssKiB)} / ${mib(p.warmGc.rssKiB)} / ${mib(p.endGc.rssKiB)}`,
+    signedPercent(p.endGc.rssKiB / p.warmGc.rssKiB - 1),
+    trio(p, (m) => m.heapKiB),
+    trio(p, (m) => m.externalKiB),
   ]);
   sections.push(
-    `RSS MiB: min / median / max under load over the ${input.rssWindowSeconds.toFixed(0)} s ` +
-      'before the warm-up sample and before the end (every 2 s); idle samples\n' +
+    'memory MiB, start / after warm-up / end (idle; then a full garbage collection in each app)\n' +
       table(
         [
           'process',
-          'before warm-up',
-          'before end',
-          'lowest end vs warm',
-          'idle start / warm / end',
+          'RSS idle',
+          'RSS after GC',
+          'end vs warm',
+          'V8 heap after GC',
+          'external after GC',
         ],
-        windowRows,
+        memoryRows,
       ) +
-      `\nlimit: lowest before the end at most ${input.limits.rssGrowth * 100}% above the lowest ` +
-      'before the warm-up' +
+      `\nlimit: RSS after GC at the end at most ${input.limits.rssGrowth * 100}% above after ` +
+      'the warm-up' +
       (input.limits.judgeMemory ? '' : ' (printed only, not judged for this run)'),
   );
 
@@ -157,6 +157,7 @@ export function formatReport(input: ReportInput): string {
           ...input.spool.map((s) => [`spool files ${s.name} (${s.dir})`, String(s.files)]),
           ['other files under the fetchers TMPDIR', String(input.otherTempFiles)],
           ['fetch jobs waiting, active or delayed', String(input.queuedJobs)],
+          ['file handles closed by the garbage collector (apps logs)', String(input.fdsClosedByGc)],
         ],
       ),
   );
@@ -207,8 +208,8 @@ function shares(counts: ReadonlyMap<string, number>): string {
     .join(', ');
 }
 
-function range(w: RssSummary): string {
-  return `${mib(w.minKiB)} / ${mib(w.medianKiB)} / ${mib(w.maxKiB)}`;
+function trio(p: ProcessSamples, pick: (m: MemoryAfterGc) => number): string {
+  return `${mib(pick(p.startGc))} / ${mib(pick(p.warmGc))} / ${mib(pick(p.endGc))}`;
 }
 
 function change(warm: number, end: number): string {
