@@ -36,12 +36,17 @@ async function main(): Promise<number> {
   }
 
   const abort = new AbortController();
+  // Kept for the whole run: with no listener left, local-services re-raises the signal once it
+  // has stopped Redis and Postgres, and this process would die before stopping the apps. A
+  // second Ctrl-C makes local-services exit at once; the apps are then killed on exit.
   const onSignal = () => {
-    process.stderr.write('soak: interrupted, stopping what it started\n');
-    abort.abort();
+    if (!abort.signal.aborted) {
+      process.stderr.write('soak: interrupted, stopping what it started\n');
+      abort.abort();
+    }
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const dir = mkdtempSync(join(tmpdir(), 'artifactcache-soak-'));
   // As root, Postgres runs as `postgres` and must be able to enter it.

@@ -216,13 +216,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     });
     return { failures, unexpected: workload.tally.unexpected, report, stackDir: stack.dir };
   } finally {
+    // Every step whatever the others did: after a Ctrl-C, Redis may be gone already and the
+    // queue's close fail, and the apps must still be stopped.
     timers.forEach(clearInterval);
     await workload?.stop({ cut: true });
-    await queue?.close();
     await stack?.stop();
     if (killOnExit) {
       process.removeListener('exit', killOnExit);
     }
+    await queue?.close().catch(() => undefined);
     await upstream.stop();
     rmSync(runDir, { recursive: true, force: true });
   }
