@@ -15,28 +15,31 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
   const fetcher = () => scrape(stack.fetchers[0].url);
 
   /**
-   * A metric once it reached `atLeast` (or its last value after 5 s). Request counters are
-   * recorded when the response is done, which may be a moment after the client read the last
-   * byte; a fetcher records its counters after the clients were released.
+   * A metric once it reached `atLeast`, which the caller then checks exactly. Request counters
+   * are recorded when the response is done, which may be a moment after the client read the
+   * last byte; a fetcher records its counters after the clients were released. Fails with the
+   * last value seen when it never gets there.
    */
-  async function settled(
+  async function reached(
     source: () => Promise<string>,
     name: string,
     labels: Record<string, string>,
     atLeast: number,
   ): Promise<number> {
-    let value = 0;
-    await waitFor(
+    const { value } = await waitFor(
       async () => {
-        value = metricValue(await source(), name, labels);
-        return value >= atLeast;
+        const read = metricValue(await source(), name, labels);
+        if (read < atLeast) {
+          throw new Error(`read ${read}`);
+        }
+        return { value: read };
       },
       {
         description: `${name} ${JSON.stringify(labels)} ≥ ${atLeast}`,
-        timeoutMs: 5000,
+        timeoutMs: 15_000,
         intervalMs: 100,
       },
-    ).catch(() => undefined);
+    );
     return value;
   }
 
@@ -67,7 +70,7 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
     await request(`${api}/files/secret-name-1.bin`);
     await request(`${api}/files/secret-name-1.bin`);
     const route = { remote: 'files', route: 'artifact' };
-    expect(await settled(gateway, 'artifactcache_request_duration_seconds_count', route, 2)).toBe(
+    expect(await reached(gateway, 'artifactcache_request_duration_seconds_count', route, 2)).toBe(
       2,
     );
     const g = await gateway();
@@ -83,10 +86,10 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
       metricValue(g, 'artifactcache_served_bytes_total', { remote: 'files', source: 'cache' }),
     ).toBe(1000);
     expect(
-      await settled(fetcher, 'artifactcache_fetched_bytes_total', { remote: 'files' }, 1000),
+      await reached(fetcher, 'artifactcache_fetched_bytes_total', { remote: 'files' }, 1000),
     ).toBe(1000);
     expect(
-      await settled(
+      await reached(
         fetcher,
         'artifactcache_fetch_duration_seconds_count',
         { remote: 'files', outcome: 'stored' },
@@ -100,14 +103,14 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
     expect(await fetcher()).not.toContain('secret-name-1');
     await request(`${api}/no-such-remote/x`);
     expect(
-      await settled(gateway, 'artifactcache_requests_total', { remote: '-', status: '4xx' }, 1),
+      await reached(gateway, 'artifactcache_requests_total', { remote: '-', status: '4xx' }, 1),
     ).toBe(1);
   });
 
   it('a failed fetch', async () => {
     await request(`${api}/files/absent.bin`);
     const failures = { remote: 'files', reason: 'upstream_not_found' };
-    expect(await settled(fetcher, 'artifactcache_fetch_failures_total', failures, 1)).toBe(1);
+    expect(await reached(fetcher, 'artifactcache_fetch_failures_total', failures, 1)).toBe(1);
   });
 
   it('revalidations: unchanged, changed, unreachable (and the stale serve)', async () => {
@@ -140,10 +143,10 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
     });
 
     expect(
-      await settled(gateway, 'artifactcache_stale_served_total', { remote: 'index' }, 1),
+      await reached(gateway, 'artifactcache_stale_served_total', { remote: 'index' }, 1),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      await settled(
+      await reached(
         gateway,
         'artifactcache_requests_total',
         { remote: 'index', source: 'stale' },
