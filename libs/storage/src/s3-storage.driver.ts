@@ -571,7 +571,7 @@ export class S3StorageDriver implements StorageDriver {
               CopySource: copySource,
               CopySourceRange: `bytes=${range.start}-${range.end}`,
             }),
-              );
+          );
           parts.push({ PartNumber: range.partNumber, ETag: out.CopyPartResult?.ETag });
         }
       };
