@@ -8,7 +8,7 @@ import { waitFor } from '../../test/helpers/wait-for';
 import {
   type MemoryAfterGc,
   type ProcessSample,
-  countFiles,
+  countSpoolFiles,
   sampleProcess,
   tcpSockets,
 } from './process-stats';
@@ -92,7 +92,7 @@ export class IdleSampler {
     const look = async () => {
       const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
       const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
-      const spool = this.spoolDirs.reduce((sum, d) => sum + countFiles(d), 0);
+      const spool = this.spoolDirs.reduce((sum, d) => sum + countSpoolFiles(d), 0);
       return { jobs, spool };
     };
     try {

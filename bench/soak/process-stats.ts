@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ProcessSample {
@@ -125,6 +125,14 @@ export interface MemoryAfterGc {
 }
 
 /** Regular files under `dir`, recursively (0 when it does not exist). */
+/**
+ * Files in a fetcher's spool directory, but its `.owner` marker (the pid that owns the directory,
+ * which the janitor reads): spool files proper are the bytes of fetches.
+ */
+export function countSpoolFiles(dir: string): number {
+  return countFiles(dir) - (existsSync(join(dir, '.owner')) ? 1 : 0);
+}
+
 export function countFiles(dir: string): number {
   let entries;
   try {

@@ -10,7 +10,7 @@ import { Stack } from '../../test/helpers/stack';
 import { UpstreamServer } from '../../test/helpers/upstream-server';
 import { Corpus, HOSTED_REMOTE, INDEX_DIR, PROXY_REMOTE } from './corpus';
 import { GC_PROBE, type IdleSample, IdleSampler } from './idle-sampler';
-import { countFiles } from './process-stats';
+import { countFiles, countSpoolFiles } from './process-stats';
 import { formatReport } from './report';
 import { stackCounters } from './stack-counters';
 import { UploadPool } from './upload-pool';
@@ -181,7 +181,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const spool = stack.fetchers.map((_, i) => ({
       name: `fetcher-${i}`,
       dir: spoolDirs[i],
-      files: countFiles(spoolDirs[i]),
+      files: countSpoolFiles(spoolDirs[i]),
     }));
     const spoolLeftovers = spool.reduce((sum, s) => sum + s.files, 0);
     const fdsClosedByGc = apps.reduce(
@@ -206,7 +206,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       tally: workload.tally,
       processes,
       spool,
-      otherTempFiles: countFiles(tmpDir) - spoolLeftovers,
+      otherTempFiles: countFiles(tmpDir) - spoolDirs.reduce((sum, dir) => sum + countFiles(dir), 0),
       queuedJobs: end.queuedJobs,
       fdsClosedByGc,
       loadSeconds: load.seconds,

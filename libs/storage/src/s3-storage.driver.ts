@@ -54,8 +54,13 @@ export interface S3StorageDriverOptions {
 
 /** To open a connection to the S3 server. */
 const S3_CONNECT_TIMEOUT_MS = 3000;
-/** Longest a write or metadata call's socket may see no progress (an upload part's bytes move). */
-const S3_IDLE_TIMEOUT_MS = 10_000;
+/**
+ * Longest a write or metadata call's socket may see no progress (an upload part's bytes move). A
+ * stopped server holds a publishing miss for (buffered bytes + this) × attempts while its clients
+ * wait for their last byte; a busy one may take seconds to answer a part (s3rver on a loaded
+ * machine took over 10 s).
+ */
+const S3_IDLE_TIMEOUT_MS = 15_000;
 /** From sending an object read to its response headers. */
 const S3_READ_HEADERS_TIMEOUT_MS = 10_000;
 /** Longest silence of an object body while the reader wants data. */
@@ -306,7 +311,10 @@ export class S3StorageDriver implements StorageDriver {
       throw toStorageError(error, 'write', key);
     } finally {
       if (!direct) {
-        await this.client
+        // Not awaited: with the server in trouble a cleanup call takes its full deadline, and the
+        // caller (a client waiting for a publish) should hear of the failure now. What a failed
+        // cleanup leaves, sweepLeftovers removes.
+        void this.client
           .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: target }))
           .catch(() => undefined);
       }
@@ -481,7 +489,9 @@ export class S3StorageDriver implements StorageDriver {
       },
       partSize: UPLOAD_PART_SIZE,
       queueSize: UPLOAD_QUEUE_SIZE,
-      leavePartsOnError: false,
+      // lib-storage would await its AbortMultipartUpload before reporting a failure (a stopped
+      // server: another full deadline); we abort on the side instead (see abortQuietly).
+      leavePartsOnError: true,
     });
     // The signal is given to the pipeline, not to upload.abort(): abort() makes done() reject at
     // once while a CompleteMultipartUpload may still be in flight and publish the object later.
@@ -508,11 +518,25 @@ export class S3StorageDriver implements StorageDriver {
       },
     );
     await Promise.all([pumping, uploading]);
+    if (pumpFailure !== undefined || uploadFailure !== undefined) {
+      this.abortQuietly(key, upload.uploadId);
+    }
     if (pumpFailure !== undefined && !(uploadFailure?.first ?? false)) {
       throw pumpFailure.error;
     }
     if (uploadFailure !== undefined) {
       throw uploadFailure.error;
+    }
+  }
+
+  /** Drops a failed multipart upload's parts without holding up the failure's report. */
+  private abortQuietly(key: string, uploadId: string | undefined): void {
+    if (uploadId !== undefined) {
+      void this.client
+        .send(
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+        )
+        .catch(() => undefined);
     }
   }
 
