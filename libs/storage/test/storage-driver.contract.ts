@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -460,7 +460,7 @@ export function describeStorageDriverContract(
         const expectedSha = await largeSha256(size);
         const memory = startMemoryProbe();
         try {
-          const result = await driver.write(key, generated(size, 42), {
+          const result = await driver.write(key, generated(size, 42).pipe(sampling(memory)), {
             expectedSize: size,
             expectedSha256: expectedSha,
           });
@@ -472,6 +472,7 @@ export function describeStorageDriverContract(
           let bytes = 0;
           await pipeline(
             read!.body,
+            sampling(memory),
             new Writable({
               write(chunk: Buffer, _encoding, callback) {
                 hash.update(chunk);
@@ -644,8 +645,14 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
  * each sample: without it the numbers measure how lazily V8 collects dead Buffers (it lets ~64 MiB
  * of external garbage pile up first), not how much the code holds. Twice, because V8 frees dead
  * ArrayBuffers on a concurrent sweeper after a GC; the next GC waits for that sweep to finish.
+ *
+ * Samples are taken as the bytes pass (`sampling`), not on a clock. Full GCs are slow on Jest's
+ * large heap, the more so in a worker that ran other suites first (two took 2.5 s on a 790 MiB
+ * heap here): a sample every 250 ms then left the transfer next to no time, so the 256 MiB test
+ * ran past its 120 s in full runs (alone: 7 s) and, still sampling after that timeout, slowed
+ * every test after it. Per byte, the cost is the same number of samples at any speed.
  */
-function startMemoryProbe(): { stop: () => number } {
+function startMemoryProbe(): { sample: () => void; stop: () => number } {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   const used = (): number => {
@@ -656,14 +663,26 @@ function startMemoryProbe(): { stop: () => number } {
   };
   const baseline = used();
   let max = 0;
-  // Full GCs are slow on Jest's large heap: sample a few times a second, not per chunk.
-  const timer = setInterval(() => {
-    max = Math.max(max, used() - baseline);
-  }, 250);
   return {
-    stop: () => {
-      clearInterval(timer);
-      return max;
+    sample: () => {
+      max = Math.max(max, used() - baseline);
     },
+    stop: () => max,
   };
+}
+
+/** Passes a stream through, sampling the probe each time another 32 MiB went by. */
+function sampling(probe: { sample: () => void }): Transform {
+  const every = 32 * MiB;
+  let passed = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const before = Math.floor(passed / every);
+      passed += chunk.length;
+      if (Math.floor(passed / every) > before) {
+        probe.sample();
+      }
+      callback(null, chunk);
+    },
+  });
 }
