@@ -103,12 +103,19 @@ export interface StoredArtifact {
   contentType: string | null;
 }
 
-export type FetchJobResult =
+export type FetchJobResult = (
   | ({ outcome: 'stored' } & StoredArtifact)
   /** revalidation: upstream said 304; TTL refreshed */
   | ({ outcome: 'unchanged' } & StoredArtifact)
   /** revalidation: upstream unreachable or gone; the cached copy stays and its TTL was refreshed */
-  | ({ outcome: 'stale'; reason: StaleReason } & StoredArtifact);
+  | ({ outcome: 'stale'; reason: StaleReason } & StoredArtifact)
+) & {
+  /**
+   * The enqueueId of the job that produced it: the completion event of an earlier job with the
+   * same id (finished just before a new one was added) must not answer the new job's waiters.
+   */
+  enqueueId?: string;
+};
 
 export type StaleReason = 'unreachable' | 'upstream_missing';
 

@@ -93,7 +93,7 @@ export class FetchService {
     const tag = `${payload.remote} ${payload.path}${payload.requestId ? ` [${payload.requestId}]` : ''}`;
     try {
       const context = this.contextOf(job, remote, signal);
-      const result = await this.execute(context);
+      const result = { ...(await this.execute(context)), enqueueId: payload.enqueueId };
       const seconds = (performance.now() - started) / 1000;
       const bytes = result.outcome === 'stored' ? result.size : 0;
       this.metrics.fetched(remoteName, result.outcome, seconds, bytes);

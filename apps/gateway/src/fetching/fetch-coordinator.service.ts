@@ -82,7 +82,7 @@ export class FetchCoordinator {
     const deadline = Date.now() + this.config.fetchWaitTimeout * 1000;
     let rounds = 0;
     try {
-      await this.enqueue(queue, jobId, request, inbox);
+      let awaited = await this.enqueue(queue, jobId, request, inbox);
       rounds += 1;
       for (;;) {
         const event = await inbox.next(Math.min(deadline, Date.now() + RECHECK_MS), signal);
@@ -113,7 +113,7 @@ export class FetchCoordinator {
           this.logger.warn(
             `fetch job ${jobId} (${request.remote} ${request.path}) vanished; adding it again`,
           );
-          await this.enqueue(queue, jobId, request, inbox);
+          awaited = await this.enqueue(queue, jobId, request, inbox);
           rounds += 1;
           continue;
         }
@@ -129,8 +129,15 @@ export class FetchCoordinator {
             break;
           }
           case 'completed':
+            if (isAnotherJobs(event.result.enqueueId, awaited)) {
+              break;
+            }
             return { kind: 'finished', result: event.result };
           case 'failed':
+            if (awaited !== null && !(await this.stillFailed(queue, jobId, awaited))) {
+              // An earlier job with this id, whose failure this request replaced.
+              break;
+            }
             throw failureError(event.failure);
         }
       }
@@ -149,7 +156,7 @@ export class FetchCoordinator {
     jobId: string,
     request: FetchRequest,
     inbox: FetchEventInbox,
-  ): Promise<void> {
+  ): Promise<string | null> {
     const enqueueId = randomUUID();
     for (let round = 0; round < 3; round += 1) {
       await this.queueCall(
@@ -161,8 +168,9 @@ export class FetchCoordinator {
       );
       const job = await this.queueCall(queue.getJob(jobId));
       if (!job) {
-        // Finished and removed in between: its completion event is on its way.
-        return;
+        // Finished and removed in between: its completion event is on its way (and which job's
+        // it is cannot be told any more).
+        return null;
       }
       const state = await this.queueCall(job.getState());
       if (state === 'failed' && job.data.enqueueId !== enqueueId) {
@@ -171,15 +179,22 @@ export class FetchCoordinator {
       }
       if (state === 'failed' || state === 'completed') {
         await this.replayFinalState(job, inbox);
-        return;
+        return job.data.enqueueId ?? null;
       }
       const progress = job.progress as FetchProgress | number;
       if (typeof progress === 'object' && progress?.phase === 'streaming') {
         // Joining a running fetch: its headers were announced before this request arrived.
         inbox.push({ type: 'progress', progress });
       }
-      return;
+      return job.data.enqueueId ?? null;
     }
+    return null;
+  }
+
+  /** Whether the job this request waits on (by enqueueId) is the one that failed. */
+  private async stillFailed(queue: FetchQueue, jobId: string, awaited: string): Promise<boolean> {
+    const job = await this.queueCall(queue.getJob(jobId));
+    return job === undefined || job === null || job.data.enqueueId === awaited;
   }
 
   /** A job that already failed or finished: its event may be lost (or not here yet). */
@@ -229,6 +244,11 @@ const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
   redis_unavailable: 'service_unavailable',
   cancelled: 'service_unavailable',
 };
+
+/** A completion from a job other than the one awaited (both known: older fetchers send none). */
+function isAnotherJobs(producedBy: string | undefined, awaited: string | null): boolean {
+  return producedBy !== undefined && awaited !== null && producedBy !== awaited;
+}
 
 /** Longest Retry-After passed on from an upstream: beyond an hour a client should ask again. */
 const MAX_RETRY_AFTER_SECONDS = 3600;
