@@ -11,6 +11,7 @@ import { AdminTokenCheck } from './admin/admin-token';
 import { registerQueueBoard } from './admin/queues/queue-board';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { GatewayModule } from './gateway.module';
+import { HitRoute } from './hits/hit-route';
 import { registerRequestMetrics } from './http/request-metrics.hook';
 
 async function bootstrap(config: AppConfig): Promise<void> {
@@ -41,6 +42,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
   await registerQueueBoard(app, new AdminTokenCheck(config.adminToken));
   app.useGlobalFilters(new ApiExceptionFilter());
   registerRequestMetrics(fastify, app.get(MetricsService));
+  app.get(HitRoute).attach(fastify.server);
   app.enableShutdownHooks();
   forceExitAfterGrace();
   await app.listen(config.port, config.host);

@@ -15,3 +15,9 @@ export function cacheKey(kind: CacheKeyKind, remote: string, path: string): stri
 export function remotePattern(kind: CacheKeyKind, remote: string | null): string {
   return `${ROOT}:${kind}:${remote ?? '*'}:*`;
 }
+
+/**
+ * Pub/sub channel on which a process that removed stored objects (a flush) publishes their key
+ * prefix, so every gateway drops its in-memory copies of them at once.
+ */
+export const STORAGE_DROPPED_CHANNEL = `${ROOT}:storage-dropped`;

@@ -9,6 +9,7 @@ import type {
   RemoteConfig,
   StorageConfig,
 } from './config.types';
+import { parseByteSize } from './byte-size';
 import { substituteEnv } from './env-substitution';
 import { PACKAGE_DEFAULTS } from './package-defaults';
 import { compilePattern } from './path-rules';
@@ -108,6 +109,32 @@ class EnvReader {
     const value = Number(raw);
     if (!/^\d+(\.\d+)?$/.test(raw) || value <= 0) {
       return this.fail(name, 'must be a number of seconds > 0', fallback);
+    }
+    return value;
+  }
+
+  /** A size in bytes (`0`, `4096`, `256MiB`, `1GiB`; see parseByteSize). */
+  bytes(name: string, fallback: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = parseByteSize(raw);
+    if (value === null) {
+      return this.fail(name, 'must be a size such as 0, 65536, 512KiB, 256MiB or 2GiB', fallback);
+    }
+    return value;
+  }
+
+  /** An integer within [min, max]. */
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      return this.fail(name, `must be an integer between ${min} and ${max}`, fallback);
     }
     return value;
   }
@@ -212,10 +239,15 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),
     janitorInterval: read.seconds('JANITOR_INTERVAL', 600),
     leftoverMaxAge: read.seconds('LEFTOVER_MAX_AGE', 24 * 3600),
+    memoryTier: {
+      maxBytes: read.bytes('MEMORY_TIER_SIZE', 256 * MiB),
+      maxObjectBytes: read.bytes('MEMORY_TIER_MAX_OBJECT', 4 * MiB),
+    },
   };
 }
 
 const SENTINEL_PORT = 26379;
+const MiB = 1024 * 1024;
 
 function parseEndpoint(entry: string, defaultPort: number): RedisEndpoint | null {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d+))?$/.exec(entry);

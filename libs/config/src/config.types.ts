@@ -99,6 +99,8 @@ export interface AppConfig {
   readonly janitorInterval: number;
   /** seconds after which an interrupted write's leftovers are surely abandoned */
   readonly leftoverMaxAge: number;
+  /** each gateway process's in-memory copies of small immutable hits (0 bytes: off) */
+  readonly memoryTier: { readonly maxBytes: number; readonly maxObjectBytes: number };
   readonly remotes: Readonly<Record<string, RemoteConfig>>;
   readonly docker: { readonly defaultRemote: string | null };
 }

@@ -7,3 +7,4 @@ export * from './env-substitution';
 export * from './app-config.loader';
 export * from './redact';
 export * from './config.module';
+export * from './byte-size';

@@ -16,6 +16,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArtifactError } from '@app/common';
+import { FileBody } from './file-body';
 import { HashingTransform } from './hashing.transform';
 import type {
   ObjectInfo,
@@ -100,9 +101,9 @@ export class FsStorageDriver implements StorageDriver {
         }
         throw toStorageError(error, 'read', key);
       }
-      const body = handle.createReadStream(
-        options.range ? { start: options.range.start, end: options.range.end } : {},
-      );
+      const body = options.range
+        ? new FileBody(handle, options.range.start, options.range.end)
+        : new FileBody(handle, 0, record.size - 1);
       if (options.signal) {
         addAbortSignal(options.signal, body);
       }

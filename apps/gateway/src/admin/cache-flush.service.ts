@@ -4,6 +4,7 @@ import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ArtifactRecordsService } from '@app/db';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
+import { MemoryHits } from '../serving/memory-hits.service';
 import { resolveRemote } from '../serving/remote-resolver';
 
 export interface FlushResult {
@@ -23,6 +24,7 @@ export class CacheFlushService {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly cacheState: CacheStateService,
     private readonly records: ArtifactRecordsService,
+    private readonly memory: MemoryHits,
   ) {}
 
   async flush(remoteName: string | null): Promise<FlushResult> {
@@ -41,7 +43,12 @@ export class CacheFlushService {
     let records = 0;
     for (const remote of remotes) {
       redisKeys += await this.cacheState.flush(remote.name);
-      objects += await this.storage.deletePrefix(`${remote.name}/`);
+      try {
+        objects += await this.storage.deletePrefix(`${remote.name}/`);
+      } finally {
+        // Even when storage failed part way: what it did remove must not be served from memory.
+        await this.memory.dropped(`${remote.name}/`);
+      }
       records += await this.records.deleteRemote(remote.name).catch(() => 0);
     }
     return { flushed: { redis_keys: redisKeys, s3_objects: objects, records }, remote: remoteName };

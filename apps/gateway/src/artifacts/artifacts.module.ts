@@ -8,5 +8,6 @@ import { ArtifactsService } from './artifacts.service';
   imports: [ServingModule, HostedModule],
   controllers: [ArtifactsController],
   providers: [ArtifactsService],
+  exports: [ArtifactsService],
 })
 export class ArtifactsModule {}

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ArtifactError } from '@app/common';
-import { APP_CONFIG, type AppConfig } from '@app/config';
+import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { fetchTargetOf } from '@app/formats';
 import { cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
-import { PullThroughService } from '../serving/pull-through.service';
+import { type PullTarget, PullThroughService } from '../serving/pull-through.service';
 import { isLocal, resolveRemote } from '../serving/remote-resolver';
 import type { ServePlan, ServeRequest } from '../serving/serve-plan';
 import { HostedService } from '../hosted/hosted.service';
@@ -26,6 +26,16 @@ export class ArtifactsService {
     if (isLocal(remote)) {
       return this.hosted.serve(remote, rawPath, request);
     }
+    return this.pullThrough.serve(this.pullTarget(remote, rawPath), request);
+  }
+
+  /** The artifact a request names, or null for a hosted remote; throws for a bad request. */
+  targetOf(remoteName: string, rawPath: string): PullTarget | null {
+    const remote = resolveRemote(this.config, remoteName);
+    return isLocal(remote) ? null : this.pullTarget(remote, rawPath);
+  }
+
+  private pullTarget(remote: ProxyRemoteConfig, rawPath: string): PullTarget {
     const path = cleanPath(rawPath);
     if (remote.package === 'docker') {
       throw new ArtifactError(
@@ -33,15 +43,12 @@ export class ArtifactsService {
         `${remote.name} is a docker remote: pull through /v2/${remote.name}/<image>/...`,
       );
     }
-    return this.pullThrough.serve(
-      {
-        remote,
-        path,
-        fetch: fetchTargetOf(remote, path),
-        headers: artifactHeaders,
-        headMiss: 'upstream_head',
-      },
-      request,
-    );
+    return {
+      remote,
+      path,
+      fetch: fetchTargetOf(remote, path),
+      headers: artifactHeaders,
+      headMiss: 'upstream_head',
+    };
   }
 }

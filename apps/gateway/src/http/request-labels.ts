@@ -15,3 +15,14 @@ export function labelRequest(request: IncomingMessage, value: RequestLabels): vo
 export function labelsOf(request: IncomingMessage): RequestLabels | undefined {
   return labels.get(request);
 }
+
+/** The route label of a /v2 path (after `/v2/`). */
+export function registryRouteOf(rest: string): string {
+  if (rest.includes('/manifests/')) {
+    return 'manifest';
+  }
+  if (rest.includes('/blobs/')) {
+    return 'blob';
+  }
+  return rest.endsWith('/tags/list') ? 'tags' : 'registry';
+}

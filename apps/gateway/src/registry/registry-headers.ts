@@ -4,7 +4,7 @@ import type { HeaderBuilder } from '../serving/artifact-headers';
  * Registry API v2 response headers: Docker-Content-Digest of the exact bytes, the manifest's media
  * type, Content-Length on GET and HEAD.
  */
-export function registryHeaders(kind: 'manifest' | 'blob' | 'tags'): HeaderBuilder {
+function registryHeaders(kind: 'manifest' | 'blob' | 'tags'): HeaderBuilder {
   return (artifact, source, range) => {
     const headers: Record<string, string> = {
       'content-type': artifact.contentType,
@@ -27,3 +27,9 @@ export function registryHeaders(kind: 'manifest' | 'blob' | 'tags'): HeaderBuild
     return headers;
   };
 }
+
+export const REGISTRY_HEADERS = {
+  manifest: registryHeaders('manifest'),
+  blob: registryHeaders('blob'),
+  tags: registryHeaders('tags'),
+} as const;

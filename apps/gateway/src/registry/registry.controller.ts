@@ -1,7 +1,7 @@
 import { Controller, Get, Head, Header, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NO_REMOTE } from '@app/metrics';
-import { labelRequest } from '../http/request-labels';
+import { labelRequest, registryRouteOf } from '../http/request-labels';
 import { serveRequestOf } from '../http/serve-request';
 import { writePlan } from '../serving/reply-writer';
 import { RegistryService } from './registry.service';
@@ -34,9 +34,9 @@ export class RegistryController {
     const queryAt = raw.indexOf('?');
     const rest = (queryAt === -1 ? raw : raw.slice(0, queryAt)).slice(PREFIX.length);
     const query = queryAt === -1 ? '' : raw.slice(queryAt + 1);
-    labelRequest(request.raw, { remote: NO_REMOTE, route: routeOf(rest) });
+    labelRequest(request.raw, { remote: NO_REMOTE, route: registryRouteOf(rest) });
     const resolved = this.registry.resolve(rest);
-    labelRequest(request.raw, { remote: resolved.remote.name, route: routeOf(rest) });
+    labelRequest(request.raw, { remote: resolved.remote.name, route: registryRouteOf(rest) });
     const plan = await this.registry.serve(
       resolved,
       query,
@@ -45,14 +45,4 @@ export class RegistryController {
     );
     await writePlan(reply, plan);
   }
-}
-
-function routeOf(rest: string): string {
-  if (rest.includes('/manifests/')) {
-    return 'manifest';
-  }
-  if (rest.includes('/blobs/')) {
-    return 'blob';
-  }
-  return rest.endsWith('/tags/list') ? 'tags' : 'registry';
 }

@@ -7,5 +7,6 @@ import { RegistryService } from './registry.service';
   imports: [ServingModule],
   controllers: [RegistryController],
   providers: [RegistryService],
+  exports: [RegistryService],
 })
 export class RegistryModule {}

@@ -13,11 +13,18 @@ import {
   splitRegistryPath,
 } from '@app/formats';
 import { cleanPath } from '../http/path-guard';
-import { registryHeaders } from './registry-headers';
+import { REGISTRY_HEADERS } from './registry-headers';
 import { type TagList, tagListPage } from './tag-list-page';
 
 /** The cached tag list is read whole to cut a page from it; it is one small document. */
 const MAX_TAG_LIST_BYTES = 4 * 1024 * 1024;
+
+/** A /v2 path with its remote found: the image's segments and the operation after them. */
+export interface ResolvedRegistryPath {
+  remote: ProxyRemoteConfig;
+  imageSegments: string[];
+  operation: string[];
+}
 
 /**
  * /v2/{remote}/{image}/manifests|blobs|tags: a docker remote pulled through (SPEC §4), and the
@@ -31,11 +38,7 @@ export class RegistryService {
   ) {}
 
   /** The remote a /v2 path names (or the mirror's default), for metric labels and serving. */
-  resolve(rest: string): {
-    remote: ProxyRemoteConfig;
-    imageSegments: string[];
-    operation: string[];
-  } {
+  resolve(rest: string): ResolvedRegistryPath {
     // Any /v2 path, whichever remote it names, obeys the same path rules as /api/v1/remote (no
     // `..`, encoded separators, NUL, double encodings).
     cleanPath(rest);
@@ -69,23 +72,12 @@ export class RegistryService {
   }
 
   async serve(
-    resolved: { remote: ProxyRemoteConfig; imageSegments: string[]; operation: string[] },
+    resolved: ResolvedRegistryPath,
     query: string,
     request: ServeRequest,
     requestPath: string,
   ): Promise<ServePlan> {
-    const { remote } = resolved;
-    const parsed = parseRegistryRequest(resolved.imageSegments, resolved.operation, query);
-    if (!isIncluded(remote, parsed.image)) {
-      throw new ArtifactError(
-        'forbidden',
-        `${parsed.image} is not allowed by ${remote.name}'s include_patterns`,
-        {
-          registryCode: 'DENIED',
-        },
-      );
-    }
-    const target = this.target(remote, parsed);
+    const { parsed, target } = this.pullTarget(resolved, query);
     if (parsed.kind !== 'tags' || parsed.query === '') {
       return this.pullThrough.serve(target, request);
     }
@@ -102,6 +94,29 @@ export class RegistryService {
     return pagePlan(whole, parsed.query, requestPath, request.method);
   }
 
+  /** The artifact a /v2 path (after `/v2/`, without a query) names; throws for a bad request. */
+  targetOf(rest: string): PullTarget {
+    return this.pullTarget(this.resolve(rest), '').target;
+  }
+
+  private pullTarget(
+    resolved: ResolvedRegistryPath,
+    query: string,
+  ): { parsed: RegistryRequest; target: PullTarget } {
+    const { remote } = resolved;
+    const parsed = parseRegistryRequest(resolved.imageSegments, resolved.operation, query);
+    if (!isIncluded(remote, parsed.image)) {
+      throw new ArtifactError(
+        'forbidden',
+        `${parsed.image} is not allowed by ${remote.name}'s include_patterns`,
+        {
+          registryCode: 'DENIED',
+        },
+      );
+    }
+    return { parsed, target: this.target(remote, parsed) };
+  }
+
   private target(remote: ProxyRemoteConfig, parsed: RegistryRequest): PullTarget {
     const path = dockerJobPath(parsed);
     const fetch = fetchTargetOf(remote, path);
@@ -111,7 +126,7 @@ export class RegistryService {
           remote,
           path,
           fetch,
-          headers: registryHeaders('blob'),
+          headers: REGISTRY_HEADERS.blob,
           headMiss: 'upstream_head',
           notFoundCode: 'BLOB_UNKNOWN',
         };
@@ -120,7 +135,7 @@ export class RegistryService {
           remote,
           path,
           fetch,
-          headers: registryHeaders('manifest'),
+          headers: REGISTRY_HEADERS.manifest,
           // Clients HEAD a manifest to resolve a tag; fetching it makes their next GET a hit.
           headMiss: 'fetch',
           notFoundCode: 'MANIFEST_UNKNOWN',
@@ -130,7 +145,7 @@ export class RegistryService {
           remote,
           path,
           fetch,
-          headers: registryHeaders('tags'),
+          headers: REGISTRY_HEADERS.tags,
           headMiss: 'fetch',
           notFoundCode: 'NAME_UNKNOWN',
         };
@@ -152,7 +167,7 @@ async function pagePlan(
   });
   const body = Buffer.from(JSON.stringify(page.body));
   const headers: Record<string, string> = {
-    ...registryHeaders('tags')(
+    ...REGISTRY_HEADERS.tags(
       {
         path: requestPath,
         size: body.length,
@@ -176,15 +191,18 @@ async function pagePlan(
 }
 
 async function readTagList(plan: ServePlan): Promise<TagList> {
-  if (!plan.body) {
+  const body = plan.body;
+  if (!body) {
     throw new Error('tag list plan without a body');
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of plan.body as AsyncIterable<Buffer>) {
+  for await (const chunk of Buffer.isBuffer(body) ? [body] : (body as AsyncIterable<Buffer>)) {
     size += chunk.length;
     if (size > MAX_TAG_LIST_BYTES) {
-      plan.body.destroy();
+      if (!Buffer.isBuffer(body)) {
+        body.destroy();
+      }
       throw new ArtifactError('upstream_integrity', 'cached tag list is too large to page');
     }
     chunks.push(chunk);

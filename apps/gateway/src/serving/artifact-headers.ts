@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
+import { contentTypeFor } from '@app/common';
 import type { ArtifactSource } from '@app/metrics';
+import type { ObjectInfo } from '@app/storage';
 import type { ResolvedRange } from '../http/byte-range';
 
 export interface ArtifactDescription {
@@ -8,6 +10,17 @@ export interface ArtifactDescription {
   sha256: string | null;
   contentType: string;
   lastModified: Date | null;
+}
+
+/** What a stored object tells about the artifact at `path`: the same for storage and memory hits. */
+export function describeObject(info: ObjectInfo, path: string): ArtifactDescription {
+  return {
+    path,
+    size: info.size,
+    sha256: info.sha256,
+    contentType: info.contentType ?? contentTypeFor(path),
+    lastModified: info.storedAt,
+  };
 }
 
 /** Builds the response headers of a route from what is known about the artifact. */

@@ -11,8 +11,9 @@ import { UpstreamClient, UpstreamError, discard } from '@app/upstream';
 import { type FetchRequest, FetchCoordinator } from '../fetching/fetch-coordinator.service';
 import { resolveRange } from '../http/byte-range';
 import type { RegistryErrorCode } from '../errors/error-status';
-import { type HeaderBuilder, ifRangeMatches } from './artifact-headers';
-import type { ServePlan, ServeRequest } from './serve-plan';
+import { type HeaderBuilder, describeObject, ifRangeMatches } from './artifact-headers';
+import { MemoryHits } from './memory-hits.service';
+import { type ServePlan, type ServeRequest, discardPlan } from './serve-plan';
 import { sliceStream } from './slice.transform';
 import { StoredFileService } from './stored-file.service';
 
@@ -49,10 +50,15 @@ export class PullThroughService {
     private readonly upstream: UpstreamClient,
     private readonly hits: HitRecorder,
     private readonly metrics: MetricsService,
+    private readonly memory: MemoryHits,
   ) {}
 
   async serve(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
     if (target.fetch.pathClass === 'immutable') {
+      const held = isPlain(request) ? this.memoryHit(target, request.method) : null;
+      if (held) {
+        return held;
+      }
       const hit = await this.stored.plan(
         target.fetch.storageKey,
         target.path,
@@ -61,11 +67,57 @@ export class PullThroughService {
         request,
       );
       if (hit) {
-        return this.countHit(target, hit);
+        return this.countHit(target, this.keepInMemory(hit));
       }
       return this.miss(target, 'immutable', request);
     }
     return this.serveMutable(target, request);
+  }
+
+  /**
+   * A plain GET or HEAD (no Range, no conditions) of an immutable file held in memory, counted
+   * as the hit it is; null otherwise. Synchronous: the hit route answers it before any routing.
+   */
+  memoryHit(target: PullTarget, method: 'GET' | 'HEAD'): ServePlan | null {
+    if (target.fetch.pathClass !== 'immutable') {
+      return null;
+    }
+    const entry = this.memory.get(target.fetch.storageKey);
+    if (!entry) {
+      return null;
+    }
+    const headers = target.headers(describeObject(entry.info, target.path), 'cache', null);
+    return this.countHit(target, {
+      status: 200,
+      source: 'cache',
+      headers,
+      body: method === 'HEAD' ? null : entry.body,
+    });
+  }
+
+  /**
+   * A plain GET of an immutable file from storage, counted as a hit (and kept in memory when
+   * small); null when it is not stored. For the hit route: a miss goes through `serve`.
+   */
+  async storedHit(target: PullTarget): Promise<ServePlan | null> {
+    if (target.fetch.pathClass !== 'immutable') {
+      return null;
+    }
+    const hit = await this.stored.plan(
+      target.fetch.storageKey,
+      target.path,
+      target.headers,
+      'cache',
+      PLAIN_GET,
+    );
+    return hit && this.countHit(target, this.keepInMemory(hit));
+  }
+
+  private keepInMemory(plan: ServePlan): ServePlan {
+    if (!plan.object || !plan.body || Buffer.isBuffer(plan.body)) {
+      return plan;
+    }
+    return { ...plan, body: this.memory.keep(plan.object, plan.body) };
   }
 
   private async serveMutable(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
@@ -83,7 +135,7 @@ export class PullThroughService {
       return this.countHit(target, cached);
     }
     // Not a plain hit: that answer is not sent, and the rare paths below read again.
-    cached.body?.destroy();
+    discardPlan(cached);
     if (freshness === 'unknown') {
       return (
         (await this.serveStale(target, request, 'redis_unavailable')) ??
@@ -355,6 +407,28 @@ export class PullThroughService {
     }
     return error;
   }
+}
+
+/** A plain GET from the hit route, which never aborts a read: a body stops when its socket does. */
+const PLAIN_GET: ServeRequest = {
+  method: 'GET',
+  range: undefined,
+  ifNoneMatch: undefined,
+  ifModifiedSince: undefined,
+  ifRange: undefined,
+  accept: undefined,
+  signal: new AbortController().signal,
+  requestId: '-',
+};
+
+/** No Range and no condition: the answer is the whole body, the same for every client. */
+function isPlain(request: ServeRequest): boolean {
+  return (
+    request.range === undefined &&
+    request.ifNoneMatch === undefined &&
+    request.ifModifiedSince === undefined &&
+    request.ifRange === undefined
+  );
 }
 
 function streamSilenceMs(remote: ProxyRemoteConfig): number {

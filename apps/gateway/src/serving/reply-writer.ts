@@ -1,4 +1,7 @@
+import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 import type { FastifyReply } from 'fastify';
+import { FileBody } from '@app/storage';
 import { endAtLength } from './content-length.transform';
 import type { ServePlan } from './serve-plan';
 
@@ -8,8 +11,34 @@ export function writePlan(reply: FastifyReply, plan: ServePlan): FastifyReply {
   if (!plan.body) {
     return reply.send();
   }
+  if (Buffer.isBuffer(plan.body)) {
+    return reply.send(plan.body);
+  }
   const length = Number(plan.headers['content-length']);
   return reply.send(
     Number.isSafeInteger(length) && length > 0 ? endAtLength(plan.body, length) : plan.body,
   );
+}
+
+/**
+ * Writes a plan to a raw response (the hit route): a stored file goes through FileBody's reused
+ * buffers, anything else as writePlan would send it. A body that fails breaks the transfer.
+ */
+export function sendPlan(response: ServerResponse, plan: ServePlan): void {
+  response.writeHead(plan.status, plan.headers);
+  const body = plan.body;
+  if (!body || Buffer.isBuffer(body)) {
+    response.end(body ?? undefined);
+    return;
+  }
+  if (body instanceof FileBody) {
+    body.sendTo(response).then(
+      () => response.end(),
+      () => response.destroy(),
+    );
+    return;
+  }
+  const length = Number(plan.headers['content-length']);
+  const whole = Number.isSafeInteger(length) && length > 0 ? endAtLength(body, length) : body;
+  pipeline(whole, response, () => undefined);
 }

@@ -1,13 +1,16 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactSource } from '@app/metrics';
+import type { ObjectInfo } from '@app/storage';
 
 /** What a route answers: decided by a service, written to the reply by ReplyWriter. */
 export interface ServePlan {
   status: 200 | 206 | 304;
   source: ArtifactSource;
   headers: Record<string, string>;
-  /** null for HEAD and 304 */
-  body: Readable | null;
+  /** null for HEAD and 304; a Buffer when served from memory */
+  body: Readable | Buffer | null;
+  /** the stored object a whole-body answer streams (the memory tier keeps small ones) */
+  object?: ObjectInfo;
 }
 
 /** The parts of a client request that shape an artifact response. */
@@ -22,4 +25,11 @@ export interface ServeRequest {
   signal: AbortSignal;
   /** carried into the fetch job, so the fetcher's log lines name the request that caused them */
   requestId: string;
+}
+
+/** Releases a plan that will not be sent (its storage read, if any). */
+export function discardPlan(plan: ServePlan): void {
+  if (plan.body && !Buffer.isBuffer(plan.body)) {
+    plan.body.destroy();
+  }
 }

@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { contentTypeFor } from '@app/common';
 import type { ArtifactSource } from '@app/metrics';
 import { type ObjectInfo, STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { resolveRange } from '../http/byte-range';
 import {
-  type ArtifactDescription,
   type HeaderBuilder,
+  describeObject,
   ifRangeMatches,
   notModified,
 } from './artifact-headers';
@@ -37,8 +36,9 @@ export class StoredFileService {
       return {
         status: 200,
         source,
-        headers: headersFor(describe(read.info, path), source, null),
+        headers: headersFor(describeObject(read.info, path), source, null),
         body: read.body,
+        object: read.info,
       };
     }
 
@@ -46,7 +46,7 @@ export class StoredFileService {
     if (!info) {
       return null;
     }
-    const description = describe(info, path);
+    const description = describeObject(info, path);
     const whole = headersFor(description, source, null);
     if (
       notModified(whole.etag ?? null, info.storedAt, request.ifNoneMatch, request.ifModifiedSince)
@@ -71,14 +71,4 @@ export class StoredFileService {
     }
     return { status, source, headers, body: read.body };
   }
-}
-
-function describe(info: ObjectInfo, path: string): ArtifactDescription {
-  return {
-    path,
-    size: info.size,
-    sha256: info.sha256,
-    contentType: info.contentType ?? contentTypeFor(path),
-    lastModified: info.storedAt,
-  };
 }

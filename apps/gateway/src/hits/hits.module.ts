@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { ArtifactsModule } from '../artifacts/artifacts.module';
+import { RegistryModule } from '../registry/registry.module';
+import { ServingModule } from '../serving/serving.module';
+import { HitRoute } from './hit-route';
+
+@Module({
+  imports: [ArtifactsModule, RegistryModule, ServingModule],
+  providers: [HitRoute],
+})
+export class HitsModule {}
