@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
@@ -6,9 +7,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { exitOnFatal, forceExitAfterGrace } from '@app/common';
 import { type AppConfig, loadAppConfig } from '@app/config';
-import { MetricsService } from '@app/metrics';
+import { MetricsService, answerClusterMetrics } from '@app/metrics';
 import { AdminTokenCheck } from './admin/admin-token';
 import { registerQueueBoard } from './admin/queues/queue-board';
+import { superviseGateways } from './cluster/gateway-supervisor';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { GatewayModule } from './gateway.module';
 import { HitRoute } from './hits/hit-route';
@@ -62,4 +64,11 @@ try {
 } catch (error) {
   exitOnFatal('invalid configuration', error);
 }
-bootstrap(config).catch((error) => exitOnFatal('gateway failed to start', error));
+if (config.gatewayProcesses > 1 && cluster.isPrimary) {
+  superviseGateways(config.gatewayProcesses);
+} else {
+  if (cluster.isWorker) {
+    answerClusterMetrics();
+  }
+  bootstrap(config).catch((error) => exitOnFatal('gateway failed to start', error));
+}

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, formatPath } from './config-error';
@@ -126,15 +127,18 @@ class EnvReader {
     return value;
   }
 
-  /** An integer within [min, max]. */
-  integer(name: string, fallback: number, min: number, max: number): number {
+  /** A count of processes: an integer within [1, max], or `auto` for one per CPU core. */
+  processes(name: string, fallback: number, max: number): number {
     const raw = this.string(name);
     if (raw === undefined) {
       return fallback;
     }
+    if (raw === 'auto') {
+      return Math.min(availableParallelism(), max);
+    }
     const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) {
-      return this.fail(name, `must be an integer between ${min} and ${max}`, fallback);
+    if (!/^\d+$/.test(raw) || value < 1 || value > max) {
+      return this.fail(name, `must be auto or an integer between 1 and ${max}`, fallback);
     }
     return value;
   }
@@ -239,6 +243,7 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),
     janitorInterval: read.seconds('JANITOR_INTERVAL', 600),
     leftoverMaxAge: read.seconds('LEFTOVER_MAX_AGE', 24 * 3600),
+    gatewayProcesses: read.processes('GATEWAY_PROCESSES', 1, 64),
     memoryTier: {
       maxBytes: read.bytes('MEMORY_TIER_SIZE', 256 * MiB),
       maxObjectBytes: read.bytes('MEMORY_TIER_MAX_OBJECT', 4 * MiB),

@@ -99,6 +99,8 @@ export interface AppConfig {
   readonly janitorInterval: number;
   /** seconds after which an interrupted write's leftovers are surely abandoned */
   readonly leftoverMaxAge: number;
+  /** gateway processes sharing the gateway's port (node:cluster); 1 = no cluster */
+  readonly gatewayProcesses: number;
   /** each gateway process's in-memory copies of small immutable hits (0 bytes: off) */
   readonly memoryTier: { readonly maxBytes: number; readonly maxObjectBytes: number };
   readonly remotes: Readonly<Record<string, RemoteConfig>>;

@@ -55,6 +55,8 @@ export interface RedactedRuntime {
   readonly fetch_job_timeout: number;
   readonly janitor_interval: number;
   readonly leftover_max_age: number;
+  readonly gateway_processes: number;
+  readonly memory_tier: { readonly max_bytes: number; readonly max_object_bytes: number };
 }
 
 /**
@@ -160,5 +162,10 @@ export function redactRuntime(config: AppConfig): RedactedRuntime {
     fetch_job_timeout: config.fetchJobTimeout,
     janitor_interval: config.janitorInterval,
     leftover_max_age: config.leftoverMaxAge,
+    gateway_processes: config.gatewayProcesses,
+    memory_tier: {
+      max_bytes: config.memoryTier.maxBytes,
+      max_object_bytes: config.memoryTier.maxObjectBytes,
+    },
   };
 }

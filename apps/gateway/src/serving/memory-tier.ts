@@ -13,6 +13,8 @@ export interface MemoryEntry {
   info: ObjectInfo;
   body: Buffer;
   heldSince: number;
+  /** response headers by request path, built once (they depend on the object and the path only) */
+  headers: Map<string, Readonly<Record<string, string>>>;
 }
 
 /**
@@ -75,7 +77,7 @@ export class MemoryTier {
       }
       this.remove(oldest, entry);
     }
-    this.entries.set(key, { info, body, heldSince: now });
+    this.entries.set(key, { info, body, heldSince: now, headers: new Map() });
     this.heldBytes += body.length;
     return true;
   }

@@ -34,6 +34,8 @@ export interface PullTarget {
 type Freshness = 'fresh' | 'expired' | 'unknown';
 
 const RETRY_AFTER_SECONDS = 5;
+/** Header sets kept per object held in memory (one per path that names it). */
+const MAX_HEADER_SETS = 8;
 
 /**
  * The pull-through decision (docs/CACHING.md), shared by every route of a proxy remote: hit, miss
@@ -86,11 +88,20 @@ export class PullThroughService {
     if (!entry) {
       return null;
     }
-    const headers = target.headers(describeObject(entry.info, target.path), 'cache', null);
+    let headers = entry.headers.get(target.path);
+    if (!headers) {
+      headers = Object.freeze(
+        target.headers(describeObject(entry.info, target.path), 'cache', null),
+      );
+      // Paths naming one object: one per docker image sharing a blob, bounded to a few.
+      if (entry.headers.size < MAX_HEADER_SETS) {
+        entry.headers.set(target.path, headers);
+      }
+    }
     return this.countHit(target, {
       status: 200,
       source: 'cache',
-      headers,
+      headers: headers as Record<string, string>,
       body: method === 'HEAD' ? null : entry.body,
     });
   }
