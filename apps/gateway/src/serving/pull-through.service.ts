@@ -101,7 +101,7 @@ export class PullThroughService {
     return this.countHit(target, {
       status: 200,
       source: 'cache',
-      headers: headers as Record<string, string>,
+      headers,
       body: method === 'HEAD' ? null : entry.body,
     });
   }
