@@ -13,6 +13,8 @@ const HOLD_BACK_BYTES = 1;
 // stream bookkeeping); with 64 KiB reads 16 followers of a 1 GiB fetch grew the old generation
 // by 40 MiB before a major GC, with 256 KiB it stays flat.
 const READ_CHUNK_BYTES = 256 * 1024;
+/** Received bytes buffered while the previous spool write runs (then written in one writev). */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * receiving → verified (every byte arrived and passed the size/digest checks: the storage writer
@@ -45,13 +47,17 @@ export class SpoolFile {
     return new SpoolFile(path, await open(path, 'wx+', 0o600));
   }
 
-  /** The sink the upstream body is piped into. */
+  /**
+   * The sink the upstream body is piped into. Chunks that arrive while a write is on the thread
+   * pool are written together in the next one (writev): one write per socket read costs a thread
+   * pool round trip per 64 KiB and held a 64 MiB download to ~150 MB/s.
+   */
   createWriter(): Writable {
     return new Writable({
-      highWaterMark: READ_CHUNK_BYTES,
-      write: (chunk: Buffer, _encoding, callback) => {
-        this.writeAll(chunk).then(() => {
-          this.written += chunk.length;
+      highWaterMark: WRITE_BUFFER_BYTES,
+      writev: (chunks, callback) => {
+        const buffers = chunks.map(({ chunk }) => chunk as Buffer);
+        this.writeAll(buffers).then(() => {
           this.changes.emit('change');
           callback();
         }, callback);
@@ -59,24 +65,21 @@ export class SpoolFile {
     });
   }
 
-  /** A write may be short (a filling disk); only a whole chunk counts as written. */
-  private async writeAll(chunk: Buffer): Promise<void> {
-    for (let done = 0; done < chunk.length;) {
+  /** A write may be short (a filling disk); only what was written whole counts. */
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    let pending = buffers;
+    while (pending.length > 0) {
       let bytesWritten: number;
       try {
-        ({ bytesWritten } = await this.handle.write(
-          chunk,
-          done,
-          chunk.length - done,
-          this.written + done,
-        ));
+        ({ bytesWritten } = await this.handle.writev(pending, this.written));
       } catch (error) {
         throw spoolError(error);
       }
       if (bytesWritten === 0) {
         throw new ArtifactError('storage_unavailable', 'spool write made no progress (disk full?)');
       }
-      done += bytesWritten;
+      this.written += bytesWritten;
+      pending = remainderAfter(pending, bytesWritten);
     }
   }
 
@@ -136,6 +139,21 @@ export class SpoolFile {
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
   }
+}
+
+/** The buffers left to write once `written` bytes of them are on disk. */
+function remainderAfter(buffers: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+    } else {
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+  }
+  return rest;
 }
 
 /** A full or failing spool disk is the fetcher's storage failing, not the upstream's. */
