@@ -3,7 +3,9 @@
 # fresh machine must work with one command, and no test may be skipped because a client is
 # missing). Fast when everything is present: one dpkg-query, no apt-get update.
 #
-#   bash scripts/ensure-deps.sh [--for start|test]     (default: start)
+#   bash scripts/ensure-deps.sh [--for start|test|bench]     (default: start)
+#
+# bench: what the tests need, plus wrk (bench/hits.bench.ts measures with it).
 #
 # As root (or with passwordless sudo) the missing packages are installed; otherwise the script
 # exits 1 naming them. Add a package by appending it to the list for its purpose below; write
@@ -33,24 +35,26 @@ TEST_PACKAGES=(
   # The failover spec runs its own primary, replica and three sentinels (/usr/bin/redis-sentinel).
   redis-sentinel
 )
+# Load generator of the hit benchmark (npm run bench:hits), on top of TEST_PACKAGES.
+BENCH_PACKAGES=(wrk)
 
 purpose=start
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --for)
       purpose="${2:-}"
-      shift 2 || { echo "ensure-deps: --for needs a value (start|test)" >&2; exit 2; }
+      shift 2 || { echo "ensure-deps: --for needs a value (start|test|bench)" >&2; exit 2; }
       ;;
     --for=*)
       purpose="${1#--for=}"
       shift
       ;;
     -h | --help)
-      sed -n '2,10p' "$0"
+      sed -n '2,12p' "$0"
       exit 0
       ;;
     *)
-      echo "ensure-deps: unknown argument '$1' (usage: ensure-deps.sh [--for start|test])" >&2
+      echo "ensure-deps: unknown argument '$1' (usage: ensure-deps.sh [--for start|test|bench])" >&2
       exit 2
       ;;
   esac
@@ -59,8 +63,9 @@ done
 case "$purpose" in
   start) wanted=("${START_PACKAGES[@]}") ;;
   test) wanted=("${START_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  bench) wanted=("${START_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
   *)
-    echo "ensure-deps: unknown purpose '$purpose' (expected start or test)" >&2
+    echo "ensure-deps: unknown purpose '$purpose' (expected start, test or bench)" >&2
     exit 2
     ;;
 esac
@@ -84,7 +89,7 @@ present() {
     redis-server | redis-sentinel | skopeo | docker-registry | dnf | rpm | createrepo_c) command -v "$name" >/dev/null ;;
     createrepo-c) command -v createrepo_c >/dev/null ;;
     nginx | nginx-light) command -v nginx >/dev/null ;;
-    prometheus) command -v prometheus >/dev/null ;;
+    prometheus | wrk) command -v "$name" >/dev/null ;;
     *) return 1 ;;
   esac
 }

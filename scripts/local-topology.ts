@@ -108,7 +108,7 @@ export interface Topology {
 // ---------------------------------------------------------------------------------------------
 // processes
 
-interface Daemon extends ProcessInfo {
+export interface Daemon extends ProcessInfo {
   readonly exited: Promise<void>;
   hasExited(): boolean;
   stop(): Promise<void>;
@@ -117,7 +117,7 @@ interface Daemon extends ProcessInfo {
 const live = new Set<Daemon>();
 let exitHookInstalled = false;
 
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
+export function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
   } catch (err) {
@@ -157,7 +157,7 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
  * Starts `cmd` in its own process group (so a Ctrl-C meant for us does not reach it half-way
  * through our shutdown, and stop() signals exactly its group), output to `logFile`.
  */
-async function startDaemon(
+export async function startDaemon(
   name: string,
   cmd: string,
   args: string[],
@@ -226,7 +226,7 @@ function tailOf(file: string, lines = 30): string {
  * Polls `probe` until it says yes; fails at once (with the log tail) when the process exits, and
  * when `signal` is aborted (a Ctrl-C during start-up).
  */
-async function waitUntilReady(
+export async function waitUntilReady(
   daemon: Daemon,
   what: string,
   probe: () => Promise<boolean>,
@@ -279,7 +279,7 @@ async function answers(url: string, accept: (status: number) => boolean): Promis
 }
 
 /** `name` on PATH, else in the sbin directories a non-root PATH lacks on Debian. */
-function findBinary(name: string, pkg: string): string {
+export function findBinary(name: string, pkg: string): string {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/bin'];
   for (const dir of dirs) {
     const candidate = path.join(dir || '.', name);
@@ -304,6 +304,14 @@ function q(value: string): string {
     throw new Error(`cannot use ${value} in an nginx config`);
   }
   return `"${value}"`;
+}
+export { q as nginxQuote };
+
+/** Every temp path an nginx http block has, inside `dir` (the defaults are under /var/lib/nginx). */
+export function nginxTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((kind) => `  ${kind}_temp_path ${q(path.join(dir, kind))};`)
+    .join('\n');
 }
 
 export function nginxConfig(options: {
@@ -333,11 +341,7 @@ http {
                    'rt=$request_time uht=$upstream_header_time gw=$upstream_addr '
                    'src=$upstream_http_x_artifact_source';
   access_log ${q(path.join(logDir, 'nginx-access.log'))} cache;
-  client_body_temp_path ${q(path.join(dir, 'client_body'))};
-  proxy_temp_path ${q(path.join(dir, 'proxy'))};
-  fastcgi_temp_path ${q(path.join(dir, 'fastcgi'))};
-  uwsgi_temp_path ${q(path.join(dir, 'uwsgi'))};
-  scgi_temp_path ${q(path.join(dir, 'scgi'))};
+${nginxTempPaths(dir)}
   server_tokens off;
 
   upstream gateways {
