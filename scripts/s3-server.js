@@ -9,7 +9,34 @@
 // (s3rver accepts S3RVER/S3RVER and does not check others strictly). Stops on SIGTERM/SIGINT.
 'use strict';
 
+const fs = require('node:fs/promises');
+const path = require('node:path');
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
+
+// s3rver removes a directory once its last object is deleted, racing a concurrent PUT into the
+// same directory (mkdir done, open not yet): the PUT's file stream then fails unhandled and the
+// whole server dies. A real S3 has no directories; here they are only removed when no object
+// lands in them meanwhile, and the staging directory (every write passes through it) never is.
+FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
+  await Promise.all(
+    ['object', 'object.md5', 'metadata.json'].map((resource) =>
+      fs.unlink(this.getResourcePath(bucket, key, resource)).catch((error) => {
+        if (error.code !== 'ENOENT') throw error;
+      }),
+    ),
+  );
+  const parts = key.split('/').slice(0, -1);
+  while (parts.length > 0 && !(parts.length === 1 && parts[0] === '.staging')) {
+    try {
+      await fs.rmdir(path.join(this.getBucketPath(bucket), ...parts));
+    } catch (error) {
+      if (error.code === 'ENOTEMPTY' || error.code === 'ENOENT' || error.code === 'EEXIST') break;
+      throw error;
+    }
+    parts.pop();
+  }
+};
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);

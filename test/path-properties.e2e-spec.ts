@@ -65,7 +65,10 @@ async function sendAll(origin: string, planned: Planned[], limit: number): Promi
         method,
         path,
         status: response?.status ?? 0,
-        body: response ? response.body.toString('utf8').slice(0, 300) : error,
+        // Whole for a stored PUT (its JSON names the key), cut for the failure messages otherwise.
+        body: response
+          ? response.body.toString('utf8').slice(0, response.status === 201 ? undefined : 300)
+          : error,
       });
     }
   };

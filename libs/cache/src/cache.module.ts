@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { CacheStateService } from './cache-state.service';
 import { PathLockService } from './path-lock.service';
+import { ReplicationBarrier } from './replication-barrier.service';
 import { REDIS, createRedisConnection } from './redis.provider';
 
 @Global()
@@ -20,8 +21,9 @@ import { REDIS, createRedisConnection } from './redis.provider';
     },
     CacheStateService,
     PathLockService,
+    ReplicationBarrier,
   ],
-  exports: [REDIS, CacheStateService, PathLockService],
+  exports: [REDIS, CacheStateService, PathLockService, ReplicationBarrier],
 })
 export class CacheModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}

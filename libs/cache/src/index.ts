@@ -4,3 +4,4 @@ export * from './cache.module';
 export * from './redis.provider';
 export * from './path-lock.service';
 export * from './redis-target';
+export * from './replication-barrier.service';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CacheStateService } from '@app/cache';
+import { CacheStateService, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites } from '@app/db';
@@ -78,6 +78,7 @@ export class FetchService {
     private readonly deferred: DeferredWrites,
     private readonly metrics: MetricsService,
     private readonly inflight: InflightRegistry,
+    private readonly replication: ReplicationBarrier,
   ) {}
 
   async run(
@@ -93,6 +94,7 @@ export class FetchService {
     const tag = `${payload.remote} ${payload.path}${payload.requestId ? ` [${payload.requestId}]` : ''}`;
     try {
       const context = this.contextOf(job, remote, signal);
+      await this.replication.settle();
       const result = { ...(await this.execute(context)), enqueueId: payload.enqueueId };
       const seconds = (performance.now() - started) / 1000;
       const bytes = result.outcome === 'stored' ? result.size : 0;
