@@ -100,7 +100,7 @@ export class FetchCoordinator {
           await this.requireFetcher(queue);
           const job = await this.queueCall(queue.getJob(jobId));
           if (job) {
-            await this.replayFinalState(job, inbox);
+            await this.replayFinalState(queue, job, inbox);
             continue;
           }
           if (rounds >= MAX_ENQUEUE_ROUNDS) {
@@ -178,7 +178,7 @@ export class FetchCoordinator {
         continue;
       }
       if (state === 'failed' || state === 'completed') {
-        await this.replayFinalState(job, inbox);
+        await this.replayFinalState(queue, job, inbox);
         return job.data.enqueueId ?? null;
       }
       const progress = job.progress as FetchProgress | number;
@@ -198,12 +198,25 @@ export class FetchCoordinator {
   }
 
   /** A job that already failed or finished: its event may be lost (or not here yet). */
-  private async replayFinalState(job: FetchJob, inbox: FetchEventInbox): Promise<void> {
+  private async replayFinalState(
+    queue: FetchQueue,
+    job: FetchJob,
+    inbox: FetchEventInbox,
+  ): Promise<void> {
     const state = await this.queueCall(job.getState());
+    if (state !== 'failed' && state !== 'completed') {
+      return;
+    }
+    // `job` may have been read while it still ran: its failedReason and returnvalue are read
+    // again now that it is done (a stale copy answered a client with an empty failure, a 502).
+    const done = await this.queueCall(queue.getJob(job.id ?? ''));
+    if (!done) {
+      return;
+    }
     if (state === 'failed') {
-      inbox.push({ type: 'failed', failure: job.failedReason });
-    } else if (state === 'completed') {
-      inbox.push({ type: 'completed', result: job.returnvalue });
+      inbox.push({ type: 'failed', failure: done.failedReason });
+    } else {
+      inbox.push({ type: 'completed', result: done.returnvalue });
     }
   }
 
