@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import {
+  chmod,
+  link,
   mkdir,
   open,
   readdir,
@@ -19,6 +21,7 @@ import { ArtifactError } from '@app/common';
 import { FileBody } from './file-body';
 import { HashingTransform } from './hashing.transform';
 import type {
+  AdoptedFile,
   ObjectInfo,
   ObjectReadResult,
   ReadOptions,
@@ -122,8 +125,7 @@ export class FsStorageDriver implements StorageDriver {
       expectedSize: options.expectedSize,
       expectedSha256: options.expectedSha256,
     });
-    let tempRecord: string | null = null;
-    let published = false;
+    let blobReady = false;
     try {
       await mkdir(dirname(blobPath), { recursive: true });
       // Open before streaming so the file surely exists when the cleanup below unlinks it; a
@@ -137,15 +139,78 @@ export class FsStorageDriver implements StorageDriver {
       // Until here the blob is a `.partial` file, which sweepLeftovers removes when a crash
       // leaves it behind.
       await rename(partialPath, blobPath);
-      const record: FsRecord = {
-        blob: id,
-        size: hasher.byteCount,
-        sha256: hasher.sha256,
-        contentType: options.contentType ?? null,
-        storedAt: new Date().toISOString(),
-      };
+      blobReady = true;
+      return await this.publish(
+        key,
+        recordPath,
+        id,
+        { size: hasher.byteCount, sha256: hasher.sha256, contentType: options.contentType ?? null },
+        options.signal,
+      );
+    } catch (error) {
+      throw toStorageError(error, 'write', key);
+    } finally {
+      if (!blobReady) {
+        await unlinkQuietly(partialPath);
+      }
+    }
+  }
+
+  async canAdopt(directory: string): Promise<boolean> {
+    try {
+      const [from, to] = await Promise.all([stat(directory), this.blobsDevice()]);
+      return from.dev === to;
+    } catch {
+      return false;
+    }
+  }
+
+  async adoptFile(key: string, path: string, facts: AdoptedFile): Promise<WriteResult | null> {
+    const recordPath = this.recordPath(key);
+    const id = randomUUID();
+    const blobPath = this.blobPath(id);
+    try {
+      await mkdir(dirname(blobPath), { recursive: true });
+      try {
+        await link(path, blobPath);
+      } catch (error) {
+        if (errorCode(error) === 'EXDEV') {
+          return null;
+        }
+        throw error;
+      }
+      // As for a written blob: on the disk before a record names it. Readable by every process
+      // sharing the storage, whatever the private mode of the file it was.
+      await chmod(blobPath, 0o644);
+      const file = await open(blobPath, 'r');
+      try {
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      return await this.publish(key, recordPath, id, facts);
+    } catch (error) {
+      throw toStorageError(error, 'write', key);
+    }
+  }
+
+  /**
+   * Names a complete, synced blob in the record of `key` (atomically: rename), then drops the
+   * blob the record named before. When it fails the new blob is removed and nothing changed.
+   */
+  private async publish(
+    key: string,
+    recordPath: string,
+    id: string,
+    facts: AdoptedFile,
+    signal?: AbortSignal,
+  ): Promise<WriteResult> {
+    const record: FsRecord = { blob: id, ...facts, storedAt: new Date().toISOString() };
+    let tempRecord: string | null = null;
+    let published = false;
+    try {
       tempRecord = await this.writeTempRecord(key, recordPath, record);
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       const previous = await this.readRecord(recordPath, key).catch(() => null);
       try {
         await rename(tempRecord, recordPath);
@@ -164,17 +229,27 @@ export class FsStorageDriver implements StorageDriver {
         await unlinkQuietly(this.blobPath(previous.blob));
       }
       return { size: record.size, sha256: record.sha256 };
-    } catch (error) {
-      throw toStorageError(error, 'write', key);
     } finally {
       if (!published) {
-        await unlinkQuietly(partialPath);
-        await unlinkQuietly(blobPath);
+        await unlinkQuietly(this.blobPath(id));
         if (tempRecord !== null) {
           await unlinkQuietly(tempRecord);
         }
       }
     }
+  }
+
+  private blobsDeviceId: Promise<number> | null = null;
+
+  /** The device of the blobs directory (created if need be), read once. */
+  private blobsDevice(): Promise<number> {
+    this.blobsDeviceId ??= mkdir(this.blobsDir, { recursive: true })
+      .then(() => stat(this.blobsDir))
+      .then((info) => info.dev);
+    this.blobsDeviceId.catch(() => {
+      this.blobsDeviceId = null;
+    });
+    return this.blobsDeviceId;
   }
 
   async sweepLeftovers(olderThan: Date): Promise<number> {

@@ -26,6 +26,7 @@ import { ArtifactError } from '@app/common';
 import { HashingTransform } from './hashing.transform';
 import { guardStalls } from './stall-guard';
 import type {
+  AdoptedFile,
   ObjectInfo,
   ObjectReadResult,
   ReadOptions,
@@ -276,6 +277,15 @@ export class S3StorageDriver implements StorageDriver {
       },
       body: stream,
     };
+  }
+
+  /** Objects are uploaded: a local file is never adopted. */
+  canAdopt(_directory: string): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  adoptFile(_key: string, _path: string, _facts: AdoptedFile): Promise<WriteResult | null> {
+    return Promise.resolve(null);
   }
 
   async write(key: string, source: Readable, options: WriteOptions = {}): Promise<WriteResult> {

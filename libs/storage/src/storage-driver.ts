@@ -42,6 +42,14 @@ export interface WriteResult {
   sha256: string;
 }
 
+/** What the caller of `adoptFile` measured of a file as it wrote it. */
+export interface AdoptedFile {
+  size: number;
+  /** hex sha256 of the file's bytes */
+  sha256: string;
+  contentType: string | null;
+}
+
 /**
  * Object storage as the cache sees it. Keys are relative, '/'-separated, never contain '.' or '..'
  * segments, backslashes or NUL; drivers re-check them.
@@ -56,6 +64,18 @@ export interface StorageDriver {
   /** null when the key does not exist */
   read(key: string, options?: ReadOptions): Promise<ObjectReadResult | null>;
   write(key: string, source: Readable, options?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Whether `adoptFile` can take a file from `directory` (fs: on the storage's filesystem).
+   * Asked before a download starts, so that one that cannot be adopted streams into `write`.
+   */
+  canAdopt(directory: string): Promise<boolean>;
+  /**
+   * Publishes the complete local file at `path` as `key` without copying its bytes (fs: a hard
+   * link), atomically like `write`. The caller vouches for `facts` (it hashed and counted the
+   * bytes as they arrived) and never changes the file again. Null when the file cannot be
+   * adopted after all (then nothing was published; the caller writes it).
+   */
+  adoptFile(key: string, path: string, facts: AdoptedFile): Promise<WriteResult | null>;
   /** true when something was deleted */
   delete(key: string): Promise<boolean>;
   /** every object whose key starts with `prefix` (plain string prefix) */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +108,43 @@ describe('FsStorageDriver specifics', () => {
     const left = await readdir(shard);
     expect(left).toEqual([fresh.slice(shard.length + 1)]);
     expect((await driver.head('kept'))?.size).toBe(4);
+  });
+
+  it('adopts a file on its filesystem without copying it, and publishes it like a write', async () => {
+    const spool = await freshDir();
+    const data = pattern(3 * MiB + 5, 7);
+    const file = join(spool, 'download');
+    await writeFile(file, data, { mode: 0o600 });
+    await driver.write('adopted', Readable.from([Buffer.from('an older version')]));
+    expect(await driver.canAdopt(spool)).toBe(true);
+    const facts = { size: data.length, sha256: sha256(data), contentType: 'application/x-test' };
+    expect(await driver.adoptFile('adopted', file, facts)).toEqual({
+      size: facts.size,
+      sha256: facts.sha256,
+    });
+    const read = await driver.read('adopted');
+    expect(read?.info).toMatchObject(facts);
+    expect((await readSmall(read!.body)).equals(data)).toBe(true);
+    // The same inode, readable by every process, and the older version's blob is gone.
+    const blobs = await filesUnder(join(root, 'blobs'));
+    expect(blobs).toHaveLength(1);
+    const blob = join(root, 'blobs', blobs[0].slice(0, 2), blobs[0]);
+    expect((await stat(blob)).ino).toBe((await stat(file)).ino);
+    expect((await stat(blob)).mode & 0o777).toBe(0o644);
+  });
+
+  it('cannot adopt from a missing directory, and publishes nothing when the file is gone', async () => {
+    expect(await driver.canAdopt(join(root, 'no-such-dir'))).toBe(false);
+    const error = await rejection(
+      driver.adoptFile('gone', join(root, 'no-such-file'), {
+        size: 1,
+        sha256: 'a'.repeat(64),
+        contentType: null,
+      }),
+    );
+    expect(isArtifactError(error)).toBe(true);
+    expect(await driver.head('gone')).toBeNull();
+    expect(await filesUnder(join(root, 'blobs')).catch(() => [])).toEqual([]);
   });
 
   it('keeps records under keys/ and bytes under blobs/, one blob per live object', async () => {
@@ -224,6 +261,15 @@ describe('S3StorageDriver specifics', () => {
     expect(await driver.sweepLeftovers(new Date(Date.now() + 1000))).toBeGreaterThanOrEqual(1);
     expect(await objectExists(raw, config.bucket, staging)).toBe(false);
     expect(await driver.head(`${prefix}real`)).not.toBeNull();
+  });
+
+  it('never adopts a local file: the caller uploads it', async () => {
+    const dir = await freshDir();
+    await writeFile(join(dir, 'f'), 'x');
+    expect(await driver.canAdopt(dir)).toBe(false);
+    const facts = { size: 1, sha256: sha256(Buffer.from('x')), contentType: null };
+    expect(await driver.adoptFile(`${prefix}adopted`, join(dir, 'f'), facts)).toBeNull();
+    expect(await driver.head(`${prefix}adopted`)).toBeNull();
   });
 
   it('never lists staging objects', async () => {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { dirname } from 'node:path';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +23,7 @@ import {
   type ObjectInfo,
   STORAGE_DRIVER,
   type StorageDriver,
+  type WriteResult,
 } from '@app/storage';
 import {
   HttpTimeoutError,
@@ -322,6 +324,7 @@ export class FetchService {
         expectedSize: contentLength ?? undefined,
         expectedSha256: target.expectedSha256,
       });
+      const adopt = await this.storage.canAdopt(dirname(attempt.spool.path));
       const download = pipeline(response.body, verify, attempt.spool.createWriter(), {
         signal,
       }).then(
@@ -331,14 +334,27 @@ export class FetchService {
           throw error;
         },
       );
-      const publish = attempt.spool.openReader('verified').then((reader) =>
-        this.storage.write(target.storageKey, reader, {
-          contentType,
-          expectedSize: contentLength ?? undefined,
-          expectedSha256: target.expectedSha256,
-          signal,
-        }),
-      );
+      // The verified spool file becomes the stored file (no second copy, no second hash) when
+      // storage can take it; otherwise storage follows the spool while it grows.
+      const writeFromSpool = (): Promise<WriteResult> =>
+        attempt.spool.openReader('verified').then((reader) =>
+          this.storage.write(target.storageKey, reader, {
+            contentType,
+            expectedSize: contentLength ?? undefined,
+            expectedSha256: target.expectedSha256,
+            signal,
+          }),
+        );
+      const publish = adopt
+        ? download.then(
+            async () =>
+              (await this.storage.adoptFile(target.storageKey, attempt.spool.path, {
+                size: verify.byteCount,
+                sha256: verify.sha256,
+                contentType,
+              })) ?? (await writeFromSpool()),
+          )
+        : writeFromSpool();
       const [downloaded, published] = await Promise.allSettled([download, publish]);
       if (downloaded.status === 'rejected') {
         throw downloaded.reason;

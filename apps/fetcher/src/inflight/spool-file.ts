@@ -142,7 +142,7 @@ export class SpoolFile {
 }
 
 /** The buffers left to write once `written` bytes of them are on disk. */
-function remainderAfter(buffers: Buffer[], written: number): Buffer[] {
+export function remainderAfter(buffers: Buffer[], written: number): Buffer[] {
   let skip = written;
   const rest: Buffer[] = [];
   for (const buffer of buffers) {

@@ -129,12 +129,16 @@ export class FetchCoordinator {
             break;
           }
           case 'completed':
-            if (isAnotherJobs(event.result.enqueueId, awaited)) {
+            if (
+              isAnotherJobs(event.result.enqueueId, awaited) &&
+              (await this.stillRunning(queue, jobId, awaited))
+            ) {
+              // An earlier job with this id finished; the one this request added is still to come.
               break;
             }
             return { kind: 'finished', result: event.result };
           case 'failed':
-            if (awaited !== null && !(await this.stillFailed(queue, jobId, awaited))) {
+            if (awaited !== null && (await this.stillRunning(queue, jobId, awaited))) {
               // An earlier job with this id, whose failure this request replaced.
               break;
             }
@@ -191,10 +195,22 @@ export class FetchCoordinator {
     return null;
   }
 
-  /** Whether the job this request waits on (by enqueueId) is the one that failed. */
-  private async stillFailed(queue: FetchQueue, jobId: string, awaited: string): Promise<boolean> {
+  /**
+   * Whether the job this request added (by enqueueId) is still there and not finished: then an
+   * event of another job with the same id is not its answer. When it is gone (finished and
+   * removed, or a failure of it replaced by another request's job) the event answers it.
+   */
+  private async stillRunning(
+    queue: FetchQueue,
+    jobId: string,
+    awaited: string | null,
+  ): Promise<boolean> {
     const job = await this.queueCall(queue.getJob(jobId));
-    return job === undefined || job === null || job.data.enqueueId === awaited;
+    if (!job || job.data.enqueueId !== awaited) {
+      return false;
+    }
+    const state = await this.queueCall(job.getState());
+    return state !== 'failed' && state !== 'completed';
   }
 
   /** A job that already failed or finished: its event may be lost (or not here yet). */
