@@ -142,7 +142,7 @@ describe('FsStorageDriver specifics', () => {
         contentType: null,
       }),
     );
-    expect(isArtifactError(error)).toBe(true);
+    expect((error as NodeJS.ErrnoException).code).toBe('ENOENT');
     expect(await driver.head('gone')).toBeNull();
     expect(await filesUnder(join(root, 'blobs')).catch(() => [])).toEqual([]);
   });
