@@ -35,6 +35,20 @@ export function createRedisConnection(redis: RedisConfig, options: RedisOptions 
 }
 
 /**
+ * A pub/sub subscriber: no command timeout (a subscription waits by design), and its SUBSCRIBE
+ * queued until the first connection and again after every reconnect.
+ */
+export function createSubscriberConnection(redis: RedisConfig): Redis {
+  const subscriber = createRedisConnection(redis, {
+    enableOfflineQueue: true,
+    commandTimeout: undefined,
+    maxRetriesPerRequest: null,
+  });
+  subscriber.on('error', () => undefined);
+  return subscriber;
+}
+
+/**
  * The gateway's BullMQ Queue (producer) connection: adds and job lookups fail at once while Redis
  * is down and after REDIS_COMMAND_TIMEOUT_MS while it is partitioned, instead of queueing in
  * ioredis on behalf of a client that has stopped waiting.

@@ -6,7 +6,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { createRedisConnection } from '@app/cache';
+import { createSubscriberConnection } from '@app/cache';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { FETCH_CANCEL_CHANNEL } from '@app/jobs';
 import { FetchProcessor, MetadataFetchProcessor } from './fetch.processor';
@@ -29,14 +29,7 @@ export class FetchCancellation implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    // Subscriber mode: no command timeout (a subscription waits by design), and it must queue
-    // its SUBSCRIBE until the first connection, and again after every reconnect.
-    const subscriber = createRedisConnection(this.config.redis, {
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-      maxRetriesPerRequest: null,
-    });
-    subscriber.on('error', () => undefined);
+    const subscriber = createSubscriberConnection(this.config.redis);
     subscriber.on('message', (_channel: string, jobId: string) => {
       if (this.content.cancel(jobId) || this.metadata.cancel(jobId)) {
         this.logger.warn(`fetch job ${jobId} cancelled by an operator`);

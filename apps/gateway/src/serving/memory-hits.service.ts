@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { REDIS, STORAGE_DROPPED_CHANNEL, createRedisConnection } from '@app/cache';
+import { REDIS, STORAGE_DROPPED_CHANNEL, createSubscriberConnection } from '@app/cache';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ObjectInfo } from '@app/storage';
 import { type MemoryEntry, MemoryTier } from './memory-tier';
@@ -44,13 +44,8 @@ export class MemoryHits implements OnModuleInit, OnApplicationShutdown {
     if (!this.enabled) {
       return;
     }
-    const subscriber = createRedisConnection(this.config.redis, {
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-      maxRetriesPerRequest: null,
-    });
+    const subscriber = createSubscriberConnection(this.config.redis);
     let connectedBefore = false;
-    subscriber.on('error', () => undefined);
     subscriber.on('ready', () => {
       // Invalidations published while this connection was down are lost: start over.
       if (connectedBefore) {
