@@ -380,29 +380,14 @@ export class S3StorageDriver implements StorageDriver {
 
   async sweepLeftovers(olderThan: Date): Promise<number> {
     let removed = 0;
-    let token: string | undefined;
-    do {
-      let page: ListObjectsV2CommandOutput;
-      try {
-        page = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: STAGING_PREFIX,
-            ContinuationToken: token,
-            MaxKeys: SWEEP_PAGE,
-          }),
-        );
-      } catch (error) {
-        throw toStorageError(error, 'sweep', STAGING_PREFIX);
-      }
-      const old = (page.Contents ?? []).filter(
+    for await (const objects of this.listObjectPages(STAGING_PREFIX, 'sweep', SWEEP_PAGE)) {
+      const old = objects.filter(
         (object) => object.Key !== undefined && (object.LastModified ?? new Date()) < olderThan,
       );
       if (old.length > 0) {
         removed += await this.deleteBatch(old.map((object) => object.Key as string));
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    }
     return removed + (await this.abortOldUploads(olderThan));
   }
 
@@ -629,6 +614,23 @@ export class S3StorageDriver implements StorageDriver {
 
   /** Pages of keys under `prefix`, without staging objects or keys this driver cannot address. */
   private async *listKeyPages(prefix: string): AsyncGenerator<string[]> {
+    for await (const objects of this.listObjectPages(prefix, 'list')) {
+      const keys = objects
+        .map((object) => object.Key)
+        .filter((key): key is string => key !== undefined && !key.startsWith(STAGING_PREFIX))
+        .filter((key) => isValidKey(key));
+      if (keys.length > 0) {
+        yield keys;
+      }
+    }
+  }
+
+  /** Every page of a ListObjectsV2 under `prefix` ('' for the whole bucket). */
+  private async *listObjectPages(
+    prefix: string,
+    op: string,
+    maxKeys?: number,
+  ): AsyncGenerator<NonNullable<ListObjectsV2CommandOutput['Contents']>> {
     let token: string | undefined;
     do {
       let page: ListObjectsV2CommandOutput;
@@ -638,18 +640,13 @@ export class S3StorageDriver implements StorageDriver {
             Bucket: this.bucket,
             Prefix: prefix === '' ? undefined : prefix,
             ContinuationToken: token,
+            MaxKeys: maxKeys,
           }),
         );
       } catch (error) {
-        throw toStorageError(error, 'list', prefix);
+        throw toStorageError(error, op, prefix);
       }
-      const keys = (page.Contents ?? [])
-        .map((object) => object.Key)
-        .filter((key): key is string => key !== undefined && !key.startsWith(STAGING_PREFIX))
-        .filter((key) => isValidKey(key));
-      if (keys.length > 0) {
-        yield keys;
-      }
+      yield page.Contents ?? [];
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
