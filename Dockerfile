@@ -26,8 +26,6 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # --- runtime --------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
-# scripts/local-services.ts APP_NODE_OPTIONS: a small young generation keeps RSS flat under streams.
-ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # package.json: the version that GET / reports (and how the gateway finds docs/openapi.yaml,
 # which it serves at /docs). .data: the fs driver's default root (single node
@@ -43,4 +41,5 @@ COPY config/remotes.yaml ./config/remotes.yaml
 USER node
 EXPOSE 8080 8081
 # No HEALTHCHECK here: the port depends on the app. docker-compose.yml checks GET /health of each.
-CMD ["node", "dist/apps/gateway/src/main.js"]
+# Node flags: scripts/local-services.ts APP_NODE_FLAGS says why (compose passes the same).
+CMD ["node", "--max-semi-space-size=4", "--initial-old-space-size=128", "dist/apps/gateway/src/main.js"]

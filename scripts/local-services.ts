@@ -26,11 +26,14 @@ import { Client } from 'pg';
 import { waitFor } from '../test/helpers/wait-for';
 
 /**
- * Node options both apps run with. A small young generation keeps RSS flat while many streams
- * pass through (measured: a gateway relaying 8 cold 1 GiB downloads peaks near 150 MiB instead
- * of 175, with no throughput change); npm start, the Dockerfile and the tests all use it.
+ * Node flags both apps run with (on the command line: NODE_OPTIONS refuses the second). A small
+ * young generation keeps RSS flat while many streams pass through (a gateway relaying 8 cold
+ * 1 GiB downloads peaked near 150 MiB instead of 175). A configured initial old generation stops
+ * V8 from running a major GC every ~15 MiB streamed (a 64 MiB cold miss ran 5 to 8 of them in
+ * each app and took twice as long; docs/PERFORMANCE.md). The same list is in package.json's start
+ * scripts, scripts/start.sh, the Dockerfile and docker-compose.yml.
  */
-export const APP_NODE_OPTIONS = '--max-semi-space-size=4';
+export const APP_NODE_FLAGS = ['--max-semi-space-size=4', '--initial-old-space-size=128'];
 
 export interface ServiceHandle {
   readonly name: string;

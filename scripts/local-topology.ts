@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { waitFor } from '../test/helpers/wait-for';
 import {
-  APP_NODE_OPTIONS,
+  APP_NODE_FLAGS,
   freePort,
   startPostgres,
   startRedis,
@@ -550,7 +550,6 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
       ...(options.adminToken ? { ADMIN_TOKEN: options.adminToken } : {}),
-      NODE_OPTIONS: APP_NODE_OPTIONS,
       ...options.env,
     };
     const startApp = async (kind: 'gateway' | 'fetcher', index: number): Promise<string> => {
@@ -561,7 +560,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
           ? { PORT: String(port) }
           : { FETCHER_PORT: String(port), FETCHER_ADVERTISE_URL: url };
       const name = `${kind}-${index + 1}`;
-      const daemon = await startDaemon(name, process.execPath, [ENTRY[kind]], {
+      const daemon = await startDaemon(name, process.execPath, [...APP_NODE_FLAGS, ENTRY[kind]], {
         logFile: path.join(logs, `${name}.log`),
         env: appEnv(common, own),
       });

@@ -134,11 +134,11 @@ export REDIS_URL DATABASE_URL
 
 # --- apps -----------------------------------------------------------------------------------
 say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL"
-# Same Node options as everywhere else (scripts/local-services.ts APP_NODE_OPTIONS: flat RSS).
-export NODE_OPTIONS="${NODE_OPTIONS:---max-semi-space-size=4}"
-node "$fetcher_main" &
+# The same Node flags as everywhere else (scripts/local-services.ts APP_NODE_FLAGS says why).
+node_flags=(--max-semi-space-size=4 --initial-old-space-size=128)
+node "${node_flags[@]}" "$fetcher_main" &
 fetcher_pid=$!
-node "$gateway_main" &
+node "${node_flags[@]}" "$gateway_main" &
 gateway_pid=$!
 # Nothing runs cleanup when this script is killed outright (kill -9); the services notice by
 # themselves (--exit-with), the apps are stopped by this watchdog.

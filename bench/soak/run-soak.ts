@@ -4,7 +4,6 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FETCH_QUEUE } from '@app/jobs';
-import { APP_NODE_OPTIONS } from '../../scripts/local-services';
 import { requireEnv } from '../../test/helpers/isolated-services';
 import { Stack } from '../../test/helpers/stack';
 import { UpstreamServer } from '../../test/helpers/upstream-server';
@@ -106,7 +105,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       env: {
         ADMIN_TOKEN,
         TMPDIR: tmpDir,
-        NODE_OPTIONS: `${APP_NODE_OPTIONS} --expose-gc --require ${GC_PROBE}`,
+        NODE_OPTIONS: `--expose-gc --require ${GC_PROBE}`,
         SOAK_GC_PROBE_DIR: probeDir,
       },
     });

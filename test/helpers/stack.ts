@@ -6,7 +6,7 @@ import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
-import { APP_NODE_OPTIONS, freePort } from '../../scripts/local-services';
+import { APP_NODE_FLAGS, freePort } from '../../scripts/local-services';
 import {
   allocateRedisDatabase,
   createBucket,
@@ -61,7 +61,7 @@ export class AppProcess {
 
   async start(): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [ENTRY[this.kind]], {
+    const child = spawn(process.execPath, [...APP_NODE_FLAGS, ENTRY[this.kind]], {
       env: this.env,
       stdio: ['ignore', fd, fd],
       detached: true,
@@ -158,7 +158,6 @@ export class Stack {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'test',
-      NODE_OPTIONS: APP_NODE_OPTIONS,
       HOST: '127.0.0.1',
       ARTIFACT_CONFIG: configFile,
       REDIS_URL: redisUrl,

@@ -77,9 +77,13 @@ describe('docker-compose.yml and deploy/ configs', () => {
       // One image, one build; the command picks the app, and the built entry point exists.
       expect(services[name].image).toBe(services[gateways[0]].image);
       expect(services[name].build).toBe('.');
-      const entry = services[name].command?.[1] ?? '';
       const kind = name.startsWith('gateway') ? 'gateway' : 'fetcher';
-      expect(services[name].command).toEqual(['node', `dist/apps/${kind}/src/main.js`]);
+      // The same command line (Node flags included) as `npm run start:<app>`.
+      const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> })
+        .scripts;
+      expect(services[name].command).toEqual(scripts[`start:${kind}`].split(' '));
+      const entry = services[name].command?.at(-1) ?? '';
+      expect(entry).toBe(`dist/apps/${kind}/src/main.js`);
       expect(existsSync(join(ROOT, entry))).toBe(true);
       expect(services[name].volumes).toContain('./config/remotes.yaml:/app/config/remotes.yaml:ro');
     }

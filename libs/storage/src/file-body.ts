@@ -1,15 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
+import { sendWithReusedBuffers } from './reused-buffers';
 
 /** Bytes per read: fewer system calls and stream hops per MiB; small files in one read. */
 const MAX_CHUNK_BYTES = 512 * 1024;
-/** Reads in flight ahead of the socket while it sends: one being written, one being read. */
-const BUFFERS = 2;
 
 /**
  * A stored file's bytes [start, end], as a Readable, or (sendTo) written straight to a socket
- * through two reused buffers. Streaming a large file the Readable way allocates a fresh buffer
- * per chunk, and page faults and garbage collection of those cost more than the copying does.
+ * through two reused buffers (sendWithReusedBuffers).
  * Either way the body is exactly end - start + 1 bytes, or it fails: a file shorter than its
  * record says (a damaged disk) breaks the transfer instead of ending it short.
  */
@@ -42,32 +40,11 @@ export class FileBody extends Readable {
       throw new Error('FileBody.sendTo: the body is already being read');
     }
     this.sending = true;
-    // A socket that closes may drop the callbacks of the writes it still held: never wait on them.
-    let onClose = (): void => undefined;
-    const closed = new Promise<never>((_resolve, reject) => {
-      onClose = () => reject(new Error('the connection closed before the body was sent'));
-    });
-    closed.catch(() => undefined);
-    out.once('close', onClose);
-    const buffers = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(this.chunkBytes));
-    const writes: Array<Promise<void>> = [];
     try {
-      if (out.destroyed) {
-        onClose();
-      }
-      for (let round = 0; this.position <= this.end; round += 1) {
-        if (writes.length === BUFFERS) {
-          // This round reuses the buffer of the oldest write: it must have left for the socket.
-          await Promise.race([writes.shift(), closed]);
-        }
-        const chunk = await this.readInto(buffers[round % BUFFERS]);
-        const write = writeTo(out, chunk);
-        write.catch(() => undefined);
-        writes.push(write);
-      }
-      await Promise.race([Promise.all(writes), closed]);
+      await sendWithReusedBuffers(out, this.chunkBytes, (buffer) =>
+        this.position <= this.end ? this.readInto(buffer) : Promise.resolve(null),
+      );
     } finally {
-      out.off('close', onClose);
       this.destroy();
     }
   }
@@ -106,10 +83,4 @@ export class FileBody extends Readable {
     this.position += bytesRead;
     return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
   }
-}
-
-function writeTo(out: Writable, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    out.write(chunk, (error) => (error ? reject(error) : resolve()));
-  });
 }

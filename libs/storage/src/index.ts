@@ -6,3 +6,4 @@ export * from './fs-storage.driver';
 export type { S3StorageConfig } from './s3-storage.driver';
 export * from './storage.module';
 export * from './file-body';
+export * from './reused-buffers';

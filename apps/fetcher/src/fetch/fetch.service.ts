@@ -325,9 +325,14 @@ export class FetchService {
         expectedSha256: target.expectedSha256,
       });
       const adopt = await this.storage.canAdopt(dirname(attempt.spool.path));
-      const download = pipeline(response.body, verify, attempt.spool.createWriter(), {
-        signal,
-      }).then(
+      const download = pipeline(
+        response.body,
+        verify,
+        attempt.spool.createWriter({ syncBehind: adopt }),
+        {
+          signal,
+        },
+      ).then(
         () => attempt.spool.verified(),
         (error: Error) => {
           attempt.spool.fail(error);

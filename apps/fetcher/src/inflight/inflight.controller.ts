@@ -19,16 +19,22 @@ export class InflightController {
     }
     let body;
     try {
-      // Fastify destroys the body when the gateway hangs up, which closes the reader's descriptor.
       body = await attempt.spool.openReader('released');
     } catch {
       throw new NotFoundException('in-flight fetch already ended');
     }
-    // Not awaited: a Fastify reply is thenable and would reject when the fetch fails mid-body;
-    // Fastify then cuts the connection, which is the signal the gateway needs.
-    void reply
-      .header('content-type', 'application/octet-stream')
-      .header('cache-control', 'no-store')
-      .send(body);
+    // Written to the socket directly, through the reader's reused buffers. A fetch that fails
+    // mid-body, or a gateway that hangs up, destroys the connection: no chunked terminator is
+    // the signal the gateway needs.
+    reply.hijack();
+    const response = reply.raw;
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'cache-control': 'no-store',
+    });
+    body.sendTo(response).then(
+      () => response.end(),
+      () => response.destroy(),
+    );
   }
 }

@@ -1,0 +1,61 @@
+import type { Writable } from 'node:stream';
+
+/** Reads in flight ahead of the socket while it sends: one being written, one being read. */
+const BUFFERS = 2;
+
+/**
+ * Fills the next chunk into `buffer` and returns the filled part, or null when the body ended.
+ * It may wait (a body that is still growing).
+ */
+export type ChunkFiller = (buffer: Buffer) => Promise<Buffer | null>;
+
+/**
+ * Sends a body to `out` (which it does not end) through two reused buffers: one being written
+ * while the next is filled. A buffer is filled again only once the socket has taken its last
+ * write. Streaming large bodies the Readable way allocates a fresh buffer per chunk, and the
+ * page faults and garbage collection of those (a major GC every few dozen MiB: the buffers are
+ * external memory) cost more than the copying does.
+ * Rejects, having written a prefix at most, when `fill` or `out` fails or `out` closes.
+ */
+export async function sendWithReusedBuffers(
+  out: Writable,
+  chunkBytes: number,
+  fill: ChunkFiller,
+): Promise<void> {
+  // A socket that closes may drop the callbacks of the writes it still held: never wait on them.
+  let onClose = (): void => undefined;
+  const closed = new Promise<never>((_resolve, reject) => {
+    onClose = () => reject(new Error('the connection closed before the body was sent'));
+  });
+  closed.catch(() => undefined);
+  out.once('close', onClose);
+  const buffers = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(chunkBytes));
+  const writes: Array<Promise<void>> = [];
+  try {
+    if (out.destroyed) {
+      onClose();
+    }
+    for (let round = 0; ; round += 1) {
+      if (writes.length === BUFFERS) {
+        // This round reuses the buffer of the oldest write: it must have left for the socket.
+        await Promise.race([writes.shift(), closed]);
+      }
+      const chunk = await Promise.race([fill(buffers[round % BUFFERS]), closed]);
+      if (chunk === null) {
+        break;
+      }
+      const write = writeTo(out, chunk);
+      write.catch(() => undefined);
+      writes.push(write);
+    }
+    await Promise.race([Promise.all(writes), closed]);
+  } finally {
+    out.off('close', onClose);
+  }
+}
+
+function writeTo(out: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(chunk, (error) => (error ? reject(error) : resolve()));
+  });
+}
