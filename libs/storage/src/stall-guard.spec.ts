@@ -27,6 +27,19 @@ describe('guardStalls', () => {
 
   const ticks = () => new Promise((resolve) => setImmediate(resolve));
 
+  it('leaves an unread body paused: bytes that arrive before its consumer are not lost', async () => {
+    const body = new PassThrough();
+    guardStalls(body, 1000, stallError);
+    body.end(Buffer.from('manifest'));
+    await ticks();
+    expect(body.readableFlowing).toBeNull();
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+    }
+    expect(Buffer.concat(chunks).toString()).toBe('manifest');
+  });
+
   it('destroys a body that sends nothing while it is read', async () => {
     const body = new PassThrough();
     guardStalls(body, 1000, stallError);

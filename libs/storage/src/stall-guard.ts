@@ -21,8 +21,17 @@ export function guardStalls(body: Readable, ms: number, onStall: () => Error): v
   };
   // 'resume' is emitted on the next tick, possibly after a pause: ask the stream, not the event.
   const armIfFlowing = () => (body.readableFlowing ? arm() : clear());
-  body.on('resume', armIfFlowing);
-  body.on('data', armIfFlowing);
+  // Watching 'data' only once a consumer made the body flow: a 'data' listener added earlier
+  // would start the flow itself, and bytes that arrive before the consumer is attached (a small
+  // S3 object, while the gateway waits for Redis) would be lost, the body "ending" short.
+  let watching = false;
+  body.on('resume', () => {
+    if (!watching) {
+      watching = true;
+      body.on('data', armIfFlowing);
+    }
+    armIfFlowing();
+  });
   body.on('pause', clear);
   body.once('end', clear);
   body.once('close', clear);

@@ -35,8 +35,9 @@ describe('path guard properties (generated paths)', () => {
       }),
       { numRuns: RUNS },
     );
-    // The generator must let enough through for the key and URL checks to mean something.
-    expect(accepted).toBeGreaterThan(RUNS / 10);
+    // The generator must let enough through for the key and URL checks to mean something. About
+    // 10% pass (one CI run saw 299 of 3000): the bound sits many standard deviations below that.
+    expect(accepted).toBeGreaterThan(RUNS / 20);
   });
 
   it('a hosted listing: the prefix stays under <remote>/', () => {

@@ -428,7 +428,6 @@ const PLAIN_GET: ServeRequest = {
   ifModifiedSince: undefined,
   ifRange: undefined,
   accept: undefined,
-  signal: new AbortController().signal,
   requestId: '-',
 };
 

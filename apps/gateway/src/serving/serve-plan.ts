@@ -21,8 +21,11 @@ export interface ServeRequest {
   ifModifiedSince: string | undefined;
   ifRange: string | undefined;
   accept: string | undefined;
-  /** aborts when the client goes away */
-  signal: AbortSignal;
+  /**
+   * Aborts when the client goes away. Absent for the hit route's reads, which a closing socket
+   * stops by itself (one signal shared by all of them gathered a listener per concurrent read).
+   */
+  signal?: AbortSignal;
   /** carried into the fetch job, so the fetcher's log lines name the request that caused them */
   requestId: string;
 }
