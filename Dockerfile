@@ -5,7 +5,7 @@
 # docker-compose.yml runs two of each. Configuration is the environment (README, SPEC §3) and the
 # remotes file at /app/config/remotes.yaml (mount your own read-only).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: every dependency (swc, types), then the apps -----------------------------------------
 FROM ${NODE_IMAGE} AS build

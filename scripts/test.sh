@@ -21,6 +21,14 @@ fail_before_jest() {
 
 bash scripts/ensure-deps.sh --for test || fail_before_jest 'installing test dependencies failed'
 
+# npm puts node_modules/.bin first on PATH: the `node` devDependency (Node 24) runs jest and the
+# apps whatever Node the machine has. Refuse a Node the project does not support.
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+echo "== node $(node --version) ($(command -v node))"
+if ((node_major < 22)); then
+  fail_before_jest "Node $(node --version) is too old (22 or newer): run the tests through npm (npm test), which brings Node 24"
+fi
+
 if [[ "${TEST_SKIP_CHECKS:-}" != 1 ]]; then
   echo '== typecheck (tsc --noEmit)'
   npx tsc --noEmit -p tsconfig.json || fail_before_jest 'typecheck failed (see above)'
