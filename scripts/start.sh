@@ -91,23 +91,11 @@ if ! npm run build; then
   exit 1
 fi
 
-find_main() {
-  local app="$1" candidate
-  # Where the build puts it depends on the compiler (swc: src/main.js; nest/tsc with libs:
-  # apps/<app>/src/main.js under the app's outDir).
-  for candidate in "dist/apps/$app/src/main.js" "dist/apps/$app/main.js" \
-    "dist/apps/$app/apps/$app/src/main.js"; do
-    if [[ -f "$candidate" ]]; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-  find dist -path "*apps/$app/src/main.js" -print -quit 2>/dev/null
-}
-gateway_main="$(find_main gateway)"
-fetcher_main="$(find_main fetcher)"
-if [[ -z "$gateway_main" || -z "$fetcher_main" ]]; then
-  say "build finished but dist/apps/{gateway,fetcher}/**/main.js is missing"
+# Where `npm run build` (swc) puts the entry points.
+gateway_main=dist/apps/gateway/src/main.js
+fetcher_main=dist/apps/fetcher/src/main.js
+if [[ ! -f "$gateway_main" || ! -f "$fetcher_main" ]]; then
+  say "build finished but $gateway_main or $fetcher_main is missing"
   exit 1
 fi
 

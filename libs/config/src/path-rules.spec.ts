@@ -90,11 +90,6 @@ describe('classifyPath', () => {
     expect(classifyPath(remote({ package: 'debian' }), 'x/README')).toBe('mutable');
     expect(classifyPath(remote({ package: 'generic' }), 'x/README')).toBe('immutable');
   });
-
-  it('ignores patterns for docker', () => {
-    const r = remote({ package: 'docker', include_patterns: ['library/.*'] });
-    expect(classifyPath(r, 'library/nginx/manifests/latest')).toBe('mutable');
-  });
 });
 
 describe('isIncluded', () => {

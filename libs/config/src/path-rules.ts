@@ -31,26 +31,14 @@ export function regexError(source: string): string | null {
   }
 }
 
-// Digest references (sha256:<hex>, sha512:<hex>, ...) name immutable content; anything else
-// under manifests/ is a tag.
-const DOCKER_IMMUTABLE = /^.+\/(?:manifests|blobs)\/[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const DOCKER_MUTABLE = /^.+\/(?:manifests\/[^/]+|tags\/list)$/;
-
 /**
  * How a path (everything after the remote name, no leading slash) is cached.
  * Mutable patterns win over immutable ones. A remote with its own patterns refuses what matches
  * neither (403, as the original service did); with package defaults only, unknown files of a
- * package repository are revalidated rather than cached forever.
+ * package repository are revalidated rather than cached forever. File remotes only: a docker
+ * path is classified by the registry request it is (libs/formats fetch-target).
  */
 export function classifyPath(remote: ProxyRemoteConfig, path: string): PathClass {
-  if (remote.package === 'docker') {
-    // Docker paths are classified by the registry protocol, not by patterns (SPEC §3):
-    // `<image>/manifests/<ref>`, `<image>/blobs/<digest>`, `<image>/tags/list`.
-    if (DOCKER_IMMUTABLE.test(path)) {
-      return 'immutable';
-    }
-    return DOCKER_MUTABLE.test(path) ? 'mutable' : 'forbidden';
-  }
   if (remote.mutablePatterns.some((pattern) => pattern.test(path))) {
     return 'mutable';
   }

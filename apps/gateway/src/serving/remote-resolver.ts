@@ -1,5 +1,5 @@
 import { ArtifactError } from '@app/common';
-import type { AppConfig, LocalRemoteConfig, ProxyRemoteConfig, RemoteConfig } from '@app/config';
+import type { AppConfig, LocalRemoteConfig, RemoteConfig } from '@app/config';
 
 export function resolveRemote(config: AppConfig, name: string): RemoteConfig {
   const remote = Object.hasOwn(config.remotes, name) ? config.remotes[name] : undefined;
@@ -11,10 +11,6 @@ export function resolveRemote(config: AppConfig, name: string): RemoteConfig {
 
 export function isLocal(remote: RemoteConfig): remote is LocalRemoteConfig {
   return remote.package === 'local';
-}
-
-export function isProxy(remote: RemoteConfig): remote is ProxyRemoteConfig {
-  return remote.package !== 'local';
 }
 
 /** Storage key of a path of a remote: `<remote>/<path>`; docker keys have their own layout. */

@@ -1,0 +1,44 @@
+import { isArtifactError } from '@app/common';
+import { type ProxyRemoteConfig, buildAppConfig } from '@app/config';
+import { fetchTargetOf } from './fetch-target';
+
+const HEX = 'ab'.repeat(32);
+const hub = buildAppConfig({
+  remotes: { hub: { package: 'docker', base_url: 'https://registry.example.org' } },
+}).remotes.hub as ProxyRemoteConfig;
+
+function codeOf(run: () => unknown): string | null {
+  try {
+    run();
+    return null;
+  } catch (error) {
+    return isArtifactError(error) ? error.code : 'not an ArtifactError';
+  }
+}
+
+describe('fetchTargetOf, docker: the registry request decides, not path patterns', () => {
+  it.each([
+    ['library/nginx/manifests/latest', 'mutable', 'hub/library/nginx/_tags/latest'],
+    ['library/nginx/manifests/1.25-alpine', 'mutable', 'hub/library/nginx/_tags/1.25-alpine'],
+    ['library/nginx/tags/list', 'mutable', 'hub/library/nginx/_tag_lists/all'],
+    [`library/nginx/manifests/sha256:${HEX}`, 'immutable', null],
+    [`library/nginx/blobs/sha256:${HEX}`, 'immutable', null],
+  ])('%s is %s', (path, pathClass, storageKey) => {
+    const target = fetchTargetOf(hub, path);
+    expect(target.pathClass).toBe(pathClass);
+    if (storageKey) {
+      expect(target.storageKey).toBe(storageKey);
+    }
+    if (pathClass === 'immutable') {
+      expect(target.expectedSha256).toBe(HEX);
+    }
+  });
+
+  it.each([
+    [`library/nginx/blobs/sha256:${HEX.slice(4)}`, 'bad_request'],
+    [`org/team/app/blobs/sha512:${'c0ffee42'.repeat(16)}`, 'bad_request'],
+    ['library/nginx/uploads/', 'not_found'],
+  ])('%s is refused (%s)', (path, code) => {
+    expect(codeOf(() => fetchTargetOf(hub, path))).toBe(code);
+  });
+});
