@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the Debian packages that `npm start` / `npm test` need are installed (SPEC §7: a
+# Makes sure the Debian packages that `npm start` / `npm test` need are installed (README.md: a
 # fresh machine must work with one command, and no test may be skipped because a client is
 # missing). Fast when everything is present: one dpkg-query, no apt-get update.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm start`: a working single-node cache on a fresh machine (SPEC §7).
+# `npm start`: a working single-node cache on a fresh machine (README.md).
 #   - REDIS_URL / DATABASE_URL unset → installs redis-server / postgresql if missing
 #     (scripts/ensure-deps.sh) and runs local ones with data under .data/ (Redis on 6379,
 #     Postgres on 5432 with database `artifactcache`; LOCAL_REDIS_PORT / LOCAL_POSTGRES_PORT

@@ -9,7 +9,7 @@ const LONG_TTL = 3600;
 
 /**
  * GET/HEAD /api/v1/remote/{remote}/{path} against real Redis, Postgres, storage, a real fetcher
- * and a real upstream: the generic-route cases of the original service's suite, and SPEC §4/§5.
+ * and a real upstream: the generic-route cases of the original service's suite, and docs/HTTP-API.md and docs/CACHING.md.
  */
 const MiB = 1024 * 1024;
 
@@ -179,7 +179,7 @@ describe('pull-through route /api/v1/remote', () => {
       expect(response.body.equals(content)).toBe(true);
     });
 
-    it('the next request is a hit with every SPEC §4 header', async () => {
+    it('the next request is a hit with every docs/HTTP-API.md header', async () => {
       const response = await request(`${api}/generic-test/some/path/archive.tar.gz`);
       expect(response.status).toBe(200);
       expect(response.headers).toMatchObject({

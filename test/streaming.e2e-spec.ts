@@ -8,7 +8,7 @@ import { waitFor } from './helpers/wait-for';
 const MiB = 1024 * 1024;
 
 /**
- * SPEC §5 "Cold misses stream to every waiter": headers and bytes reach every waiting client, on
+ * docs/CACHING.md "Cold misses stream to every waiter": headers and bytes reach every waiting client, on
  * every gateway replica, while the one fetch runs; the fetch belongs to the fetcher; the last
  * bytes wait for verification.
  */

@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/wait-for';
 
 /**
  * apt-get against the gateway: an unsigned `dists/` repository (apt-ftparchive) on a loopback
- * upstream, apt with private state (see AptClient). SPEC §3 (debian defaults: pool/ immutable,
+ * upstream, apt with private state (see AptClient). docs/CONFIGURATION.md (debian defaults: pool/ immutable,
  * Release/Packages mutable) and §5 (negative cache: apt asks for InRelease first and falls back
  * to Release on a 404, on every update).
  */

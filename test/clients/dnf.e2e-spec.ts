@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/wait-for';
 
 /**
  * dnf (4.x, with the download plugin) against the gateway: the repository is a real createrepo_c
- * repository on a loopback upstream, dnf runs with private state (see DnfClient). SPEC §3 (rpm
+ * repository on a loopback upstream, dnf runs with private state (see DnfClient). docs/CONFIGURATION.md (rpm
  * defaults: packages and hash-named repodata immutable, repomd.xml mutable) and §5.
  */
 describe('dnf through the cache (rpm remote)', () => {
@@ -152,7 +152,7 @@ describe('dnf through the cache (rpm remote)', () => {
     );
     // A cache that sent nothing until the whole file was stored would leave dnf without a byte
     // for ~8 s. dnf's own stall limit (30 s) would not notice at this size, so this client gives
-    // up after 5 s without data, as containerd does after 30 s on a 1 GiB layer (SPEC §5).
+    // up after 5 s without data, as containerd does after 30 s on a 1 GiB layer (docs/CACHING.md).
     const bigDnf = await DnfClient.create(
       'cachetest-big',
       `${stack.url()}/api/v1/remote/${BIG_REMOTE}`,

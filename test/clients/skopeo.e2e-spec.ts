@@ -13,7 +13,7 @@ import { Stack } from '../helpers/stack';
 import { TokenIssuer } from '../helpers/token-issuer';
 
 /**
- * skopeo 1.9 pulling through the gateway's Docker Registry v2 routes (SPEC §4) from a real
+ * skopeo 1.9 pulling through the gateway's Docker Registry v2 routes (docs/HTTP-API.md) from a real
  * upstream registry (distribution 2.8, see helpers/docker-registry.ts), with images built as OCI
  * layouts (helpers/oci-image.ts): a single-arch image with a ~20 MiB layer and a two-platform
  * index. §5: blobs and manifests by digest are immutable, so a second pull fetches no blob and,
@@ -356,7 +356,7 @@ describe('skopeo through the cache: registry-mirror mode (docker.default_remote)
   it('pulls an image by its plain name, with no remote prefix (two clients at once)', async () => {
     const source = `docker://${gw}/${SINGLE_REPO}:${built.single.tag}`;
 
-    // Both cold at the same time: still one upstream download per blob (SPEC §5 coalescing).
+    // Both cold at the same time: still one upstream download per blob (docs/CACHING.md coalescing).
     const [first, second] = await Promise.all([
       pull(skopeo, source, ['--src-tls-verify=false']),
       pull(skopeo, source, ['--src-tls-verify=false']),
@@ -365,7 +365,7 @@ describe('skopeo through the cache: registry-mirror mode (docker.default_remote)
     expectSameImage(first.layout, built.single);
     expectSameImage(second.layout, built.single);
     await expectEachBlobFetchedOnce(registry, SINGLE_REPO, built.single);
-    // The prefixed form still names the remote (SPEC §3) and is served from the same cache.
+    // The prefixed form still names the remote (docs/CONFIGURATION.md) and is served from the same cache.
     const prefixed = await skopeo.inspectRaw(
       `docker://${gw}/${REMOTE}/${SINGLE_REPO}:${built.single.tag}`,
       ['--tls-verify=false'],

@@ -4,7 +4,7 @@ import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
 import { waitFor } from '../helpers/wait-for';
 
-/** SPEC §6: the counters of both apps move on hits, misses, stale serves, revalidations, failures. */
+/** docs/METRICS.md: the counters of both apps move on hits, misses, stale serves, revalidations, failures. */
 describe('Prometheus metrics of the gateway and the fetcher', () => {
   const upstream = new UpstreamServer();
   let stack: Stack;

@@ -21,7 +21,7 @@ interface JobView {
   last_error: string | null;
 }
 
-/** SPEC §4 queue inspection: a stuck fetch is visible and can be recovered; the UI works. */
+/** docs/HTTP-API.md queue inspection: a stuck fetch is visible and can be recovered; the UI works. */
 describe('queue inspection', () => {
   const upstream = new UpstreamServer();
   let stack: Stack;

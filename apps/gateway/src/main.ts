@@ -19,7 +19,7 @@ import { registerRequestMetrics } from './http/request-metrics.hook';
 async function bootstrap(config: AppConfig): Promise<void> {
   const adapter = new FastifyAdapter({
     routerOptions: {
-      // Paths up to 1024 bytes are valid artifact paths (SPEC §5); longer ones get a clean 400.
+      // Paths up to 1024 bytes are valid artifact paths (docs/CACHING.md); longer ones get a clean 400.
       maxParamLength: 4096,
       // `GET /v2/` is the registry ping; Nest maps the controller's root as `/v2`.
       ignoreTrailingSlash: true,

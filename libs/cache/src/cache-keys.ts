@@ -1,5 +1,5 @@
 /**
- * Redis key layout. Everything here can be rebuilt (SPEC §2): losing it costs a revalidation or a
+ * Redis key layout. Everything here can be rebuilt (docs/ARCHITECTURE.md): losing it costs a revalidation or a
  * refetch, never data. Remote names cannot contain ':' or glob characters (config validates them),
  * so `<kind>:<remote>:*` selects one remote.
  */

@@ -26,7 +26,7 @@ export const DEFAULT_CONFIG_FILE = 'config/remotes.yaml';
 type RuntimeConfig = Omit<AppConfig, 'remotes' | 'docker'>;
 
 /**
- * Reads the environment (SPEC §3) and the remotes file once, at start-up. This is the only place
+ * Reads the environment (docs/CONFIGURATION.md) and the remotes file once, at start-up. This is the only place
  * that reads the environment. Throws a ConfigError listing every problem found.
  */
 export function loadAppConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {

@@ -10,7 +10,7 @@ export interface PackagePatterns {
 const DIR = '(?:.*/)?';
 
 /**
- * Default immutable/mutable patterns per package type (SPEC §3), as written in a remotes file.
+ * Default immutable/mutable patterns per package type (docs/CONFIGURATION.md), as written in a remotes file.
  * A remote's own `immutable_patterns` or `mutable_patterns` replaces the matching list.
  */
 export const PACKAGE_DEFAULTS: Readonly<Record<ProxyPackageType, PackagePatterns>> = {

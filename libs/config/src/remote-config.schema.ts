@@ -131,6 +131,9 @@ const remoteFields = z
   })
   .strict();
 
+/** Every key a remote may have (which ones a package takes: checkRemoteKeys). */
+export const REMOTE_KEYS: readonly string[] = Object.keys(remoteFields.shape);
+
 function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

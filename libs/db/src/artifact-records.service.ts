@@ -19,7 +19,7 @@ export interface HitCount {
   lastAccessedAt: Date;
 }
 
-/** Durable records of cached artifacts (SPEC §2). Never on the hit path; see HitRecorder. */
+/** Durable records of cached artifacts (docs/ARCHITECTURE.md). Never on the hit path; see HitRecorder. */
 @Injectable()
 export class ArtifactRecordsService {
   constructor(private readonly database: DatabaseService) {}

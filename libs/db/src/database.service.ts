@@ -13,7 +13,7 @@ const RECONNECT_INTERVAL_MS = 5000;
 
 /**
  * Owns the Postgres connection. Start-up does not wait for Postgres: cached files must be served
- * while it is down (SPEC §5), so the connection is (re)established in the background and callers
+ * while it is down (docs/CACHING.md), so the connection is (re)established in the background and callers
  * ask `dataSource()` and skip or queue their write when it is not there.
  */
 @Injectable()

@@ -14,7 +14,7 @@ export interface HealthReport {
 const CHECK_TIMEOUT_MS = 2000;
 
 /**
- * SPEC §4: Redis or Postgres failing only degrades the replica (cached files are still served, so a
+ * docs/HTTP-API.md: Redis or Postgres failing only degrades the replica (cached files are still served, so a
  * load balancer must keep it); storage failing makes it unhealthy.
  */
 @Injectable()

@@ -1,17 +1,94 @@
-/** SPEC §6. Labels are bounded: remote names come from config, never from a URL as typed. */
-export const METRIC = {
-  requests: 'artifactcache_requests_total',
-  requestDuration: 'artifactcache_request_duration_seconds',
-  cacheHits: 'artifactcache_cache_hits_total',
-  cacheMisses: 'artifactcache_cache_misses_total',
-  staleServed: 'artifactcache_stale_served_total',
-  servedBytes: 'artifactcache_served_bytes_total',
-  fetchDuration: 'artifactcache_fetch_duration_seconds',
-  fetchedBytes: 'artifactcache_fetched_bytes_total',
-  fetchFailures: 'artifactcache_fetch_failures_total',
-  revalidations: 'artifactcache_revalidations_total',
-  queueJobs: 'artifactcache_queue_jobs',
-} as const;
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const FETCH_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly help: string;
+  readonly labels: readonly string[];
+  readonly buckets?: readonly number[];
+}
+
+/**
+ * Every metric of both apps, defined once: MetricsModule registers these, docs/METRICS.md
+ * describes them (a spec checks the two agree). Labels are bounded: remote names come from
+ * config, never from a URL as typed.
+ */
+export const METRICS = {
+  requests: {
+    name: 'artifactcache_requests_total',
+    type: 'counter',
+    help: 'HTTP requests served, by remote, route, artifact source and status class',
+    labels: ['remote', 'route', 'source', 'status'],
+  },
+  requestDuration: {
+    name: 'artifactcache_request_duration_seconds',
+    type: 'histogram',
+    help: 'Time to answer a request (to the last byte), by remote and route',
+    labels: ['remote', 'route'],
+    buckets: DURATION_BUCKETS,
+  },
+  cacheHits: {
+    name: 'artifactcache_cache_hits_total',
+    type: 'counter',
+    help: 'Requests answered from storage',
+    labels: ['remote'],
+  },
+  cacheMisses: {
+    name: 'artifactcache_cache_misses_total',
+    type: 'counter',
+    help: 'Requests that needed an upstream fetch',
+    labels: ['remote'],
+  },
+  staleServed: {
+    name: 'artifactcache_stale_served_total',
+    type: 'counter',
+    help: 'Expired mutable files served because the upstream could not confirm them',
+    labels: ['remote', 'reason'],
+  },
+  servedBytes: {
+    name: 'artifactcache_served_bytes_total',
+    type: 'counter',
+    help: 'Bytes sent to clients, by remote and artifact source',
+    labels: ['remote', 'source'],
+  },
+  fetchDuration: {
+    name: 'artifactcache_fetch_duration_seconds',
+    type: 'histogram',
+    help: 'Upstream fetch duration, by remote and outcome',
+    labels: ['remote', 'outcome'],
+    buckets: FETCH_BUCKETS,
+  },
+  fetchedBytes: {
+    name: 'artifactcache_fetched_bytes_total',
+    type: 'counter',
+    help: 'Bytes downloaded from upstreams',
+    labels: ['remote'],
+  },
+  fetchFailures: {
+    name: 'artifactcache_fetch_failures_total',
+    type: 'counter',
+    help: 'Failed upstream fetches, by remote and reason',
+    labels: ['remote', 'reason'],
+  },
+  revalidations: {
+    name: 'artifactcache_revalidations_total',
+    type: 'counter',
+    help: 'Conditional checks of expired mutable files, by result',
+    labels: ['remote', 'result'],
+  },
+  queueJobs: {
+    name: 'artifactcache_queue_jobs',
+    type: 'gauge',
+    help: 'Fetch jobs in the queue, by state',
+    labels: ['state'],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+/** The metrics' names, for InjectMetric. */
+export const METRIC = Object.fromEntries(
+  Object.entries(METRICS).map(([key, metric]) => [key, metric.name]),
+) as { readonly [K in keyof typeof METRICS]: (typeof METRICS)[K]['name'] };
 
 export type ArtifactSource = 'cache' | 'remote' | 'stale' | 'local';
 /** `missing`: the upstream now answers 404 for a cached mutable file. */

@@ -8,7 +8,7 @@ import {
   type RevalidationResult,
 } from './metric-names';
 
-/** Typed recording methods over the SPEC §6 metrics, so callers cannot invent labels. */
+/** Typed recording methods over the docs/METRICS.md metrics, so callers cannot invent labels. */
 @Injectable()
 export class MetricsService {
   constructor(

@@ -23,7 +23,7 @@ const MAX_CACHED_TOKENS = 10_000;
  * flow (a 401 with `WWW-Authenticate: Bearer realm=…` → token from the realm, with the remote's
  * credentials when it has some → retry), tokens cached per remote and scope until they expire.
  * The realm may be on another host: that is the one place besides base_url that the remote's
- * credentials go (SPEC §5).
+ * credentials go (docs/CACHING.md).
  */
 @Injectable()
 export class TokenUpstreamAuth implements UpstreamAuth, OnApplicationShutdown {

@@ -12,7 +12,7 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 
-  /** Worth retrying, or serving a stale copy instead (SPEC §5: network, timeout, 5xx, 429). */
+  /** Worth retrying, or serving a stale copy instead (docs/CACHING.md: network, timeout, 5xx, 429). */
   get transient(): boolean {
     if (this.failure === 'redirect_refused' || this.failure === 'redirect_loop') {
       return false;

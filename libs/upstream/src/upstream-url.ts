@@ -2,7 +2,7 @@ import { ArtifactError } from '@app/common';
 
 /**
  * The upstream URL of a cleaned path: always `base_url` + '/' + the path with each segment
- * percent-encoded, so no path can name another host or climb above base_url (SPEC §5).
+ * percent-encoded, so no path can name another host or climb above base_url (docs/CACHING.md).
  */
 export function upstreamUrl(baseUrl: string, path: string, query = ''): URL {
   const encoded = path.split('/').map(encodeSegment).join('/');

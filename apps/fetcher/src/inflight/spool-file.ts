@@ -3,13 +3,14 @@ import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { ArtifactError } from '@app/common';
 import { sendWithReusedBuffers } from '@app/storage';
+import {
+  type ReaderGate,
+  type SpoolEvent,
+  type SpoolState,
+  nextSpoolState,
+  readerWindow,
+} from './spool-state';
 
-/**
- * While the download is still being verified, readers never get the last byte: a client can
- * then never hold a complete body of something that fails its size or digest check (SPEC §5).
- * Content-Length (or chunked framing) makes the missing byte visible as a broken transfer.
- */
-const HOLD_BACK_BYTES = 1;
 // Large reads: every chunk leaves a few hundred bytes of heap garbage behind (buffer, promise,
 // stream bookkeeping); with 64 KiB reads 16 followers of a 1 GiB fetch grew the old generation
 // by 40 MiB before a major GC, with 256 KiB it stays flat.
@@ -20,18 +21,9 @@ const WRITE_BUFFER_BYTES = 1024 * 1024;
 const SYNC_BEHIND_BYTES = 8 * 1024 * 1024;
 
 /**
- * receiving → verified (every byte arrived and passed the size/digest checks: the storage writer
- * may read to the end) → released (published: clients may read to the end). Or → failed.
- */
-type SpoolState = 'receiving' | 'verified' | 'released' | 'failed';
-
-/** Which state lets a reader deliver the held-back bytes and end. */
-export type ReaderGate = 'verified' | 'released';
-
-/**
  * The bytes of one in-flight fetch on local disk. The upstream body is written in; any number of
  * readers (the storage upload, every waiting client through the in-flight endpoint) follow it
- * from byte 0 as it grows, without holding it in memory.
+ * from byte 0 as it grows, without holding it in memory. Its states: spool-state.ts.
  */
 export class SpoolFile {
   private written = 0;
@@ -106,10 +98,7 @@ export class SpoolFile {
 
   /** Every byte arrived and passed verification: the storage writer may read to the end. */
   verified(): void {
-    if (this.state === 'receiving') {
-      this.state = 'verified';
-      this.changes.emit('change');
-    }
+    this.move('verified');
   }
 
   /**
@@ -118,19 +107,24 @@ export class SpoolFile {
    * request.
    */
   release(): void {
-    if (this.state === 'receiving' || this.state === 'verified') {
-      this.state = 'released';
-      this.changes.emit('change');
-    }
+    this.move('released');
   }
 
   /** Readers that have not ended error out instead of ever delivering the held-back bytes. */
   fail(error: Error): void {
-    if (this.state === 'receiving' || this.state === 'verified') {
-      this.state = 'failed';
+    if (this.move('failed')) {
       this.failure = error;
-      this.changes.emit('change');
     }
+  }
+
+  private move(event: SpoolEvent): boolean {
+    const next = nextSpoolState(this.state, event);
+    if (next === this.state) {
+      return false;
+    }
+    this.state = next;
+    this.changes.emit('change');
+    return true;
   }
 
   /** Opens a reader at byte 0; rejects when the spool file is already gone. */
@@ -141,12 +135,11 @@ export class SpoolFile {
 
   /** @internal used by SpoolReader: how far a reader behind `gate` may read, and whether that is the end. */
   snapshot(gate: ReaderGate): { readable: number; ended: boolean; failure: Error | null } {
-    if (this.state === 'failed') {
+    const window = readerWindow(this.state, gate, this.written);
+    if (window.failed) {
       return { readable: 0, ended: false, failure: this.failure ?? new Error('fetch failed') };
     }
-    const open = this.state === 'released' || (this.state === 'verified' && gate === 'verified');
-    const readable = open ? this.written : Math.max(0, this.written - HOLD_BACK_BYTES);
-    return { readable, ended: open, failure: null };
+    return { readable: window.readable, ended: window.ended, failure: null };
   }
 
   /** @internal */

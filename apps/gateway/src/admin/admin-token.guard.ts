@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { AdminTokenCheck } from './admin-token';
 
 /**
- * `Authorization: Bearer $ADMIN_TOKEN` for writes and admin routes (SPEC §4), checked before
+ * `Authorization: Bearer $ADMIN_TOKEN` for writes and admin routes (docs/HTTP-API.md), checked before
  * anything else about the request: no body is read, no remote looked up.
  */
 @Injectable()

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ArtifactError } from '@app/common';
 
 /**
- * Checks an Authorization header against ADMIN_TOKEN (SPEC §4): `Bearer <token>`, or HTTP Basic
+ * Checks an Authorization header against ADMIN_TOKEN (docs/HTTP-API.md): `Bearer <token>`, or HTTP Basic
  * with the token as the password (what a browser can send to the queue UI). Throws the domain
  * error the gateway maps to 403 (disabled, wrong token) or 401 (no credentials).
  */

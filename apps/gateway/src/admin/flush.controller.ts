@@ -7,7 +7,7 @@ import { CacheFlushService, type FlushResult } from './cache-flush.service';
 export class FlushController {
   constructor(private readonly flusher: CacheFlushService) {}
 
-  /** SPEC §4: `PUT /cache/flush[?remote=NAME]`. */
+  /** docs/HTTP-API.md: `PUT /cache/flush[?remote=NAME]`. */
   @Put('flush')
   flush(@Query('remote') remote?: string): Promise<FlushResult> {
     return this.flusher.flush(remote === undefined || remote === '' ? null : remote);

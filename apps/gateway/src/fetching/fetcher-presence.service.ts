@@ -9,7 +9,7 @@ const REMEMBER_NONE_MS = 1000;
 /**
  * Whether any fetcher is connected to the queue (BullMQ names its worker connections, so CLIENT
  * LIST tells). With none, a miss answers 503 at once instead of waiting FETCH_WAIT_TIMEOUT for a
- * job nobody will take (SPEC §5). Remembered briefly: it is one more Redis round trip per miss.
+ * job nobody will take (docs/CACHING.md). Remembered briefly: it is one more Redis round trip per miss.
  */
 @Injectable()
 export class FetcherPresence {

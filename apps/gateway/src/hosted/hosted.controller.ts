@@ -6,7 +6,7 @@ import { ARTIFACT_ROUTE_PREFIX } from '../serving/remote-resolver';
 import { HostedService, type UploadResult } from './hosted.service';
 import { uploadBody } from './upload-body';
 
-/** PUT and DELETE of hosted files (SPEC §4), behind the admin token. */
+/** PUT and DELETE of hosted files (docs/HTTP-API.md), behind the admin token. */
 @Controller('api/v1/remote')
 @UseGuards(AdminTokenGuard)
 export class HostedController {

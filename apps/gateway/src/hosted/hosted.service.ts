@@ -23,7 +23,7 @@ export interface UploadResult {
 /** Listings stop here; a hosted directory with more entries is better browsed by prefix. */
 const MAX_LISTED_FILES = 10_000;
 
-/** Hosted (`local`) remotes: files users upload, served like cached ones (SPEC §4). */
+/** Hosted (`local`) remotes: files users upload, served like cached ones (docs/HTTP-API.md). */
 @Injectable()
 export class HostedService {
   constructor(

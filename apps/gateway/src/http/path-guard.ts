@@ -32,7 +32,7 @@ export function hidesEncodedSeparator(decoded: string): boolean {
 
 /**
  * Cleans the raw (still percent-encoded) path after a route prefix, before any storage or upstream
- * access (SPEC §5). Refuses instead of normalising: `..` and `.` segments in any spelling,
+ * access (docs/CACHING.md). Refuses instead of normalising: `..` and `.` segments in any spelling,
  * encoded slashes and backslashes (also double or triple encoded), NUL, control characters,
  * empty segments (a trailing '/' too), segments the storage drivers reserve, and paths over 1024
  * bytes. The result is decoded, has no leading slash, and is what patterns, storage

@@ -8,7 +8,7 @@ import { RegistryService } from './registry.service';
 
 const PREFIX = '/v2/';
 
-/** Docker Registry HTTP API v2, pull side (SPEC §4). */
+/** Docker Registry HTTP API v2, pull side (docs/HTTP-API.md). */
 @Controller('v2')
 export class RegistryController {
   constructor(private readonly registry: RegistryService) {}

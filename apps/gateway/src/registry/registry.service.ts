@@ -27,7 +27,7 @@ export interface ResolvedRegistryPath {
 }
 
 /**
- * /v2/{remote}/{image}/manifests|blobs|tags: a docker remote pulled through (SPEC §4), and the
+ * /v2/{remote}/{image}/manifests|blobs|tags: a docker remote pulled through (docs/HTTP-API.md), and the
  * plain registry-mirror form /v2/{image}/... served by docker.default_remote.
  */
 @Injectable()

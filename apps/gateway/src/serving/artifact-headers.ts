@@ -31,7 +31,7 @@ export type HeaderBuilder = (
 ) => Record<string, string>;
 
 /**
- * SPEC §4 headers of /api/v1/remote responses: X-Artifact-Size is always the whole file's size
+ * docs/HTTP-API.md headers of /api/v1/remote responses: X-Artifact-Size is always the whole file's size
  * (on a 206 too); ETag and X-Checksum-Sha256 only when the digest is known.
  */
 export function artifactHeaders(

@@ -13,6 +13,13 @@ import { resolveRange } from '../http/byte-range';
 import type { RegistryErrorCode } from '../errors/error-status';
 import { type HeaderBuilder, describeObject, ifRangeMatches } from './artifact-headers';
 import { MemoryHits } from './memory-hits.service';
+import {
+  type Freshness,
+  type Revalidation,
+  decideLookup,
+  decideMiss,
+  decideRevalidated,
+} from './pull-decision';
 import { type ServePlan, type ServeRequest, discardPlan } from './serve-plan';
 import { sliceStream } from './slice.transform';
 import { StoredFileService } from './stored-file.service';
@@ -30,8 +37,6 @@ export interface PullTarget {
   /** registry error code of an upstream 404 on /v2 routes */
   notFoundCode?: RegistryErrorCode;
 }
-
-type Freshness = 'fresh' | 'expired' | 'unknown';
 
 const RETRY_AFTER_SECONDS = 5;
 /** Header sets kept per object held in memory (one per path that names it). */
@@ -56,24 +61,36 @@ export class PullThroughService {
   ) {}
 
   async serve(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
-    if (target.fetch.pathClass === 'immutable') {
-      const held = isPlain(request) ? this.memoryHit(target, request.method) : null;
+    const { pathClass, storageKey } = target.fetch;
+    if (pathClass === 'immutable' && isPlain(request)) {
+      const held = this.memoryHit(target, request.method);
       if (held) {
         return held;
       }
-      const hit = await this.stored.plan(
-        target.fetch.storageKey,
-        target.path,
-        target.headers,
-        'cache',
-        request,
-      );
-      if (hit) {
-        return this.countHit(target, this.keepInMemory(hit));
-      }
-      return this.miss(target, 'immutable', request);
     }
-    return this.serveMutable(target, request);
+    // For a mutable file the freshness check and the storage read run together: a fresh hit
+    // costs one Redis round trip and one storage read, nothing more.
+    const [freshness, cached] = await Promise.all([
+      pathClass === 'mutable' ? this.freshness(target.remote, target.path) : null,
+      this.stored.plan(storageKey, target.path, target.headers, 'cache', request),
+    ]);
+    const decision = decideLookup({ pathClass, stored: cached !== null, freshness });
+    if (decision.next === 'hit' && cached) {
+      return this.countHit(target, pathClass === 'immutable' ? this.keepInMemory(cached) : cached);
+    }
+    // Not a plain hit: that answer is not sent, and the rare paths below read again.
+    if (cached) {
+      discardPlan(cached);
+    }
+    switch (decision.next) {
+      case 'hit': // with a copy, answered above
+      case 'miss':
+        return this.miss(target, request);
+      case 'stale':
+        return this.serveStaleOrMiss(target, request, decision.reason);
+      case 'revalidate':
+        return this.revalidate(target, request);
+    }
   }
 
   /**
@@ -131,28 +148,8 @@ export class PullThroughService {
     return { ...plan, body: this.memory.keep(plan.object, plan.body) };
   }
 
-  private async serveMutable(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
+  private async revalidate(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
     const { remote, path } = target;
-    // The freshness check and the storage read run together: a fresh hit costs one Redis round
-    // trip and one storage read, nothing more.
-    const [freshness, cached] = await Promise.all([
-      this.freshness(remote, path),
-      this.stored.plan(target.fetch.storageKey, path, target.headers, 'cache', request),
-    ]);
-    if (!cached) {
-      return this.miss(target, 'mutable', request);
-    }
-    if (freshness === 'fresh') {
-      return this.countHit(target, cached);
-    }
-    // Not a plain hit: that answer is not sent, and the rare paths below read again.
-    discardPlan(cached);
-    if (freshness === 'unknown') {
-      return (
-        (await this.serveStale(target, request, 'redis_unavailable')) ??
-        this.miss(target, 'mutable', request)
-      );
-    }
     let outcome;
     try {
       outcome = await this.coordinator.fetch(
@@ -161,39 +158,34 @@ export class PullThroughService {
         request.signal,
       );
     } catch (error) {
-      if (isArtifactError(error, 'upstream_not_found') || !isArtifactError(error)) {
+      const failure = revalidationFailure(error);
+      if (decideRevalidated(failure).next === 'fail') {
         throw this.named(target, error);
       }
-      // The queue or the fetch failed: the copy we hold is still the best answer.
-      this.logger.warn(`revalidation of ${remote.name}/${path} failed: ${error.message}`);
-      return (
-        (await this.serveStale(target, request, 'revalidation_failed')) ??
-        this.miss(target, 'mutable', request)
+      this.logger.warn(
+        `revalidation of ${remote.name}/${path} failed: ${(error as Error).message}`,
       );
+      return this.serveStaleOrMiss(target, request, 'revalidation_failed');
     }
     if (outcome.kind === 'streaming') {
+      // The upstream sent a new copy, streamed as it is stored.
       this.metrics.cacheMiss(remote.name);
       return this.planStreaming(target, outcome.progress, outcome.body, request);
     }
-    const result = outcome.result;
     // Read after the fetch: a flush may have removed the copy in between; then it is a miss.
-    switch (result.outcome) {
-      case 'unchanged': {
+    const decision = decideRevalidated(outcome.result);
+    switch (decision.next) {
+      case 'hit': {
         const plan = await this.planStored(target, 'cache', request);
-        return plan ? this.countHit(target, plan) : this.miss(target, 'mutable', request);
+        return plan ? this.countHit(target, plan) : this.miss(target, request);
       }
-      case 'stale':
-        return (
-          (await this.serveStale(target, request, result.reason)) ??
-          this.miss(target, 'mutable', request)
-        );
-      case 'stored': {
+      case 'changed':
         this.metrics.cacheMiss(remote.name);
-        return (
-          (await this.planStored(target, 'remote', request)) ??
-          this.miss(target, 'mutable', request)
-        );
-      }
+        return (await this.planStored(target, 'remote', request)) ?? this.miss(target, request);
+      case 'stale':
+        return this.serveStaleOrMiss(target, request, decision.reason);
+      case 'fail':
+        throw new Error(`unreachable: a revalidation result ${outcome.result.outcome} that fails`);
     }
   }
 
@@ -201,22 +193,23 @@ export class PullThroughService {
    * `again`: this miss follows a fetch whose result a concurrent flush removed before it could be
    * read; once more at most, then the client is told to retry.
    */
-  private async miss(
-    target: PullTarget,
-    kind: FetchKind,
-    request: ServeRequest,
-    again = false,
-  ): Promise<ServePlan> {
+  private async miss(target: PullTarget, request: ServeRequest, again = false): Promise<ServePlan> {
     const { remote, path } = target;
-    if (request.method === 'HEAD' && target.headMiss === 'upstream_head') {
+    const decision = await decideMiss({
+      method: request.method,
+      headMiss: target.headMiss,
+      knownMissing: () => this.knownMissing(remote, path),
+    });
+    if (decision === 'head_upstream') {
       return this.headUpstream(target, request);
     }
-    if (await this.knownMissing(remote, path)) {
+    if (decision === 'not_found') {
       throw this.named(
         target,
         new ArtifactError('upstream_not_found', `${path} was not found upstream (cached answer)`),
       );
     }
+    const kind: FetchKind = target.fetch.pathClass;
     this.metrics.cacheMiss(remote.name);
     let outcome;
     try {
@@ -246,7 +239,7 @@ export class PullThroughService {
         { retryAfter: 1 },
       );
     }
-    return this.miss(target, kind, request, true);
+    return this.miss(target, request, true);
   }
 
   /**
@@ -321,17 +314,18 @@ export class PullThroughService {
     return this.stored.plan(target.fetch.storageKey, target.path, target.headers, source, request);
   }
 
-  /** The copy we hold, marked stale; null when there is none any more. Counted once it is sent. */
-  private async serveStale(
+  /** The copy we hold, marked stale and counted; a miss when there is none any more. */
+  private async serveStaleOrMiss(
     target: PullTarget,
     request: ServeRequest,
     reason: string,
-  ): Promise<ServePlan | null> {
+  ): Promise<ServePlan> {
     const plan = await this.planStored(target, 'stale', request);
-    if (plan) {
-      this.metrics.stale(target.remote.name, reason);
-      this.hits.record('cached_artifacts', target.remote.name, target.path);
+    if (!plan) {
+      return this.miss(target, request);
     }
+    this.metrics.stale(target.remote.name, reason);
+    this.hits.record('cached_artifacts', target.remote.name, target.path);
     return plan;
   }
 
@@ -439,6 +433,16 @@ function isPlain(request: ServeRequest): boolean {
     request.ifModifiedSince === undefined &&
     request.ifRange === undefined
   );
+}
+
+/** A failed revalidation fetch, as the decision sees it. */
+function revalidationFailure(error: unknown): Revalidation {
+  const failure = isArtifactError(error, 'upstream_not_found')
+    ? 'not_found'
+    : isArtifactError(error)
+      ? 'unavailable'
+      : 'unexpected';
+  return { outcome: 'failed', failure };
 }
 
 function streamSilenceMs(remote: ProxyRemoteConfig): number {

@@ -1,0 +1,78 @@
+import {
+  type Lookup,
+  type LookupDecision,
+  type MissDecision,
+  type MissFacts,
+  type Revalidation,
+  type RevalidationDecision,
+  decideLookup,
+  decideMiss,
+  decideRevalidated,
+} from './pull-decision';
+
+describe('decideLookup', () => {
+  it.each<[Lookup, LookupDecision]>([
+    [{ pathClass: 'immutable', stored: true, freshness: null }, { next: 'hit' }],
+    [{ pathClass: 'immutable', stored: false, freshness: null }, { next: 'miss' }],
+    [{ pathClass: 'mutable', stored: true, freshness: 'fresh' }, { next: 'hit' }],
+    [{ pathClass: 'mutable', stored: true, freshness: 'expired' }, { next: 'revalidate' }],
+    [
+      { pathClass: 'mutable', stored: true, freshness: 'unknown' },
+      { next: 'stale', reason: 'redis_unavailable' },
+    ],
+    // nothing stored: a miss whatever Redis says (a TTL marker can outlive a flushed object)
+    [{ pathClass: 'mutable', stored: false, freshness: 'fresh' }, { next: 'miss' }],
+    [{ pathClass: 'mutable', stored: false, freshness: 'expired' }, { next: 'miss' }],
+    [{ pathClass: 'mutable', stored: false, freshness: 'unknown' }, { next: 'miss' }],
+  ])('%j → %j', (lookup, decision) => {
+    expect(decideLookup(lookup)).toEqual(decision);
+  });
+});
+
+describe('decideMiss', () => {
+  it.each<[MissFacts['method'], MissFacts['headMiss'], boolean, MissDecision]>([
+    ['GET', 'upstream_head', false, 'fetch'],
+    ['GET', 'upstream_head', true, 'not_found'],
+    ['GET', 'fetch', false, 'fetch'],
+    ['GET', 'fetch', true, 'not_found'],
+    // a file's HEAD asks the upstream itself, so a remembered 404 does not answer it
+    ['HEAD', 'upstream_head', false, 'head_upstream'],
+    ['HEAD', 'upstream_head', true, 'head_upstream'],
+    // a docker manifest's HEAD is fetched and cached like its GET
+    ['HEAD', 'fetch', false, 'fetch'],
+    ['HEAD', 'fetch', true, 'not_found'],
+  ])('%s with head_miss %s, known missing %s → %s', async (method, headMiss, known, decision) => {
+    await expect(decideMiss({ method, headMiss, knownMissing: () => known })).resolves.toBe(
+      decision,
+    );
+  });
+
+  it('does not consult the negative cache for an upstream HEAD', async () => {
+    const knownMissing = jest.fn(() => true);
+    await decideMiss({ method: 'HEAD', headMiss: 'upstream_head', knownMissing });
+    expect(knownMissing).not.toHaveBeenCalled();
+  });
+});
+
+describe('decideRevalidated', () => {
+  it.each<[Revalidation, RevalidationDecision]>([
+    [{ outcome: 'unchanged' }, { next: 'hit' }],
+    [{ outcome: 'stored' }, { next: 'changed' }],
+    [
+      { outcome: 'stale', reason: 'unreachable' },
+      { next: 'stale', reason: 'unreachable' },
+    ],
+    [
+      { outcome: 'stale', reason: 'upstream_missing' },
+      { next: 'stale', reason: 'upstream_missing' },
+    ],
+    [
+      { outcome: 'failed', failure: 'unavailable' },
+      { next: 'stale', reason: 'revalidation_failed' },
+    ],
+    [{ outcome: 'failed', failure: 'not_found' }, { next: 'fail' }],
+    [{ outcome: 'failed', failure: 'unexpected' }, { next: 'fail' }],
+  ])('%j → %j', (revalidation, decision) => {
+    expect(decideRevalidated(revalidation)).toEqual(decision);
+  });
+});
