@@ -41,5 +41,6 @@ COPY config/remotes.yaml ./config/remotes.yaml
 USER node
 EXPOSE 8080 8081
 # No HEALTHCHECK here: the port depends on the app. docker-compose.yml checks GET /health of each.
-# Node flags: scripts/local-services.ts APP_NODE_FLAGS says why (compose passes the same).
+# The command line of `npm run start:gateway` (a spec checks); why these Node flags:
+# docs/PERFORMANCE.md#settings.
 CMD ["node", "--max-semi-space-size=4", "--initial-old-space-size=128", "dist/apps/gateway/src/main.js"]

@@ -18,8 +18,9 @@ import * as fs from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startPostgres, startRedis } from '../scripts/local-services';
-import * as topology from '../scripts/local-topology';
+import { startPostgres, startRedis } from '../tools/services';
+import * as topology from '../tools/topology';
+import { findBinary, freePort, startProcess, waitUntilReady } from '../tools/processes';
 import { download } from '../test/helpers/http';
 import { Stack } from '../test/helpers/stack';
 
@@ -88,8 +89,8 @@ function release(): Promise<void> {
   return releasing;
 }
 
-// `on`, not `once`: while a listener of ours remains, local-services' own handler does not re-raise
-// the signal, which would end this process before the gateway and nginx are stopped.
+// `on`, not `once`: while a listener of ours remains, tools/processes.ts does not re-raise the
+// signal, which would end this process before the gateway and nginx are stopped.
 const onSignal = (code: number) => (signal: NodeJS.Signals) => {
   if (!interrupted) {
     interrupted = true;
@@ -146,15 +147,15 @@ ${location}
 `,
   );
   const args = ['-p', dir, '-e', errorLog, '-c', conf, '-g', 'daemon off;'];
-  const nginx = topology.findBinary('nginx', 'nginx-light');
-  const daemon = await topology.startDaemon(name, nginx, args, { logFile: errorLog });
+  const nginx = findBinary('nginx', 'nginx-light');
+  const daemon = await startProcess(name, nginx, args, { logFile: errorLog });
   stops.push(() => daemon.stop());
   const probe = () =>
     fetch(`http://127.0.0.1:${port}/`).then(
       (r) => r.body?.cancel().then(() => true) ?? true,
       () => false,
     );
-  await topology.waitUntilReady(daemon, `${name} on port ${port} to answer`, probe, undefined);
+  await waitUntilReady(daemon, `${name} on port ${port} to answer`, probe);
   return daemon;
 }
 
@@ -176,15 +177,6 @@ async function startCache(dir: string, originUrl: string): Promise<Stack> {
     env: processes ? { GATEWAY_PROCESSES: processes } : {},
   });
   stops.push(() => stack.stop());
-  // Last resort when this process ends without release() (a second Ctrl-C): the apps run in
-  // process groups of their own and would outlive it.
-  process.on('exit', () => {
-    for (const app of [...stack.gateways, ...stack.fetchers]) {
-      if (app.pid) {
-        topology.signalGroup(app.pid, 'SIGKILL');
-      }
-    }
-  });
   const apps = [...stack.gateways, ...stack.fetchers].map((app) => `${app.kind} ${app.pid}`);
   process.stderr.write(
     `started redis ${redis.pid}, postgres ${postgres.pid}, ${apps.join(', ')}\n`,
@@ -328,7 +320,7 @@ function versions(): string {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     return `${r.stdout}${r.stderr}`.split('\n')[0].trim();
   };
-  const nginx = first(topology.findBinary('nginx', 'nginx-light'), ['-v']);
+  const nginx = first(findBinary('nginx', 'nginx-light'), ['-v']);
   return `${nginx.replace('nginx version: ', '')}, ${first('wrk', ['-v']).split(' [')[0]}, node ${process.version}`;
 }
 

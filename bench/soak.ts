@@ -11,7 +11,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPostgres, startRedis, type ServiceHandle } from '../scripts/local-services';
+import { startPostgres, startRedis, type Service } from '../tools/services';
 import { runSoak } from './soak/run-soak';
 
 function knob(name: string, fallback: number | undefined): number | undefined {
@@ -36,9 +36,9 @@ async function main(): Promise<number> {
   }
 
   const abort = new AbortController();
-  // Kept for the whole run: with no listener left, local-services re-raises the signal once it
-  // has stopped Redis and Postgres, and this process would die before stopping the apps. A
-  // second Ctrl-C makes local-services exit at once; the apps are then killed on exit.
+  // Kept for the whole run: with no listener left, tools/processes.ts re-raises the signal once
+  // it has stopped what it started, and this process would die before its own cleanup. A second
+  // Ctrl-C makes it exit at once; the processes are then killed on exit.
   const onSignal = () => {
     if (!abort.signal.aborted) {
       process.stderr.write('soak: interrupted, stopping what it started\n');
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'artifactcache-soak-'));
   // As root, Postgres runs as `postgres` and must be able to enter it.
   chmodSync(dir, 0o755);
-  const services: ServiceHandle[] = [];
+  const services: Service[] = [];
   let keep = process.env.SOAK_KEEP === '1';
   try {
     const [redis, postgres] = await Promise.all([

@@ -8,12 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  startPostgres,
-  startRedis,
-  startS3Server,
-  type ServiceHandle,
-} from '../scripts/local-services';
+import { startPostgres, startRedis, startS3Server, type Service } from '../tools/services';
 import { download } from '../test/helpers/http';
 import { Stack } from '../test/helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../test/helpers/upstream-server';
@@ -35,7 +30,7 @@ function peakRssMiB(pid: number | undefined): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'artifactcache-bench-'));
   chmodSync(dir, 0o755);
-  const services: ServiceHandle[] = [];
+  const services: Service[] = [];
   const upstream = new UpstreamServer();
   let stack: Stack | null = null;
   try {

@@ -2,7 +2,7 @@ import { cacheKey } from '@app/cache';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSlice } from './helpers/upstream-server';
 import { rawRequest, request, sha256Of } from './helpers/http';
-import { waitFor } from './helpers/wait-for';
+import { waitFor } from '../tools/wait-for';
 
 /** A mutable_ttl no test outlives. */
 const LONG_TTL = 3600;

@@ -7,19 +7,14 @@
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  startPostgres,
-  startRedis,
-  startS3Server,
-  type ServiceHandle,
-} from '../scripts/local-services';
+import { startPostgres, startRedis, startS3Server, type Service } from '../tools/services';
 
 export const TEST_DATABASE = 'artifactcache_test';
 export const TEST_BUCKET = 'artifactcache-test';
 
 export interface E2eServices {
   tmpDir: string;
-  handles: ServiceHandle[];
+  handles: Service[];
 }
 
 const STATE_KEY = '__artifactcacheE2eServices';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
 import { type FetchedResponse, request, sha256Of } from './helpers/http';
-import { waitFor } from './helpers/wait-for';
+import { waitFor } from '../tools/wait-for';
 
 const TOKEN = 'hit-route-token';
 const MiB = 1024 * 1024;

@@ -12,7 +12,7 @@ import {
 } from './helpers/path-properties';
 import { Stack } from './helpers/stack';
 import { UpstreamServer } from './helpers/upstream-server';
-import { waitFor } from './helpers/wait-for';
+import { waitFor } from '../tools/wait-for';
 
 const TOKEN = 'path-properties-token';
 const auth = { authorization: `Bearer ${TOKEN}` };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { download, rawRequest, request, sha256Of } from './helpers/http';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
-import { waitFor } from './helpers/wait-for';
+import { waitFor } from '../tools/wait-for';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';

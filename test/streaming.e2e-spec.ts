@@ -3,7 +3,7 @@ import { FETCH_QUEUE, type FetchProgress, fetchJobId } from '@app/jobs';
 import { download, request } from './helpers/http';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
-import { waitFor } from './helpers/wait-for';
+import { waitFor } from '../tools/wait-for';
 
 const MiB = 1024 * 1024;
 

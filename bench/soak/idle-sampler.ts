@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppProcess } from '../../test/helpers/stack';
-import { waitFor } from '../../test/helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import {
   type MemoryAfterGc,
   type ProcessSample,

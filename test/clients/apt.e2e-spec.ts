@@ -11,7 +11,7 @@ import {
 import { sha256File } from '../helpers/rpm-repo';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 /**
  * apt-get against the gateway: an unsigned `dists/` repository (apt-ftparchive) on a loopback

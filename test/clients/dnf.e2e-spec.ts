@@ -10,7 +10,7 @@ import {
 } from '../helpers/rpm-repo';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 /**
  * dnf (4.x, with the download plugin) against the gateway: the repository is a real createrepo_c

@@ -8,7 +8,7 @@ import {
   type OciLayout,
   type ReadLayout,
 } from '../helpers/oci-image';
-import type { CommandResult } from '../helpers/run-command';
+import type { CommandResult } from '../../tools/processes';
 import { Stack } from '../helpers/stack';
 import { TokenIssuer } from '../helpers/token-issuer';
 

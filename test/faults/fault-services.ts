@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { Queue } from 'bullmq';
 import { FETCH_QUEUES, fetchJobId } from '@app/jobs';
-import { isAlive } from '../../scripts/local-services';
+import { isAlive } from '../../tools/processes';
 import { requireEnv } from '../helpers/isolated-services';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 /** Attempts of a transient failure, from the contract: 1 + 2 retries (backoff 1 s, then 2 s). */
 export const FETCH_ATTEMPTS = 3;

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type PostgresHandle, startPostgres } from '../../scripts/local-services';
+import { type PostgresService, startPostgres } from '../../tools/services';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import { FaultBook, ask, expectServed } from './fault-book';
 import { Freezer, faultDir, killAll, pgQuery, processTree } from './fault-services';
 
@@ -28,7 +28,7 @@ describe('faults: Postgres', () => {
   const upstream = new UpstreamServer();
   const freezer = new Freezer();
   let dataDir: string;
-  let postgres: PostgresHandle;
+  let postgres: PostgresService;
   let stack: Stack;
   const url = (path: string) => `${stack.url()}/api/v1/remote/files/${path}`;
 

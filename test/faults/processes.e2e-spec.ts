@@ -1,6 +1,6 @@
 import { type AppProcess, Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import {
   type Answer,
   FaultBook,

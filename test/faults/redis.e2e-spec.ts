@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { cacheKey } from '@app/cache';
-import { type RedisHandle, isAlive, startRedis } from '../../scripts/local-services';
+import { isAlive } from '../../tools/processes';
+import { type RedisService, startRedis } from '../../tools/services';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import {
   FaultBook,
   ask,
@@ -33,7 +34,7 @@ describe('faults: Redis', () => {
   const upstream = new UpstreamServer();
   const freezer = new Freezer();
   let dataDir: string;
-  let redis: RedisHandle;
+  let redis: RedisService;
   let stack: Stack;
   let appPids: number[];
   const queue = new QueueProbe(() => redis.url);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { type S3Handle, startS3Server } from '../../scripts/local-services';
+import { type S3Service, startS3Server } from '../../tools/services';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import {
@@ -45,7 +45,7 @@ describe('faults: S3 storage', () => {
   const book = new FaultBook(__filename);
   const upstream = new UpstreamServer();
   const freezer = new Freezer();
-  let s3: S3Handle;
+  let s3: S3Service;
   let client: S3Client;
   let stack: Stack;
   const queue = new QueueProbe(() => stack.redisUrl);

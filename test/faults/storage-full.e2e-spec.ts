@@ -1,6 +1,6 @@
 import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCommand } from '../helpers/run-command';
+import { runCommand } from '../../tools/processes';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { cacheKey } from '@app/cache';
 import { Stack } from '../helpers/stack';
 import { type UpstreamFile, UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import {
   type Answer,
   FaultBook,

@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { placeFile, sha256File } from './rpm-repo';
-import { runCommand, type CommandResult } from './run-command';
+import { runCommand, type CommandResult } from '../../tools/processes';
 import type { UpstreamFile, UpstreamServer } from './upstream-server';
 
 export interface DebPackageSpec {

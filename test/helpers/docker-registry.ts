@@ -9,16 +9,21 @@
  * blob-info cache and temp dir, and `--insecure-policy`, so nothing reads or changes the
  * machine's container settings or state (`skopeo --debug` lists every path it uses).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort } from '../../scripts/local-services';
+import {
+  type Managed,
+  answers,
+  freePort,
+  startProcess,
+  waitUntilReady,
+} from '../../tools/processes';
 import { scratchDir, type OciLayout } from './oci-image';
-import { runCommand, type CommandResult } from './run-command';
+import { runCommand, type CommandResult } from '../../tools/processes';
 import type { TokenIssuer } from './token-issuer';
-import { waitFor } from './wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 export interface DockerRegistryOptions {
   /** `auth: token` with this issuer as realm (anonymous access is then up to the issuer) */
@@ -53,8 +58,7 @@ function decodePath(path: string): string {
 }
 
 export class DockerRegistry {
-  private child: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
+  private process: Managed | null = null;
 
   private constructor(
     readonly port: number,
@@ -110,7 +114,7 @@ export class DockerRegistry {
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.process?.pid;
   }
 
   log(): string {
@@ -200,43 +204,30 @@ export class DockerRegistry {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      return;
-    }
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await this.exited;
-    clearTimeout(timer);
+    await this.process?.stop();
   }
 
   private async spawn(): Promise<void> {
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn('docker-registry', ['serve', this.configFile], {
-      env: { PATH: process.env.PATH, HOME: this.dir },
-      stdio: ['ignore', fd, fd],
-      detached: true,
-    });
-    closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('error', () => undefined);
-    try {
-      await waitFor(
-        async () => {
-          if (child.exitCode !== null) {
-            throw new Error(`docker-registry exited with ${child.exitCode}:\n${this.log()}`);
-          }
-          // 200 when anonymous, 401 with a Bearer challenge under auth: token.
-          const response = await fetch(`${this.url}/v2/`);
-          return response.status === 200 || response.status === 401;
-        },
-        { description: `docker-registry on ${this.url} to answer /v2/`, timeoutMs: 20_000 },
-      );
-    } catch (error) {
-      await this.stop();
+    const registry = await startProcess(
+      'docker-registry',
+      'docker-registry',
+      ['serve', this.configFile],
+      {
+        env: { PATH: process.env.PATH, HOME: this.dir },
+        logFile: this.logFile,
+      },
+    );
+    this.process = registry;
+    // 200 when anonymous, 401 with a Bearer challenge under auth: token.
+    await waitUntilReady(
+      registry,
+      `docker-registry on ${this.url} to answer /v2/`,
+      () => answers(`${this.url}/v2/`, (status) => status === 200 || status === 401),
+      { timeoutMs: 20_000 },
+    ).catch(async (error: unknown) => {
+      await registry.stop();
       throw error;
-    }
+    });
   }
 }
 

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { runCommand } from './run-command';
+import { runCommand } from '../../tools/processes';
 
 export const MEDIA_TYPES = {
   index: 'application/vnd.oci.image.index.v1+json',

@@ -18,7 +18,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { runCommand, type CommandResult } from './run-command';
+import { runCommand, type CommandResult } from '../../tools/processes';
 import type { UpstreamFile, UpstreamServer } from './upstream-server';
 
 export interface RpmPackageSpec {

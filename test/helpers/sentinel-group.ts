@@ -1,18 +1,13 @@
 /**
  * A Redis Sentinel group of its own for failover specs: two data nodes (a primary and its
  * replica) and three sentinels (quorum 2) on free loopback ports, every process started and
- * stopped by PID through scripts/local-services.ts. The data nodes and the sentinels are
+ * stopped by PID through tools/services.ts. The data nodes and the sentinels are
  * password-protected, so the apps connect the way a production setup makes them.
  */
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import {
-  type RedisHandle,
-  type ServiceHandle,
-  startRedis,
-  startRedisSentinel,
-} from '../../scripts/local-services';
-import { waitFor } from './wait-for';
+import { type RedisService, type Service, startRedis, startSentinel } from '../../tools/services';
+import { waitFor } from '../../tools/wait-for';
 
 export interface SentinelGroupOptions {
   dir: string;
@@ -31,14 +26,14 @@ export interface SentinelGroupOptions {
 const HOST = '127.0.0.1';
 
 export class SentinelGroup {
-  private current: { primary: RedisHandle; replica: RedisHandle };
+  private current: { primary: RedisService; replica: RedisService };
 
   private constructor(
     readonly name: string,
     readonly password: string,
     readonly sentinelPassword: string,
-    readonly nodes: readonly [RedisHandle, RedisHandle],
-    readonly sentinels: readonly ServiceHandle[],
+    readonly nodes: readonly [RedisService, RedisService],
+    readonly sentinels: readonly Service[],
   ) {
     this.current = { primary: nodes[0], replica: nodes[1] };
   }
@@ -47,7 +42,7 @@ export class SentinelGroup {
     const name = options.name ?? 'artifacts';
     const password = options.password ?? 'data-secret';
     const sentinelPassword = options.sentinelPassword ?? 'sentinel-secret';
-    const started: ServiceHandle[] = [];
+    const started: Service[] = [];
     try {
       const primary = await startRedis({ dataDir: join(options.dir, 'node-0'), password });
       started.push(primary);
@@ -64,9 +59,9 @@ export class SentinelGroup {
           c.config('SET', 'repl-diskless-sync-delay', '0'),
         );
       }
-      const sentinels: ServiceHandle[] = [];
+      const sentinels: Service[] = [];
       for (let i = 0; i < 3; i += 1) {
-        const sentinel = await startRedisSentinel({
+        const sentinel = await startSentinel({
           dataDir: join(options.dir, `sentinel-${i}`),
           monitor: { name, host: HOST, port: primary.port, quorum: 2 },
           downAfterMs: options.downAfterMs,
@@ -93,11 +88,11 @@ export class SentinelGroup {
   }
 
   /** The primary and its replica, as of the last `waitUntilFormed`. */
-  get primary(): RedisHandle {
+  get primary(): RedisService {
     return this.current.primary;
   }
 
-  get replica(): RedisHandle {
+  get replica(): RedisService {
     return this.current.replica;
   }
 

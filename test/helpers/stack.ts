@@ -1,25 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync, existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { writeFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
-import { APP_NODE_FLAGS, freePort } from '../../scripts/local-services';
+import { type App, type AppKind, startApp } from '../../tools/apps';
+import { freePort } from '../../tools/processes';
 import {
   allocateRedisDatabase,
   createBucket,
   createDatabase,
   requireEnv,
 } from './isolated-services';
-import { waitFor } from './wait-for';
-
-const ROOT = join(__dirname, '..', '..');
-const ENTRY = {
-  gateway: join(ROOT, 'dist/apps/gateway/src/main.js'),
-  fetcher: join(ROOT, 'dist/apps/fetcher/src/main.js'),
-};
 
 export interface StackOptions {
   /** the remotes file's `remotes` map, snake_case as in remotes.yaml */
@@ -31,13 +24,12 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
-/** One gateway or fetcher process of a stack. */
+/** One gateway or fetcher process of a stack: started, killed and started again by specs. */
 export class AppProcess {
-  private child: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
+  private app: App | null = null;
 
   constructor(
-    readonly kind: 'gateway' | 'fetcher',
+    readonly kind: AppKind,
     readonly port: number,
     private readonly env: NodeJS.ProcessEnv,
     readonly logFile: string,
@@ -48,63 +40,31 @@ export class AppProcess {
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.app?.pid;
   }
 
   log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
 
+  /** Ready once it answers /health at all: whether it is healthy is for the spec to judge. */
   async start(): Promise<void> {
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [...APP_NODE_FLAGS, ENTRY[this.kind]], {
+    this.app = await startApp(this.kind, {
       env: this.env,
-      stdio: ['ignore', fd, fd],
-      detached: true,
+      port: this.port,
+      logFile: this.logFile,
+      timeoutMs: 30_000,
     });
-    closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) {
-          throw new Error(
-            `${this.kind} exited with ${child.exitCode}:\n${this.log().slice(-2000)}`,
-          );
-        }
-        // Any answer means it is listening; whether it is healthy is for the test to judge.
-        const response = await fetch(`${this.url}/health`);
-        return response.status > 0;
-      },
-      {
-        description: `${this.kind} on ${this.url} to answer /health`,
-        timeoutMs: 30_000,
-        intervalMs: 100,
-      },
-    );
   }
 
   /** SIGKILL: a crash, as far as everyone else can tell. */
   async kill(): Promise<void> {
-    if (this.child && this.child.exitCode === null) {
-      this.child.kill('SIGKILL');
-    }
-    await this.exited;
+    this.app?.signal('SIGKILL');
+    await this.app?.exited;
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      return;
-    }
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 12_000);
-    await this.exited;
-    clearTimeout(timer);
+    await this.app?.stop();
   }
 }
 

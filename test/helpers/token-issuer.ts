@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { runCommand } from './run-command';
+import { runCommand } from '../../tools/processes';
 
 export interface TokenIssuerOptions {
   /** the only account that gets a token (default `tester` / `secret-pass`) */

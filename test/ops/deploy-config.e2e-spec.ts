@@ -89,6 +89,13 @@ describe('docker-compose.yml and deploy/ configs', () => {
     }
   });
 
+  it("runs the Dockerfile's default app with the command line of npm run start:gateway", () => {
+    const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1];
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> })
+      .scripts;
+    expect(JSON.parse(cmd ?? 'null')).toEqual(scripts['start:gateway'].split(' '));
+  });
+
   it('gives every app an environment the config loader accepts, with S3 storage', () => {
     for (const name of [...gateways, ...fetchers]) {
       const env: Record<string, string> = {

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 import { requireEnv } from '../helpers/isolated-services';
 
 /**

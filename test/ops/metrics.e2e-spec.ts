@@ -2,7 +2,7 @@ import { request } from '../helpers/http';
 import { metricValue } from '../helpers/prometheus-text';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 /** docs/METRICS.md: the counters of both apps move on hits, misses, stale serves, revalidations, failures. */
 describe('Prometheus metrics of the gateway and the fetcher', () => {

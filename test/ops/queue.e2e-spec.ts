@@ -4,7 +4,7 @@ import { chromium } from 'playwright-core';
 import { download, request } from '../helpers/http';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 const TOKEN = 'queue-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };

@@ -5,7 +5,7 @@ import { requireEnv } from '../helpers/isolated-services';
 import { SentinelGroup } from '../helpers/sentinel-group';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 interface Attempt {
   gateway: number;

@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { isAlive } from '../../scripts/local-services';
-import { startTopology, type S3Settings, type Topology } from '../../scripts/local-topology';
+import { isAlive } from '../../tools/processes';
+import { startTopology, type S3Settings, type Topology } from '../../tools/topology';
 import { download } from '../helpers/http';
 import {
   allocateRedisDatabase,
@@ -14,7 +14,7 @@ import {
   requireEnv,
 } from '../helpers/isolated-services';
 import { UpstreamServer, generatedSha256, generatedStream } from '../helpers/upstream-server';
-import { waitFor } from '../helpers/wait-for';
+import { waitFor } from '../../tools/wait-for';
 
 const ROOT = join(__dirname, '..', '..');
 const TOKEN = 'topology-admin-token';
@@ -115,7 +115,7 @@ function dashboardQueries(): { panel: string; expr: string }[] {
 }
 
 /**
- * docker-compose.yml's production shape from local binaries (scripts/local-topology.ts): nginx in
+ * docker-compose.yml's production shape from local binaries (tools/topology.ts): nginx in
  * front of two gateways, two fetchers, Redis, Postgres, S3 and Prometheus with the deploy/ configs.
  * Traffic goes through nginx only; what the operator sees comes from Prometheus's HTTP API.
  */

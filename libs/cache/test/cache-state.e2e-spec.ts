@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { CacheStateService } from '../src/cache-state.service';
 import { createRedisConnection } from '../src/redis.provider';
-import { waitFor } from '../../../test/helpers/wait-for';
+import { waitFor } from '../../../tools/wait-for';
 
 describe('CacheStateService on a real redis-server', () => {
   let redis: Redis;

@@ -6,7 +6,7 @@ import type { RedisConfig } from '@app/config';
 import { bullConnectionOptions, createRedisConnection } from '../src/redis.provider';
 import { requireEnv } from '../../../test/helpers/isolated-services';
 import { SentinelGroup } from '../../../test/helpers/sentinel-group';
-import { waitFor } from '../../../test/helpers/wait-for';
+import { waitFor } from '../../../tools/wait-for';
 
 /** Clients of each kind: the stale-detector race of ioredis 5.11 hit some of 10 in most runs. */
 const CLIENTS = 10;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const ROOT = join(__dirname, '../../../..');
-const SOURCES = ['apps', 'libs', 'scripts', 'test', 'bench', 'deploy', 'config', 'docs'];
+const SOURCES = ['apps', 'libs', 'scripts', 'tools', 'test', 'bench', 'deploy', 'config', 'docs'];
 const SKIP = new Set(['node_modules', 'dist', '.data']);
 
 function filesUnder(dir: string, found: string[] = []): string[] {

@@ -1,0 +1,81 @@
+/**
+ * The built gateway and fetcher (`npm run build`) as processes, for `npm start`, the tests, the
+ * local topology and the benches alike.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HOST, type Managed, answers, startProcess, waitUntilReady } from './processes';
+
+export const ROOT = join(__dirname, '..');
+
+export type AppKind = 'gateway' | 'fetcher';
+
+const ENTRY: Record<AppKind, string> = {
+  gateway: join(ROOT, 'dist/apps/gateway/src/main.js'),
+  fetcher: join(ROOT, 'dist/apps/fetcher/src/main.js'),
+};
+
+/**
+ * The Node flags both apps run with, from package.json's `start:gateway` script: the one place
+ * they are written (the Dockerfile and docker-compose.yml are checked against it). Why these
+ * flags: docs/PERFORMANCE.md#settings.
+ */
+export function appNodeFlags(): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts;
+  const words = scripts['start:gateway'].split(/\s+/);
+  return words.slice(1, words.indexOf(relativeEntry('gateway')));
+}
+
+export function relativeEntry(kind: AppKind): string {
+  return ENTRY[kind].slice(ROOT.length + 1);
+}
+
+export interface App extends Managed {
+  readonly kind: AppKind;
+  readonly port: number;
+  readonly url: string;
+}
+
+export interface StartAppOptions {
+  /** the app's whole environment (PORT or FETCHER_PORT included) */
+  env: NodeJS.ProcessEnv;
+  port: number;
+  /** default: the app's output goes to ours */
+  logFile?: string;
+  name?: string;
+  /** `listening`: any answer to /health will do (tests judge health themselves); `healthy`: 200 */
+  ready?: 'listening' | 'healthy';
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export async function startApp(kind: AppKind, options: StartAppOptions): Promise<App> {
+  if (!existsSync(ENTRY[kind])) {
+    throw new Error(`${ENTRY[kind]} is missing: run npm run build first`);
+  }
+  const name = options.name ?? kind;
+  const url = `http://${HOST}:${options.port}`;
+  const managed = await startProcess(name, process.execPath, [...appNodeFlags(), ENTRY[kind]], {
+    logFile: options.logFile,
+    env: options.env,
+    cwd: ROOT,
+  });
+  const app = Object.assign(managed, { kind, port: options.port, url });
+  const healthy = options.ready === 'healthy';
+  try {
+    await waitUntilReady(
+      app,
+      `${name} on ${url} to answer /health${healthy ? ' with 200' : ''}`,
+      () => answers(`${url}/health`, (status) => !healthy || status === 200),
+      { signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000 },
+    );
+  } catch (error) {
+    await app.stop();
+    throw error;
+  }
+  return app;
+}
