@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startPostgres, startRedis, startS3Server, type Service } from '../tools/services';
 
-export const TEST_DATABASE = 'artifactcache_test';
-export const TEST_BUCKET = 'artifactcache-test';
+const TEST_DATABASE = 'artifactcache_test';
+const TEST_BUCKET = 'artifactcache-test';
 
 export interface E2eServices {
   tmpDir: string;

@@ -20,7 +20,7 @@ const ENTRY: Record<AppKind, string> = {
  * they are written (the Dockerfile and docker-compose.yml are checked against it). Why these
  * flags: docs/PERFORMANCE.md#settings.
  */
-export function appNodeFlags(): string[] {
+function appNodeFlags(): string[] {
   const scripts = (
     JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
@@ -30,7 +30,7 @@ export function appNodeFlags(): string[] {
   return words.slice(1, words.indexOf(relativeEntry('gateway')));
 }
 
-export function relativeEntry(kind: AppKind): string {
+function relativeEntry(kind: AppKind): string {
   return ENTRY[kind].slice(ROOT.length + 1);
 }
 

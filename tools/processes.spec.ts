@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { isAlive, startProcess, waitUntilReady } from './processes';
 import { waitFor } from './wait-for';
 
@@ -78,34 +78,5 @@ describe('startProcess', () => {
       description: `orphan ${pid} to be stopped`,
       timeoutMs: 5_000,
     });
-  });
-});
-
-describe('the house', () => {
-  /** Relative imports of every .ts file under `top`, as repository paths. */
-  function importsUnder(top: string): Array<[string, string]> {
-    const found: Array<[string, string]> = [];
-    const walk = (at: string): void => {
-      for (const name of readdirSync(at)) {
-        const path = join(at, name);
-        if (statSync(path).isDirectory()) {
-          walk(path);
-        } else if (name.endsWith('.ts')) {
-          for (const match of readFileSync(path, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
-            found.push([relative(ROOT, path), relative(ROOT, join(at, match[1]))]);
-          }
-        }
-      }
-    };
-    walk(join(ROOT, top));
-    return found;
-  }
-
-  it.each([
-    ['scripts', 'test', /^test\//],
-    ['test', 'scripts', /^scripts\//],
-    ['tools', 'test, scripts or bench', /^(test|scripts|bench)\//],
-  ])('has no import from %s into %s', (top, _into, forbidden) => {
-    expect(importsUnder(top).filter(([, target]) => forbidden.test(target))).toEqual([]);
   });
 });

@@ -292,7 +292,7 @@ export function runCommand(
 }
 
 /** A signal to a process group; one that is already gone is not an error. */
-export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
   if (pid <= 0) {
     return;
   }
@@ -381,7 +381,7 @@ export function findBinary(name: string, pkg: string): string {
   );
 }
 
-export function tailOf(file: string, lines = 30): string {
+function tailOf(file: string, lines = 30): string {
   try {
     const text = readFileSync(file, 'utf8').trimEnd();
     return text

@@ -106,7 +106,7 @@ export function nginxTempPaths(dir: string): string {
     .join('\n');
 }
 
-export function nginxConfig(options: {
+function nginxConfig(options: {
   /** pid file and temp paths */
   dir: string;
   logDir: string;
@@ -171,7 +171,7 @@ interface PromConfig {
  * addresses, rule files made absolute and the intervals shortened: the jobs and the alert rules
  * that run here are the ones that run in compose.
  */
-export function prometheusConfig(options: {
+function prometheusConfig(options: {
   gateways: readonly string[];
   fetchers: readonly string[];
   self: string;

@@ -9,7 +9,7 @@ export interface WaitForOptions {
   intervalMs?: number;
 }
 
-export class WaitForTimeoutError extends Error {
+class WaitForTimeoutError extends Error {
   constructor(
     message: string,
     readonly lastValue: unknown,

@@ -52,7 +52,7 @@ export function tcpSockets(): Map<string, TcpSocket> {
  * What a socket is, for the report: `→redis` (a connection to the port named redis),
  * `←gateway` (a connection accepted on the gateway's own port), `listening`, `unix`, `tcp`.
  */
-export function peerOf(socket: TcpSocket | undefined, ports: ReadonlyMap<number, string>): string {
+function peerOf(socket: TcpSocket | undefined, ports: ReadonlyMap<number, string>): string {
   if (!socket) {
     return 'unix';
   }
@@ -68,7 +68,7 @@ export function peerOf(socket: TcpSocket | undefined, ports: ReadonlyMap<number,
 }
 
 /** VmRSS of a live process (Linux /proc). */
-export function readRssKiB(pid: number): number {
+function readRssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN);
 }

@@ -4,29 +4,20 @@
  * process tree (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
  * a job's final state, and the queue settings the contract fixes.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { Queue } from 'bullmq';
 import { FETCH_QUEUES, fetchJobId } from '@app/jobs';
 import { isAlive } from '../../tools/processes';
-import { requireEnv } from '../helpers/isolated-services';
+import { scratchDir } from '../helpers/isolated-services';
 import { waitFor } from '../../tools/wait-for';
 
 /** Attempts of a transient failure, from the contract: 1 + 2 retries (backoff 1 s, then 2 s). */
 export const FETCH_ATTEMPTS = 3;
 
 /** A new directory of its own under the run's temp dir. */
-export async function faultDir(name: string): Promise<string> {
-  const dir = join(
-    requireEnv('TEST_TMP_DIR'),
-    'faults',
-    `${name}-${randomBytes(3).toString('hex')}`,
-  );
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  return dir;
+export function faultDir(name: string): Promise<string> {
+  return scratchDir(`faults/${name}`);
 }
 
 /** A signal to one process; one that is already gone is not an error. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { placeFile, sha256File } from './rpm-repo';
 import { runCommand, type CommandResult } from '../../tools/processes';
 import type { UpstreamFile, UpstreamServer } from './upstream-server';
+import { scratchDir } from './isolated-services';
 
 export interface DebPackageSpec {
   name: string;
@@ -35,23 +36,9 @@ export interface BuiltDeb {
 }
 
 export const APT_SUITE = 'stable';
-export const APT_COMPONENT = 'main';
+const APT_COMPONENT = 'main';
 /** Fixed, so the tests mean the same on any host architecture (packages are `Architecture: all`). */
 export const APT_ARCH = 'amd64';
-
-function testTmpDir(): string {
-  const dir = process.env.TEST_TMP_DIR;
-  if (!dir) {
-    throw new Error('TEST_TMP_DIR is not set: run e2e specs through jest (npm test)');
-  }
-  return dir;
-}
-
-async function scratchDir(kind: string): Promise<string> {
-  const parent = join(testTmpDir(), kind);
-  await mkdir(parent, { recursive: true });
-  return mkdtemp(join(parent, `${process.pid}-`));
-}
 
 /** Builds one `Architecture: all` package with `dpkg-deb --build` under TEST_TMP_DIR. */
 export async function buildDeb(pkg: DebPackageSpec): Promise<BuiltDeb> {

@@ -20,7 +20,8 @@ import {
   startProcess,
   waitUntilReady,
 } from '../../tools/processes';
-import { scratchDir, type OciLayout } from './oci-image';
+import { scratchDir } from './isolated-services';
+import type { OciLayout } from './oci-image';
 import { runCommand, type CommandResult } from '../../tools/processes';
 import type { TokenIssuer } from './token-issuer';
 import { waitFor } from '../../tools/wait-for';

@@ -1,3 +1,5 @@
+import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 
@@ -11,6 +13,16 @@ export function requireEnv(name: string): string {
     throw new Error(`${name} is not set: run e2e specs through jest's e2e project (npm test)`);
   }
   return value;
+}
+
+/** A new directory of its own under the run's temp dir, in `<kind>/`: fixtures, clients' state. */
+export async function scratchDir(kind: string): Promise<string> {
+  const parent = join(requireEnv('TEST_TMP_DIR'), kind);
+  await mkdir(parent, { recursive: true, mode: 0o755 });
+  const dir = await mkdtemp(join(parent, `${process.pid}-`));
+  // mkdtemp makes it 0700; as root, Postgres and nginx's workers run as other users.
+  await chmod(dir, 0o755);
+  return dir;
 }
 
 /** A Redis database index of its own (from a counter shared by every worker), flushed. */

@@ -7,12 +7,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { runCommand } from '../../tools/processes';
+import { scratchDir } from './isolated-services';
 
 export const MEDIA_TYPES = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -68,20 +69,6 @@ export interface OciLayout {
   /** what the tag points to: the manifest (kind image) or the index (kind index) */
   top: Descriptor & { bytes: Buffer };
   images: BuiltImage[];
-}
-
-export function testTmpDir(): string {
-  const dir = process.env.TEST_TMP_DIR;
-  if (!dir) {
-    throw new Error('TEST_TMP_DIR is not set: run e2e specs through jest (npm test)');
-  }
-  return dir;
-}
-
-export async function scratchDir(kind: string): Promise<string> {
-  const parent = join(testTmpDir(), kind);
-  await mkdir(parent, { recursive: true });
-  return mkdtemp(join(parent, `${process.pid}-`));
 }
 
 /** Counts and hashes what passes through. */
@@ -311,18 +298,6 @@ export async function buildMultiArchImage(options: MultiArchOptions = {}): Promi
   });
   await writeIndexJson(dir, tag, index);
   return { dir, tag, ref: `oci:${dir}:${tag}`, kind: 'index', top: index, images };
-}
-
-/** Every blob digest of a layout: manifests, configs, layers (and the index). */
-export function allDigests(layout: OciLayout): string[] {
-  return [
-    ...(layout.kind === 'index' ? [layout.top.digest] : []),
-    ...layout.images.flatMap((i) => [
-      i.manifest.digest,
-      i.config.digest,
-      ...i.layers.map((l) => l.digest),
-    ]),
-  ];
 }
 
 export interface ReadImage {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { runCommand, type CommandResult } from '../../tools/processes';
 import type { UpstreamFile, UpstreamServer } from './upstream-server';
+import { requireEnv, scratchDir } from './isolated-services';
 
 export interface RpmPackageSpec {
   name: string;
@@ -45,20 +46,6 @@ export interface BuiltRpm {
   path: string;
   size: number;
   sha256: string;
-}
-
-function testTmpDir(): string {
-  const dir = process.env.TEST_TMP_DIR;
-  if (!dir) {
-    throw new Error('TEST_TMP_DIR is not set: run e2e specs through jest (npm test)');
-  }
-  return dir;
-}
-
-async function scratchDir(kind: string): Promise<string> {
-  const parent = join(testTmpDir(), kind);
-  await mkdir(parent, { recursive: true });
-  return mkdtemp(join(parent, `${process.pid}-`));
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -165,7 +152,7 @@ export async function buildRpm(pkg: RpmPackageSpec): Promise<BuiltRpm> {
  * Nothing is cached outside the run's temp dir.
  */
 export async function largeRpm(name: string, version: string, payloadBytes: number) {
-  const cacheDir = join(testTmpDir(), 'rpm-cache');
+  const cacheDir = join(requireEnv('TEST_TMP_DIR'), 'rpm-cache');
   const cached = join(cacheDir, `${name}-${version}-${payloadBytes}.rpm`);
   const fileName = `${name}-${version}-1.noarch.rpm`;
   if (!existsSync(cached)) {

@@ -13,6 +13,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { runCommand } from '../../tools/processes';
+import { requireEnv } from './isolated-services';
 
 export interface TokenIssuerOptions {
   /** the only account that gets a token (default `tester` / `secret-pass`) */
@@ -48,14 +49,6 @@ export interface AccessEntry {
 
 const base64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
-function testTmpDir(): string {
-  const dir = process.env.TEST_TMP_DIR;
-  if (!dir) {
-    throw new Error('TEST_TMP_DIR is not set: run e2e specs through jest (npm test)');
-  }
-  return dir;
-}
-
 export class TokenIssuer {
   readonly requests: TokenRequest[] = [];
   readonly username: string;
@@ -80,7 +73,7 @@ export class TokenIssuer {
   }
 
   static async start(options: TokenIssuerOptions = {}): Promise<TokenIssuer> {
-    const parent = join(testTmpDir(), 'token-issuers');
+    const parent = join(requireEnv('TEST_TMP_DIR'), 'token-issuers');
     await mkdir(parent, { recursive: true });
     const dir = await mkdtemp(join(parent, `${process.pid}-`));
     const keyFile = join(dir, 'key.pem');

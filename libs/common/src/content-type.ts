@@ -27,10 +27,10 @@ const BY_EXTENSION: Record<string, string> = {
 
 const GENERIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream', '']);
 
-export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
 /** By extension, for paths whose type the upstream did not state. */
-export function contentTypeByExtension(path: string): string | null {
+function contentTypeByExtension(path: string): string | null {
   return BY_EXTENSION[posix.extname(path).toLowerCase()] ?? null;
 }
 

@@ -7,6 +7,8 @@ import type {
   AppConfig,
   RedisConfig,
   RedisEndpoint,
+  LocalRemoteConfig,
+  ProxyRemoteConfig,
   RemoteConfig,
   StorageConfig,
 } from './config.types';
@@ -21,7 +23,7 @@ import {
   type RemotesFile,
 } from './remote-config.schema';
 
-export const DEFAULT_CONFIG_FILE = 'config/remotes.yaml';
+const DEFAULT_CONFIG_FILE = 'config/remotes.yaml';
 
 type RuntimeConfig = Omit<AppConfig, 'remotes' | 'docker'>;
 
@@ -413,6 +415,18 @@ function validateRemotes(
   }
   return substituted.problems.length > 0 ? null : validation.file;
 }
+
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+/** Keys of the remotes file with no field of that name in the loaded config: must be none. */
+type UnloadedKeys = Exclude<
+  CamelCase<Extract<keyof RemoteFileEntry, string>>,
+  keyof ProxyRemoteConfig | keyof LocalRemoteConfig
+>;
+// Fails to compile, naming the key, when the schema gains a key the config types lack.
+const everyKeyIsLoaded: [UnloadedKeys] extends [never] ? true : UnloadedKeys = true;
+void everyKeyIsLoaded;
 
 function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
   if (entry.package === 'local') {

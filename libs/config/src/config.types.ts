@@ -4,7 +4,8 @@ export const PACKAGE_TYPES = ['docker', 'rpm', 'alpine', 'debian', 'generic', 'l
 export type PackageType = (typeof PACKAGE_TYPES)[number];
 export type ProxyPackageType = Exclude<PackageType, 'local'>;
 
-export type UpstreamMissingPolicy = 'serve_stale' | 'not_found';
+export const UPSTREAM_MISSING_POLICIES = ['serve_stale', 'not_found'] as const;
+export type UpstreamMissingPolicy = (typeof UPSTREAM_MISSING_POLICIES)[number];
 
 /** A remote that pulls through from an upstream. */
 export interface ProxyRemoteConfig {

@@ -1,7 +1,7 @@
 import type { AppConfig, RedisConfig, RemoteConfig } from './config.types';
 import { patternSource } from './path-rules';
 
-export const REDACTED = '***';
+const REDACTED = '***';
 
 export interface RedactedProxyRemote {
   readonly package: string;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { PACKAGE_TYPES, type PackageType } from './config.types';
+import { PACKAGE_TYPES, type PackageType, UPSTREAM_MISSING_POLICIES } from './config.types';
 import { formatPath } from './config-error';
 import { regexError } from './path-rules';
 
 /** Remote names are the first URL segment (`/api/v1/remote/<name>/...`, `/v2/<name>/...`). */
-export const REMOTE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+const REMOTE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
 
 /** First path segments the gateway routes itself; a remote with such a name would be unreachable. */
 export const RESERVED_REMOTE_NAMES: readonly string[] = [
@@ -20,7 +20,7 @@ export const RESERVED_REMOTE_NAMES: readonly string[] = [
 ];
 
 /** Keys that only make sense for a remote with an upstream. */
-export const PROXY_ONLY_KEYS = [
+const PROXY_ONLY_KEYS = [
   'base_url',
   'immutable_patterns',
   'mutable_patterns',
@@ -35,7 +35,7 @@ export const PROXY_ONLY_KEYS = [
   'password',
 ] as const;
 
-export const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
+const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
 
 const remoteName = z.string().superRefine((name, ctx) => {
   if (!REMOTE_NAME_PATTERN.test(name)) {
@@ -112,7 +112,7 @@ const remoteFields = z
     mutable_ttl: nonNegativeInt(300),
     check_mutable_updates: z.boolean().default(false),
     negative_ttl: nonNegativeInt(60),
-    upstream_missing: z.enum(['serve_stale', 'not_found']).default('serve_stale'),
+    upstream_missing: z.enum(UPSTREAM_MISSING_POLICIES).default('serve_stale'),
     upstream_timeout: z
       .number()
       .finite({ message: 'must be a number > 0' })
@@ -177,7 +177,7 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
   return raw;
 }
 
-export const remoteSchema = z.preprocess(checkRemoteKeys, remoteFields);
+const remoteSchema = z.preprocess(checkRemoteKeys, remoteFields);
 
 function checkDefaultRemote(raw: unknown, ctx: z.RefinementCtx): unknown {
   if (!isMap(raw) || !isMap(raw.docker) || typeof raw.docker.default_remote !== 'string') {
@@ -200,7 +200,7 @@ function checkDefaultRemote(raw: unknown, ctx: z.RefinementCtx): unknown {
 }
 
 /** The remotes file (ARTIFACT_CONFIG), after `${VAR}` substitution. */
-export const remotesFileSchema = z.preprocess(
+const remotesFileSchema = z.preprocess(
   checkDefaultRemote,
   z
     .object({

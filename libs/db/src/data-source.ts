@@ -3,11 +3,11 @@ import { CachedArtifact } from './entities/cached-artifact.entity';
 import { HostedFile } from './entities/hosted-file.entity';
 import { InitialSchema1764050000000 } from './migrations/1764050000000-initial-schema';
 
-export const ENTITIES = [CachedArtifact, HostedFile];
-export const MIGRATIONS = [InitialSchema1764050000000];
+const ENTITIES = [CachedArtifact, HostedFile];
+const MIGRATIONS = [InitialSchema1764050000000];
 
 /** Longest any query may take, from the client's side (pg's query_timeout). */
-export const POSTGRES_QUERY_TIMEOUT_MS = 5000;
+const POSTGRES_QUERY_TIMEOUT_MS = 5000;
 
 /** Postgres through TypeORM; the schema comes from migrations only, never `synchronize`. */
 export function createDataSource(databaseUrl: string): DataSource {

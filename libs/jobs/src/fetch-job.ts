@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ArtifactErrorCode } from '@app/common';
 
 /** The BullMQ queue between gateways and fetchers for content: packages, blobs, files. */
 export const FETCH_QUEUE = 'artifact-fetch';
@@ -119,19 +120,23 @@ export type FetchJobResult = (
 
 export type StaleReason = 'unreachable' | 'upstream_missing';
 
-/** Why a fetch failed, for good (UnrecoverableError) or for now; the prefix of its failedReason. */
-export const FETCH_FAILURE_REASONS = [
-  'upstream_not_found',
-  'upstream_integrity',
-  'upstream_unavailable',
-  'upstream_timeout',
-  'upstream_rate_limited',
-  'storage_unavailable',
+/**
+ * Why a fetch failed, for good (UnrecoverableError) or for now (the prefix of its failedReason),
+ * and the error the clients waiting on it get.
+ */
+export const FETCH_FAILURE_CODES = {
+  upstream_not_found: 'upstream_not_found',
+  upstream_integrity: 'upstream_integrity',
+  upstream_unavailable: 'upstream_unavailable',
+  upstream_timeout: 'upstream_timeout',
+  upstream_rate_limited: 'upstream_rate_limited',
+  storage_unavailable: 'storage_unavailable',
   /** the fetcher lost Redis mid-attempt (a failover); an older gateway reads it as upstream_unavailable */
-  'redis_unavailable',
-  'cancelled',
-] as const;
-export type FetchFailureReason = (typeof FETCH_FAILURE_REASONS)[number];
+  redis_unavailable: 'service_unavailable',
+  cancelled: 'service_unavailable',
+} as const satisfies Record<string, ArtifactErrorCode>;
+export type FetchFailureReason = keyof typeof FETCH_FAILURE_CODES;
+export const FETCH_FAILURE_REASONS = Object.keys(FETCH_FAILURE_CODES) as FetchFailureReason[];
 
 export interface FetchFailure {
   reason: FetchFailureReason;

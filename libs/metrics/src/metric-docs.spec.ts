@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { FETCH_FAILURE_REASONS } from '@app/jobs';
 import { METRICS } from './metric-names';
 
 const ROOT = join(__dirname, '../../..');
@@ -48,6 +49,18 @@ describe('docs/METRICS.md', () => {
         labels: [...metric.labels],
       });
     }
+  });
+
+  it('names every reason a fetch fails for, and no other', () => {
+    const row = readFileSync(join(ROOT, 'docs/METRICS.md'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith(`| \`${METRICS.fetchFailures.name}\``));
+    const meaning = row?.split('|')[5] ?? '';
+    const labels: readonly string[] = METRICS.fetchFailures.labels;
+    const named = [...meaning.matchAll(/`([a-z_]+)`/g)]
+      .map((match) => match[1])
+      .filter((name) => !labels.includes(name));
+    expect([...new Set(named)].sort()).toEqual([...FETCH_FAILURE_REASONS].sort());
   });
 
   it('describes no metric the apps do not define', () => {

@@ -634,7 +634,7 @@ function answerMessage(answer: UpstreamAnswer, path: string): string {
  * The query of a `Link: <...>; rel="next"` header (RFC 8288) when it names the same upstream
  * path: a tag list's next page. Anything else (another path, another host) is not followed.
  */
-export function nextPageQuery(link: string | undefined, upstreamPath: string): string | null {
+function nextPageQuery(link: string | undefined, upstreamPath: string): string | null {
   if (!link) {
     return null;
   }

@@ -271,7 +271,7 @@ function spoolError(error: unknown): Error {
   return error instanceof Error ? error : new Error(message);
 }
 
-export class SpoolReader extends Readable {
+class SpoolReader extends Readable {
   private position = 0;
   private pumping = false;
   private readonly abort = new AbortController();

@@ -23,7 +23,7 @@ export type ReaderGate = 'verified' | 'released';
  * (docs/CACHING.md#streaming). Content-Length (or chunked framing) makes the missing byte
  * visible as a broken transfer.
  */
-export const HOLD_BACK_BYTES = 1;
+const HOLD_BACK_BYTES = 1;
 
 /** The state after `event`; an event that does not apply leaves the state as it is. */
 export function nextSpoolState(state: SpoolState, event: SpoolEvent): SpoolState {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** Where the page, the document and the Swagger UI files are served (DocsController). */
-export const DOCS_ROUTES = {
+const DOCS_ROUTES = {
   page: '/docs',
   json: '/docs/openapi.json',
   yaml: '/docs/openapi.yaml',

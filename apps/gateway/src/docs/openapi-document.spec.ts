@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { RequestMethod, type Type } from '@nestjs/common';
 import { METHOD_METADATA, MODULE_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ArtifactError } from '@app/common';
-import type { AppConfig } from '@app/config';
+import { ARTIFACT_ERROR_CODES, ArtifactError } from '@app/common';
+import { type AppConfig, PACKAGE_TYPES, REMOTE_KEYS } from '@app/config';
+import { ROUTING_ERROR_CODES } from '../errors/api-exception.filter';
 import { GatewayModule } from '../gateway.module';
 import {
   DocsService,
@@ -313,5 +314,42 @@ describe('Swagger UI assets', () => {
     for (const name of Object.keys(SWAGGER_ASSETS)) {
       expect({ name, exists: existsSync(join(dir, name)) }).toEqual({ name, exists: true });
     }
+  });
+});
+
+describe('docs/openapi.yaml against the lists in the code', () => {
+  const schema = (name: string) =>
+    doc.components.schemas[name] as {
+      properties: Record<string, { enum?: string[]; const?: string }>;
+    };
+
+  it('names every error code the gateway answers with, and no other', () => {
+    const codes = schema('Error').properties.error.enum ?? [];
+    expect([...codes].sort()).toEqual([...ARTIFACT_ERROR_CODES, ...ROUTING_ERROR_CODES].sort());
+  });
+
+  it('has docs/HTTP-API.md name the same error codes', () => {
+    const text = readFileSync(join(ROOT, 'docs/HTTP-API.md'), 'utf8');
+    const table = text.slice(
+      text.search(/^\| status +\| codes/m),
+      text.indexOf('Answers that are worth'),
+    );
+    const codes = table
+      .split('\n')
+      .flatMap((row) => [...(row.split('|')[2] ?? '').matchAll(/`([a-z_]+)`/g)]);
+    expect(codes.map((match) => match[1]).sort()).toEqual(
+      [...ARTIFACT_ERROR_CODES, ...ROUTING_ERROR_CODES].sort(),
+    );
+  });
+
+  it("describes a remote's keys and package types as the config schema has them", () => {
+    const proxy = schema('RedactedProxyRemote').properties;
+    const local = schema('RedactedLocalRemote').properties;
+    expect([...new Set([...Object.keys(proxy), ...Object.keys(local)])].sort()).toEqual(
+      [...REMOTE_KEYS].sort(),
+    );
+    expect([...(proxy.package.enum ?? []), local.package.const].sort()).toEqual(
+      [...PACKAGE_TYPES].sort(),
+    );
   });
 });

@@ -6,12 +6,15 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ArtifactError } from '@app/common';
+import { ArtifactError, type ArtifactErrorCode } from '@app/common';
 import { type RegistryErrorCode, registryCodeOf, statusOf } from './error-status';
+
+/** Codes of errors that are not ArtifactErrors: a method no route has, and a bug. */
+export const ROUTING_ERROR_CODES = ['method_not_allowed', 'internal'] as const;
 
 interface ErrorShape {
   status: number;
-  code: string;
+  code: ArtifactErrorCode | (typeof ROUTING_ERROR_CODES)[number];
   registryCode: RegistryErrorCode;
   message: string;
   detail?: unknown;

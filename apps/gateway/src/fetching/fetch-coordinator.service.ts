@@ -3,11 +3,11 @@ import type { JobsOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
-import { ArtifactError, type ArtifactErrorCode, withDeadline } from '@app/common';
+import { ArtifactError, withDeadline } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
+  FETCH_FAILURE_CODES,
   FETCH_JOB,
-  type FetchFailureReason,
   type FetchJobPayload,
   type FetchJobResult,
   type FetchProgress,
@@ -263,16 +263,6 @@ export class FetchCoordinator {
   }
 }
 
-const FAILURE_CODES: Record<FetchFailureReason, ArtifactErrorCode> = {
-  upstream_not_found: 'upstream_not_found',
-  upstream_integrity: 'upstream_integrity',
-  upstream_unavailable: 'upstream_unavailable',
-  upstream_timeout: 'upstream_timeout',
-  upstream_rate_limited: 'upstream_rate_limited',
-  storage_unavailable: 'storage_unavailable',
-  redis_unavailable: 'service_unavailable',
-  cancelled: 'service_unavailable',
-};
 
 /** A completion from a job other than the one awaited (both known: older fetchers send none). */
 function isAnotherJobs(producedBy: string | undefined, awaited: string | null): boolean {
@@ -284,7 +274,7 @@ const MAX_RETRY_AFTER_SECONDS = 3600;
 
 function failureError(failedReason: string): ArtifactError {
   const failure = parseFailure(failedReason);
-  const code = FAILURE_CODES[failure.reason];
+  const code = FETCH_FAILURE_CODES[failure.reason];
   const permanent = code === 'upstream_not_found' || code === 'upstream_integrity';
   const retryAfter =
     failure.retryAfter !== undefined

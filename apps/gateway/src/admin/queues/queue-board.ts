@@ -10,7 +10,7 @@ import { FETCH_QUEUES } from '@app/jobs';
 import { statusOf } from '../../errors/error-status';
 import type { AdminTokenCheck } from '../admin-token';
 
-export const QUEUE_BOARD_PATH = '/admin/queues';
+const QUEUE_BOARD_PATH = '/admin/queues';
 
 /**
  * Bull Board, the queue web UI, under /admin/queues behind ADMIN_TOKEN. Browsers are asked for

@@ -6,7 +6,7 @@ import { FETCH_CANCEL_CHANNEL, MAX_INSPECTED_JOBS, splitActiveJobs } from '@app/
 import type { QueueState } from '@app/metrics';
 import { type FetchJob, type FetchQueue, FetchQueues } from '../../fetching/fetch-queues.service';
 
-export const QUEUE_STATES: readonly QueueState[] = [
+const QUEUE_STATES: readonly QueueState[] = [
   'waiting',
   'active',
   'stalled',
