@@ -1,9 +1,9 @@
 // Two projects: `unit` (pure logic beside the code, no services) and `e2e` (real Redis, Postgres,
 // S3 server and loopback upstreams, started once per run by test/global-setup.ts).
 const moduleNameMapper = {
-  '^@app/(config|storage|cache|jobs|db|metrics|common|health|upstream|formats)$':
+  '^@app/(config|storage|cache|jobs|db|metrics|common|health|upstream|formats|eviction)$':
     '<rootDir>/libs/$1/src',
-  '^@app/(config|storage|cache|jobs|db|metrics|common|health|upstream|formats)/(.*)$':
+  '^@app/(config|storage|cache|jobs|db|metrics|common|health|upstream|formats|eviction)/(.*)$':
     '<rootDir>/libs/$1/src/$2',
 };
 const transform = {

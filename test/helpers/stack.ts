@@ -18,6 +18,8 @@ export interface StackOptions {
   /** the remotes file's `remotes` map, snake_case as in remotes.yaml */
   remotes: Record<string, Record<string, unknown>>;
   docker?: { default_remote?: string };
+  /** the remotes file's `storage` section (caps, eviction interval) */
+  storage_limits?: { max_size?: string; evict_interval?: number };
   gateways?: number;
   fetchers?: number;
   storage?: 'fs' | 's3';
@@ -110,6 +112,7 @@ export class Stack {
       stringify({
         remotes: options.remotes,
         ...(options.docker ? { docker: options.docker } : {}),
+        ...(options.storage_limits ? { storage: options.storage_limits } : {}),
       }),
     );
 

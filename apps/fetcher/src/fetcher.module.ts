@@ -7,6 +7,7 @@ import { HealthModule } from '@app/health';
 import { MetricsModule } from '@app/metrics';
 import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
+import { EvictionScheduleModule } from './eviction/eviction-schedule.module';
 import { FetchModule } from './fetch/fetch.module';
 import { JanitorModule } from './janitor/janitor.module';
 import { QueueMetricsModule } from './metrics/queue-metrics.module';
@@ -27,6 +28,7 @@ export class FetcherModule {
         HealthModule,
         FetchModule,
         JanitorModule,
+        EvictionScheduleModule,
         QueueMetricsModule,
       ],
     };

@@ -5,3 +5,4 @@ export * from './redis.provider';
 export * from './path-lock.service';
 export * from './redis-target';
 export * from './replication-barrier.service';
+export * from './redis-lease';

@@ -451,10 +451,49 @@ describe('configuration errors', () => {
     ['upstream_missing', 'stale', 'must be one of serve_stale, not_found (got "stale")'],
     ['password', 1234, 'must be a string, got a number'],
     ['immutable_patterns', '.*', 'must be a list, got a string'],
+    ['max_size', '50 parsecs', 'must be a size above 0 such as 512MiB, 50GiB or 2TiB'],
+    ['max_size', 0, 'must be a size above 0 such as 512MiB, 50GiB or 2TiB'],
+    ['evict_unused_after', '1y', 'must be a duration above 0 such as 90m, 12h or 30d'],
+    ['evict_unused_after', -5, 'must be a duration above 0 such as 90m, 12h or 30d'],
   ])('rejects %s: %j', (key, value, message) => {
     expect(
       problemsOfRemote({ package: 'rpm', base_url: 'https://mirror.example.org', [key]: value }),
     ).toEqual([`remotes.x.${key}: ${message}`]);
+  });
+
+  it('loads the storage limits in bytes and seconds', () => {
+    const config = buildAppConfig({
+      remotes: {
+        files: {
+          package: 'generic',
+          base_url: 'https://mirror.example.org',
+          max_size: '50GiB',
+          evict_unused_after: '30d',
+        },
+        plain: { package: 'generic', base_url: 'https://mirror.example.org' },
+      },
+      storage: { max_size: '2TiB' },
+    });
+    expect(config.remotes.files).toMatchObject({
+      maxSize: 50 * 1024 ** 3,
+      evictUnusedAfter: 2_592_000,
+    });
+    expect(config.remotes.plain).toMatchObject({ maxSize: null, evictUnusedAfter: null });
+    expect(config.eviction).toEqual({ maxSize: 2 * 1024 ** 4, intervalSeconds: 60 });
+  });
+
+  it('refuses storage limits on a docker remote, and unknown storage keys', () => {
+    expect(
+      problemsOf({
+        remotes: {
+          hub: { package: 'docker', base_url: 'https://registry.example.org', max_size: '1GiB' },
+        },
+        storage: { max_bytes: 5 },
+      }),
+    ).toEqual([
+      'remotes.hub.max_size: not supported for package docker yet: a blob may be shared by several images, and which images use it is not tracked yet (docs/STORAGE.md)',
+      'storage.max_bytes: unknown key',
+    ]);
   });
 
   it('rejects a default_remote that does not exist or is not docker', () => {

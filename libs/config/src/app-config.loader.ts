@@ -25,7 +25,7 @@ import {
 
 const DEFAULT_CONFIG_FILE = 'config/remotes.yaml';
 
-type RuntimeConfig = Omit<AppConfig, 'remotes' | 'docker'>;
+type RuntimeConfig = Omit<AppConfig, 'remotes' | 'docker' | 'eviction'>;
 
 /**
  * Reads the environment (docs/CONFIGURATION.md) and the remotes file once, at start-up. This is the only place
@@ -60,6 +60,10 @@ function assemble(runtime: RuntimeConfig, file: RemotesFile | null, problems: st
       Object.entries(file.remotes).map(([name, entry]) => [name, buildRemote(name, entry)]),
     ),
     docker: { defaultRemote: file.docker?.default_remote ?? null },
+    eviction: {
+      maxSize: file.storage?.max_size ?? null,
+      intervalSeconds: file.storage?.evict_interval ?? 60,
+    },
   });
 }
 
@@ -452,6 +456,8 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     redirectHosts: entry.redirect_hosts,
     username: entry.username ?? null,
     password: entry.password ?? null,
+    maxSize: entry.max_size ?? null,
+    evictUnusedAfter: entry.evict_unused_after ?? null,
   };
 }
 

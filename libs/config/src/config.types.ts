@@ -30,6 +30,10 @@ export interface ProxyRemoteConfig {
   readonly redirectHosts: readonly string[];
   readonly username: string | null;
   readonly password: string | null;
+  /** bytes this remote may store, the least recently used evicted first; null: no cap */
+  readonly maxSize: number | null;
+  /** seconds without a hit (or since the fetch, if never hit) before a file is evicted; null: never */
+  readonly evictUnusedAfter: number | null;
 }
 
 /** A hosted remote: files uploaded by users. */
@@ -106,6 +110,8 @@ export interface AppConfig {
   readonly memoryTier: { readonly maxBytes: number; readonly maxObjectBytes: number };
   readonly remotes: Readonly<Record<string, RemoteConfig>>;
   readonly docker: { readonly defaultRemote: string | null };
+  /** the remotes file's `storage`: a cap over every remote, and how often eviction runs */
+  readonly eviction: { readonly maxSize: number | null; readonly intervalSeconds: number };
 }
 
 /** How a path of a remote is cached, or that it is refused. */

@@ -8,3 +8,4 @@ export * from './app-config.loader';
 export * from './redact';
 export * from './config.module';
 export * from './byte-size';
+export * from './duration';

@@ -51,6 +51,8 @@ describe('redactConfig', () => {
           upstream_missing: 'serve_stale',
           upstream_timeout: 30,
           redirect_hosts: [],
+          max_size: null,
+          evict_unused_after: null,
           username: '***',
           password: '***',
         },
@@ -66,11 +68,14 @@ describe('redactConfig', () => {
           upstream_missing: 'serve_stale',
           upstream_timeout: 30,
           redirect_hosts: [],
+          max_size: null,
+          evict_unused_after: null,
         },
         hub: expect.objectContaining({ package: 'docker', password: '***' }),
         hosted: { package: 'local', allow_overwrite: true },
       },
       docker: { default_remote: 'hub' },
+      storage: { max_size: null, evict_interval: 60 },
     });
     expect(view.remotes.hub).not.toHaveProperty('username');
   });

@@ -15,6 +15,10 @@ export interface RedactedProxyRemote {
   readonly upstream_missing: string;
   readonly upstream_timeout: number;
   readonly redirect_hosts: readonly string[];
+  /** bytes; null: no cap */
+  readonly max_size: number | null;
+  /** seconds; null: never */
+  readonly evict_unused_after: number | null;
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -27,6 +31,7 @@ export interface RedactedLocalRemote {
 export interface RedactedConfig {
   readonly remotes: Readonly<Record<string, RedactedProxyRemote | RedactedLocalRemote>>;
   readonly docker: { readonly default_remote: string | null };
+  readonly storage: { readonly max_size: number | null; readonly evict_interval: number };
 }
 
 export type RedactedRedis =
@@ -115,6 +120,8 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     upstream_missing: remote.upstreamMissing,
     upstream_timeout: remote.upstreamTimeout,
     redirect_hosts: remote.redirectHosts,
+    max_size: remote.maxSize,
+    evict_unused_after: remote.evictUnusedAfter,
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };
@@ -131,6 +138,10 @@ export function redactConfig(config: AppConfig): RedactedConfig {
       Object.entries(config.remotes).map(([name, remote]) => [name, redactRemote(remote)]),
     ),
     docker: { default_remote: config.docker.defaultRemote },
+    storage: {
+      max_size: config.eviction.maxSize,
+      evict_interval: config.eviction.intervalSeconds,
+    },
   };
 }
 

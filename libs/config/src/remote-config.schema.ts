@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { PACKAGE_TYPES, type PackageType, UPSTREAM_MISSING_POLICIES } from './config.types';
 import { formatPath } from './config-error';
 import { regexError } from './path-rules';
+import { parseByteSize } from './byte-size';
+import { parseDuration } from './duration';
 
 /** Remote names are the first URL segment (`/api/v1/remote/<name>/...`, `/v2/<name>/...`). */
 const REMOTE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
@@ -33,6 +35,8 @@ const PROXY_ONLY_KEYS = [
   'redirect_hosts',
   'username',
   'password',
+  'max_size',
+  'evict_unused_after',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -90,6 +94,26 @@ const pattern = z.string().superRefine((source, ctx) => {
 
 const patternList = z.array(pattern);
 
+/** A size (`50GiB`, or bytes) above zero, in bytes. */
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseByteSize(value);
+  if (bytes === null || !Number.isSafeInteger(bytes) || bytes <= 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a size above 0 such as 512MiB, 50GiB or 2TiB' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** A duration (`30d`, `12h`, or seconds) above zero, in seconds. */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const seconds = typeof value === 'number' ? value : parseDuration(value);
+  if (seconds === null || !Number.isFinite(seconds) || seconds <= 0) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a duration above 0 such as 90m, 12h or 30d' });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
 const nonNegativeInt = (fallback: number) =>
   z
     .number()
@@ -127,6 +151,8 @@ const remoteFields = z
       .default([]),
     username: z.string().optional(),
     password: z.string().optional(),
+    max_size: byteSize.optional(),
+    evict_unused_after: duration.optional(),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();
@@ -165,6 +191,14 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
     }
   }
   if (raw.package === 'docker') {
+    for (const key of ['max_size', 'evict_unused_after']) {
+      if (key in raw) {
+        addIssue(
+          key,
+          'not supported for package docker yet: a blob may be shared by several images, and which images use it is not tracked yet (docs/STORAGE.md)',
+        );
+      }
+    }
     for (const key of ['immutable_patterns', 'mutable_patterns']) {
       if (key in raw) {
         addIssue(
@@ -206,6 +240,13 @@ const remotesFileSchema = z.preprocess(
     .object({
       remotes: z.record(remoteName, remoteSchema),
       docker: z.object({ default_remote: z.string().nullish() }).strict().nullish(),
+      storage: z
+        .object({
+          max_size: byteSize.optional(),
+          evict_interval: duration.default(60),
+        })
+        .strict()
+        .nullish(),
     })
     .strict(),
 );

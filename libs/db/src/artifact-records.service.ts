@@ -19,6 +19,31 @@ export interface HitCount {
   lastAccessedAt: Date;
 }
 
+/** What a remote holds, from the records (the usage view and eviction). */
+export interface RemoteUsage {
+  remote: string;
+  objects: number;
+  bytes: number;
+  /** the least recent last use (last hit, or fetch when never hit); null when it holds nothing */
+  oldestUse: Date | null;
+}
+
+/** A cached file in eviction's terms: its last use is its last hit, or its fetch. */
+export interface UsedRecord {
+  id: string;
+  remote: string;
+  path: string;
+  storageKey: string;
+  size: number;
+  lastUsed: Date;
+  /** lastUsed exactly as Postgres has it (microseconds): where the next page starts */
+  lastUsedExact: string;
+  /** the fetch this record describes, exactly as Postgres has it */
+  fetchedAt: string;
+}
+
+const LAST_USE = 'COALESCE(last_accessed_at, fetched_at)';
+
 /** Durable records of cached artifacts (docs/ARCHITECTURE.md). Never on the hit path; see HitRecorder. */
 @Injectable()
 export class ArtifactRecordsService {
@@ -101,5 +126,72 @@ export class ArtifactRecordsService {
             .requireSource()
             .query(`DELETE FROM cached_artifacts WHERE remote = $1`, [remote]);
     return result[1];
+  }
+
+  async usage(): Promise<RemoteUsage[]> {
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
+      `SELECT remote, count(*) AS objects, COALESCE(sum(size), 0) AS bytes,
+              min(${LAST_USE}) AS oldest
+         FROM cached_artifacts GROUP BY remote ORDER BY remote`,
+    );
+    return rows.map((row) => ({
+      remote: row.remote as string,
+      objects: Number(row.objects),
+      bytes: Number(row.bytes),
+      oldestUse: (row.oldest as Date | null) ?? null,
+    }));
+  }
+
+  /**
+   * A page of the remotes' records, least recently used first, after `after` (the last record of
+   * the previous page); only those last used before `usedBefore` when it is given.
+   */
+  async leastRecentlyUsed(
+    remotes: readonly string[],
+    limit: number,
+    after: Pick<UsedRecord, 'lastUsedExact' | 'id'> | null,
+    usedBefore: Date | null = null,
+  ): Promise<UsedRecord[]> {
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
+      `SELECT id, remote, path, storage_key, size, ${LAST_USE} AS last_used,
+              ${LAST_USE}::text AS last_used_exact, fetched_at::text AS fetched_at
+         FROM cached_artifacts
+        WHERE remote = ANY($1)
+          AND ($2::timestamptz IS NULL OR (${LAST_USE}, id) > ($2::timestamptz, $3::bigint))
+          AND ($4::timestamptz IS NULL OR ${LAST_USE} < $4::timestamptz)
+        ORDER BY ${LAST_USE}, id
+        LIMIT $5`,
+      [
+        remotes,
+        after?.lastUsedExact ?? null,
+        after?.id ?? 0,
+        usedBefore?.toISOString() ?? null,
+        limit,
+      ],
+    );
+    return rows.map((row) => ({
+      id: String(row.id),
+      remote: row.remote as string,
+      path: row.path as string,
+      storageKey: row.storage_key as string,
+      size: Number(row.size),
+      lastUsed: row.last_used as Date,
+      lastUsedExact: row.last_used_exact as string,
+      fetchedAt: row.fetched_at as string,
+    }));
+  }
+
+  /**
+   * Deletes the record unless the file was fetched again since it was read (then the record
+   * describes a newer copy, which stays). True when it was deleted.
+   */
+  async deleteUnlessRefetched(record: Pick<UsedRecord, 'id' | 'fetchedAt'>): Promise<boolean> {
+    const result: [unknown[], number] = await this.database
+      .requireSource()
+      .query(`DELETE FROM cached_artifacts WHERE id = $1 AND fetched_at = $2::timestamptz`, [
+        record.id,
+        record.fetchedAt,
+      ]);
+    return result[1] === 1;
   }
 }

@@ -83,6 +83,24 @@ export const METRICS = {
     help: 'Fetch jobs in the queue, by state',
     labels: ['state'],
   },
+  storageBytes: {
+    name: 'artifactcache_storage_bytes',
+    type: 'gauge',
+    help: 'Bytes of cached files held, by remote (from the records, after each eviction pass)',
+    labels: ['remote'],
+  },
+  storageObjects: {
+    name: 'artifactcache_storage_objects',
+    type: 'gauge',
+    help: 'Cached files held, by remote (from the records, after each eviction pass)',
+    labels: ['remote'],
+  },
+  evictedBytes: {
+    name: 'artifactcache_evicted_bytes_total',
+    type: 'counter',
+    help: 'Bytes of cached files evicted, by remote and reason',
+    labels: ['remote', 'reason'],
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 /** The metrics' names, for InjectMetric. */

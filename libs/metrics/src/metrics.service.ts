@@ -23,6 +23,9 @@ export class MetricsService {
     @InjectMetric(METRIC.fetchFailures) private readonly fetchFailures: Counter<string>,
     @InjectMetric(METRIC.revalidations) private readonly revalidations: Counter<string>,
     @InjectMetric(METRIC.queueJobs) private readonly queueJobs: Gauge<string>,
+    @InjectMetric(METRIC.storageBytes) private readonly storageBytes: Gauge<string>,
+    @InjectMetric(METRIC.storageObjects) private readonly storageObjects: Gauge<string>,
+    @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
   ) {}
 
   request(
@@ -70,5 +73,14 @@ export class MetricsService {
 
   queueDepth(state: QueueState, count: number): void {
     this.queueJobs.set({ state }, count);
+  }
+
+  storageUsage(remote: string, objects: number, bytes: number): void {
+    this.storageObjects.set({ remote }, objects);
+    this.storageBytes.set({ remote }, bytes);
+  }
+
+  evicted(remote: string, reason: 'size' | 'unused', bytes: number): void {
+    this.evictedBytes.inc({ remote, reason }, bytes);
   }
 }

@@ -53,6 +53,13 @@ function references(): Array<[string, string]> {
     for (const match of text.matchAll(pattern)) {
       found.push([relative(ROOT, file), `docs/${match[1]}${match[2] ?? ''}`]);
     }
+    // A document's links to its own sections.
+    if (file.endsWith('.md')) {
+      const self = relative(ROOT, file) === 'README.md' ? 'docs/README.md' : relative(ROOT, file);
+      for (const match of text.matchAll(/\]\((#[a-z0-9-]+)\)/g)) {
+        found.push([relative(ROOT, file), `${self}${match[1]}`]);
+      }
+    }
   }
   return found;
 }
@@ -69,7 +76,7 @@ describe('the repository points to its own documents', () => {
     const broken = refs.filter(([, ref]) => {
       const [doc, anchor] = ref.split('#');
       if (doc === 'docs/README.md') {
-        return !existsSync(join(ROOT, 'README.md'));
+        return anchor !== undefined && !anchorsOf('README.md').has(anchor);
       }
       return !existsSync(join(ROOT, doc)) || (anchor !== undefined && !anchorsOf(doc).has(anchor));
     });

@@ -1,0 +1,271 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { REDIS, RedisLease, STORAGE_DROPPED_CHANNEL } from '@app/cache';
+import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
+import { ArtifactRecordsService, type RemoteUsage, type UsedRecord } from '@app/db';
+import { MetricsService } from '@app/metrics';
+import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
+import { type EvictionReason, bytesToFree, isUnused, leastRecentlyUsed } from './eviction-plan';
+
+const LEASE_KEY = 'ac:lease:eviction';
+/** A holder renews the lease every page; one that crashed holds it this long at most. */
+const LEASE_TTL_MS = 60_000;
+const LAST_PASS_KEY = 'ac:eviction:last-pass';
+/** Records read per query. */
+const PAGE = 500;
+/** Removed files listed in a pass's report (the counts cover them all). */
+const MAX_LISTED = 1000;
+
+export interface EvictedFile {
+  remote: string;
+  path: string;
+  size: number;
+  reason: EvictionReason;
+}
+
+export interface PassReport {
+  /** when the pass started */
+  at: string;
+  dryRun: boolean;
+  seconds: number;
+  /** what was removed (or, in a dry run, would be), at most MAX_LISTED of them */
+  removed: EvictedFile[];
+  objects: number;
+  bytes: number;
+  byRemote: Record<string, { objects: number; bytes: number }>;
+}
+
+/**
+ * Eviction passes (docs/STORAGE.md): files not hit for their remote's `evict_unused_after`, then
+ * the least recently used of every remote over its `max_size`, then of all of them over
+ * `storage.max_size`, each cap down to its low-water mark. Driven from the Postgres records,
+ * never from a listing of storage; one replica at a time, under a Redis lease. Hosted files
+ * have no records here and are never evicted; docker remotes are not evicted yet.
+ */
+@Injectable()
+export class EvictionService {
+  private readonly logger = new Logger(EvictionService.name);
+  private readonly lease: RedisLease;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly records: ArtifactRecordsService,
+    private readonly metrics: MetricsService,
+  ) {
+    this.lease = new RedisLease(redis, LEASE_KEY, LEASE_TTL_MS);
+  }
+
+  /** Whether any remote or the storage has a limit: without one a pass has nothing to do. */
+  get configured(): boolean {
+    return (
+      this.config.eviction.maxSize !== null ||
+      this.evictable().some((remote) => remote.maxSize !== null || remote.evictUnusedAfter !== null)
+    );
+  }
+
+  /**
+   * One pass; null when another replica is running one. A dry run removes nothing and takes no
+   * lease: it lists what a pass would remove now.
+   */
+  async pass(options: { dryRun?: boolean } = {}): Promise<PassReport | null> {
+    const dryRun = options.dryRun ?? false;
+    if (!dryRun && !(await this.lease.acquire())) {
+      return null;
+    }
+    try {
+      const { config, records, storage, redis, metrics, lease } = this;
+      const deps = { config, records, storage, redis, metrics, lease };
+      const report = await new Pass(deps, this.evictable(), dryRun).run();
+      if (!dryRun) {
+        await this.redis
+          .set(LAST_PASS_KEY, JSON.stringify({ ...report, removed: [] }))
+          .catch(() => undefined);
+        if (report.objects > 0) {
+          this.logger.log(
+            `evicted ${report.objects} files, ${report.bytes} bytes in ${report.seconds.toFixed(2)} s`,
+          );
+        }
+      }
+      return report;
+    } finally {
+      if (!dryRun) {
+        await this.lease.release();
+      }
+    }
+  }
+
+  /** The last pass any replica finished, without its list of files; null before the first. */
+  async lastPass(): Promise<PassReport | null> {
+    const text = await this.redis.get(LAST_PASS_KEY).catch(() => null);
+    return text ? (JSON.parse(text) as PassReport) : null;
+  }
+
+  /** Proxy remotes whose files a pass may remove. */
+  evictable(): ProxyRemoteConfig[] {
+    return Object.values(this.config.remotes).filter(
+      (remote): remote is ProxyRemoteConfig =>
+        remote.package !== 'local' && remote.package !== 'docker',
+    );
+  }
+}
+
+interface PassDeps {
+  config: AppConfig;
+  records: ArtifactRecordsService;
+  storage: StorageDriver;
+  redis: Redis;
+  metrics: MetricsService;
+  lease: RedisLease;
+}
+
+/** One pass's state: what it removed so far, so that caps count it and a dry run skips it. */
+class Pass {
+  private readonly began = Date.now();
+  private readonly now = new Date();
+  private readonly removed = new Set<string>();
+  private readonly report: PassReport;
+
+  constructor(
+    private readonly deps: PassDeps,
+    private readonly remotes: readonly ProxyRemoteConfig[],
+    private readonly dryRun: boolean,
+  ) {
+    this.report = {
+      at: this.now.toISOString(),
+      dryRun,
+      seconds: 0,
+      removed: [],
+      objects: 0,
+      bytes: 0,
+      byRemote: {},
+    };
+  }
+
+  async run(): Promise<PassReport> {
+    const { config, records, metrics } = this.deps;
+    const { remotes } = this;
+    for (const remote of remotes) {
+      if (remote.evictUnusedAfter !== null) {
+        const before = new Date(this.now.getTime() - remote.evictUnusedAfter * 1000);
+        await this.walk([remote.name], before, async (page) => {
+          for (const record of page.filter((r) => isUnused(r, remote.evictUnusedAfter, this.now))) {
+            await this.evict(record, 'unused');
+          }
+          return true;
+        });
+      }
+    }
+    const usage = await records.usage();
+    for (const remote of remotes) {
+      await this.shrink([remote.name], this.usedBytes(usage, [remote.name]), remote.maxSize);
+    }
+    // The cap is on what storage holds: docker remotes' files count, though they are not evicted.
+    const all = remotes.map((remote) => remote.name);
+    const cap = config.eviction.maxSize;
+    await this.shrink(
+      all,
+      this.usedBytes(
+        usage,
+        usage.map((u) => u.remote),
+      ),
+      cap,
+    );
+    if (!this.dryRun) {
+      const after = await records.usage();
+      for (const held of after) {
+        metrics.storageUsage(held.remote, held.objects, held.bytes);
+      }
+      const total = after.reduce((sum, held) => sum + held.bytes, 0);
+      if (cap !== null && total > cap) {
+        new Logger(EvictionService.name).warn(
+          `storage holds ${total} bytes, over storage.max_size (${cap}), after evicting what it may (docker remotes are not evicted)`,
+        );
+      }
+    }
+    this.report.seconds = (Date.now() - this.began) / 1000;
+    return this.report;
+  }
+
+  /** Bytes the remotes hold, less what this pass removed from them. */
+  private usedBytes(usage: readonly RemoteUsage[], remotes: readonly string[]): number {
+    const held = usage
+      .filter((u) => remotes.includes(u.remote))
+      .reduce((sum, u) => sum + u.bytes, 0);
+    const removed = remotes.reduce(
+      (sum, remote) => sum + (this.report.byRemote[remote]?.bytes ?? 0),
+      0,
+    );
+    return held - removed;
+  }
+
+  /** Removes the least recently used of `remotes` until they are under the cap's low-water mark. */
+  private async shrink(remotes: string[], usedBytes: number, cap: number | null): Promise<void> {
+    let toFree = bytesToFree(usedBytes, cap);
+    if (toFree === 0 || remotes.length === 0) {
+      return;
+    }
+    await this.walk(remotes, null, async (page) => {
+      for (const record of leastRecentlyUsed(page, toFree)) {
+        if (await this.evict(record, 'size')) {
+          toFree -= record.size;
+        }
+      }
+      return toFree > 0;
+    });
+  }
+
+  /** Pages of records, least recently used first, until `each` says stop or none are left. */
+  private async walk(
+    remotes: string[],
+    usedBefore: Date | null,
+    each: (page: UsedRecord[]) => Promise<boolean>,
+  ): Promise<void> {
+    const { records, lease } = this.deps;
+    let after: UsedRecord | null = null;
+    for (;;) {
+      const page: UsedRecord[] = (
+        await records.leastRecentlyUsed(remotes, PAGE, after, usedBefore)
+      ).filter((record) => !this.removed.has(record.id));
+      if (page.length === 0 || !(await each(page)) || page.length < PAGE) {
+        return;
+      }
+      after = page[page.length - 1];
+      if (!this.dryRun && !(await lease.renew())) {
+        throw new Error(
+          'the eviction lease was lost (Redis failed or the pass outlived it); stopping this pass',
+        );
+      }
+    }
+  }
+
+  /**
+   * The object first, then its record: a record without its object is picked again by the next
+   * pass, while an object without its record would be served and never evicted. A file fetched
+   * again since it was read keeps its new record.
+   */
+  private async evict(record: UsedRecord, reason: EvictionReason): Promise<boolean> {
+    if (this.removed.has(record.id)) {
+      return false;
+    }
+    if (!this.dryRun) {
+      const { storage, records, redis, metrics } = this.deps;
+      await storage.delete(record.storageKey);
+      await records.deleteUnlessRefetched(record);
+      await redis.publish(STORAGE_DROPPED_CHANNEL, record.storageKey).catch(() => undefined);
+      metrics.evicted(record.remote, reason, record.size);
+    }
+    this.removed.add(record.id);
+    const { report } = this;
+    report.objects += 1;
+    report.bytes += record.size;
+    const remote = (report.byRemote[record.remote] ??= { objects: 0, bytes: 0 });
+    remote.objects += 1;
+    remote.bytes += record.size;
+    if (report.removed.length < MAX_LISTED) {
+      report.removed.push({ remote: record.remote, path: record.path, size: record.size, reason });
+    }
+    return true;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './eviction-plan';
+export * from './eviction.module';
+export * from './eviction.service';
