@@ -117,6 +117,8 @@ export async function startProcess(
       stopping ??= (async () => {
         if (!hasExited()) {
           signalGroup(pid, stopSignal);
+          // A stopped process (a fault test's SIGSTOP) acts on its stop signal only once it runs.
+          signalGroup(pid, 'SIGCONT');
           if (!(await settlesWithin(exited, options.stopTimeoutMs ?? STOP_TIMEOUT_MS))) {
             signalGroup(pid, 'SIGKILL');
             await settlesWithin(exited, 5_000);

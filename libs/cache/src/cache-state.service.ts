@@ -97,6 +97,28 @@ export class CacheStateService {
     });
   }
 
+  /** Drops the TTL markers, validators and negative entries of one path, or of a path prefix. */
+  async forgetPaths(remote: string, path: string, prefix: boolean): Promise<number> {
+    return this.call(async (redis) => {
+      if (!prefix) {
+        return redis.unlink(...CACHE_KEY_KINDS.map((kind) => cacheKey(kind, remote, path)));
+      }
+      let deleted = 0;
+      const glob = path.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+      for (const kind of CACHE_KEY_KINDS) {
+        const match = `${cacheKey(kind, remote, glob)}*`;
+        for await (const keys of redis.scanStream({ match, count: 500 }) as AsyncIterable<
+          string[]
+        >) {
+          if (keys.length > 0) {
+            deleted += await redis.unlink(...keys);
+          }
+        }
+      }
+      return deleted;
+    });
+  }
+
   async ping(): Promise<void> {
     await this.call((redis) => redis.ping());
   }

@@ -194,4 +194,16 @@ export class ArtifactRecordsService {
       ]);
     return result[1] === 1;
   }
+
+  /** Deletes the records of one remote whose storage key is `key`, or starts with it when `prefix`. */
+  async deleteStored(remote: string, key: string, prefix: boolean): Promise<number> {
+    const pattern = prefix ? `${key.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : key;
+    const result: [unknown[], number] = await this.database
+      .requireSource()
+      .query(
+        `DELETE FROM cached_artifacts WHERE remote = $1 AND storage_key ${prefix ? 'LIKE' : '='} $2`,
+        [remote, pattern],
+      );
+    return result[1];
+  }
 }

@@ -3,6 +3,7 @@ import { EvictionModule } from '@app/eviction';
 import { FetchingModule } from '../fetching/fetching.module';
 import { ServingModule } from '../serving/serving.module';
 import { CacheFlushService } from './cache-flush.service';
+import { CachePurgeService } from './cache-purge.service';
 import { FlushController } from './flush.controller';
 import { QueueInspectionService } from './queues/queue-inspection.service';
 import { QueuesController } from './queues/queues.controller';
@@ -12,6 +13,6 @@ import { StorageController } from './storage.controller';
 @Module({
   imports: [FetchingModule, ServingModule, EvictionModule],
   controllers: [FlushController, QueuesController, StorageController],
-  providers: [CacheFlushService, QueueInspectionService, StorageUsageService],
+  providers: [CacheFlushService, CachePurgeService, QueueInspectionService, StorageUsageService],
 })
 export class AdminModule {}
