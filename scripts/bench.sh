@@ -4,6 +4,7 @@
 #   hits        cached hits of 4 KiB, 1 MiB and 64 MiB files against nginx proxy_cache, side by side
 #               (also `npm run bench:hits`)
 #   soak        10 minutes of mixed load on 2 gateways and 2 fetchers; fails on errors and leaks
+#   eviction    one eviction pass over 1 million records, with hit latencies before and during it
 #               (also `npm run soak`)
 # Environment knobs are described at the top of each bench file (bench/*.bench.ts, bench/soak.ts).
 set -euo pipefail
@@ -14,7 +15,7 @@ benches=("$@")
 deps=start
 for name in "${benches[@]}"; do
   case "$name" in
-    soak) ;;
+    soak | eviction) ;;
     hits) deps=bench ;;
     *) [[ "$deps" == bench ]] || deps=test ;;
   esac
@@ -26,7 +27,8 @@ for name in "${benches[@]}"; do
     streaming) file=bench/streaming-miss.bench.ts ;;
     hits) file=bench/hits.bench.ts ;;
     soak) file=bench/soak.ts ;;
-    *) echo "bench: unknown benchmark '$name' (known: streaming, hits, soak)" >&2; exit 2 ;;
+    eviction) file=bench/eviction.bench.ts ;;
+    *) echo "bench: unknown benchmark '$name' (known: streaming, hits, soak, eviction)" >&2; exit 2 ;;
   esac
   echo "== bench $name"
   node -r ts-node/register/transpile-only -r tsconfig-paths/register "$file"

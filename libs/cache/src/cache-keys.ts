@@ -17,7 +17,9 @@ export function remotePattern(kind: CacheKeyKind, remote: string | null): string
 }
 
 /**
- * Pub/sub channel on which a process that removed stored objects (a flush) publishes their key
- * prefix, so every gateway drops its in-memory copies of them at once.
+ * Pub/sub channel on which a process that removed stored objects publishes what it removed, so
+ * every gateway drops its in-memory copies of them at once: a message is one key prefix (a flush,
+ * a purge), or several exact keys, one per line (an eviction pass's page). Keys never hold a line
+ * break: paths with control characters are refused.
  */
 export const STORAGE_DROPPED_CHANNEL = `${ROOT}:storage-dropped`;

@@ -152,22 +152,29 @@ export class ArtifactRecordsService {
     after: Pick<UsedRecord, 'lastUsedExact' | 'id'> | null,
     usedBefore: Date | null = null,
   ): Promise<UsedRecord[]> {
+    // Conditions only for what is given: an `IS NULL OR` would keep the planner from reading the
+    // (remote, last use, id) index in order, and every page would sort the whole table.
+    const params: unknown[] = [remotes.length === 1 ? remotes[0] : remotes];
+    const where = [remotes.length === 1 ? 'remote = $1' : 'remote = ANY($1)'];
+    if (after) {
+      params.push(after.lastUsedExact, after.id);
+      where.push(
+        `(${LAST_USE}, id) > ($${params.length - 1}::timestamptz, $${params.length}::bigint)`,
+      );
+    }
+    if (usedBefore) {
+      params.push(usedBefore.toISOString());
+      where.push(`${LAST_USE} < $${params.length}::timestamptz`);
+    }
+    params.push(limit);
     const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
       `SELECT id, remote, path, storage_key, size, ${LAST_USE} AS last_used,
               ${LAST_USE}::text AS last_used_exact, fetched_at::text AS fetched_at
          FROM cached_artifacts
-        WHERE remote = ANY($1)
-          AND ($2::timestamptz IS NULL OR (${LAST_USE}, id) > ($2::timestamptz, $3::bigint))
-          AND ($4::timestamptz IS NULL OR ${LAST_USE} < $4::timestamptz)
+        WHERE ${where.join(' AND ')}
         ORDER BY ${LAST_USE}, id
-        LIMIT $5`,
-      [
-        remotes,
-        after?.lastUsedExact ?? null,
-        after?.id ?? 0,
-        usedBefore?.toISOString() ?? null,
-        limit,
-      ],
+        LIMIT $${params.length}`,
+      params,
     );
     return rows.map((row) => ({
       id: String(row.id),
@@ -182,17 +189,19 @@ export class ArtifactRecordsService {
   }
 
   /**
-   * Deletes the record unless the file was fetched again since it was read (then the record
-   * describes a newer copy, which stays). True when it was deleted.
+   * Deletes the records unless their file was fetched again since they were read (then the
+   * record describes a newer copy, which stays). Returns how many were deleted.
    */
-  async deleteUnlessRefetched(record: Pick<UsedRecord, 'id' | 'fetchedAt'>): Promise<boolean> {
-    const result: [unknown[], number] = await this.database
-      .requireSource()
-      .query(`DELETE FROM cached_artifacts WHERE id = $1 AND fetched_at = $2::timestamptz`, [
-        record.id,
-        record.fetchedAt,
-      ]);
-    return result[1] === 1;
+  async deleteUnlessRefetched(
+    records: ReadonlyArray<Pick<UsedRecord, 'id' | 'fetchedAt'>>,
+  ): Promise<number> {
+    const result: [unknown[], number] = await this.database.requireSource().query(
+      `DELETE FROM cached_artifacts AS c
+         USING unnest($1::bigint[], $2::timestamptz[]) AS v(id, fetched_at)
+        WHERE c.id = v.id AND c.fetched_at = v.fetched_at`,
+      [records.map((record) => record.id), records.map((record) => record.fetchedAt)],
+    );
+    return result[1];
   }
 
   /** Deletes the records of one remote whose storage key is `key`, or starts with it when `prefix`. */

@@ -39,9 +39,18 @@ describe('Postgres through TypeORM (real server)', () => {
     await Promise.all(others.map((other) => other.onApplicationShutdown()));
     const source = await database.ready();
     const applied: Array<{ name: string }> = await source.query(
-      'SELECT name FROM schema_migrations',
+      'SELECT name FROM schema_migrations ORDER BY id',
     );
-    expect(applied.map((row) => row.name)).toEqual(['InitialSchema1764050000000']);
+    expect(applied.map((row) => row.name)).toEqual([
+      'InitialSchema1764050000000',
+      'LastUseIndex1796200000000',
+    ]);
+    // Built outside a transaction (CONCURRENTLY) and valid: eviction reads in its order.
+    const index: Array<{ indisvalid: boolean }> = await source.query(
+      `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE c.relname = 'cached_artifacts_last_use'`,
+    );
+    expect(index).toEqual([{ indisvalid: true }]);
   });
 
   it('records a fetched artifact and updates it when fetched again', async () => {

@@ -12,7 +12,9 @@ const LEASE_KEY = 'ac:lease:eviction';
 const LEASE_TTL_MS = 60_000;
 const LAST_PASS_KEY = 'ac:eviction:last-pass';
 /** Records read per query. */
-const PAGE = 500;
+const PAGE = 1000;
+/** Storage deletes in flight at once. */
+const STORAGE_CONCURRENCY = 16;
 /** Removed files listed in a pass's report (the counts cover them all). */
 const MAX_LISTED = 1000;
 
@@ -150,9 +152,10 @@ class Pass {
       if (remote.evictUnusedAfter !== null) {
         const before = new Date(this.now.getTime() - remote.evictUnusedAfter * 1000);
         await this.walk([remote.name], before, async (page) => {
-          for (const record of page.filter((r) => isUnused(r, remote.evictUnusedAfter, this.now))) {
-            await this.evict(record, 'unused');
-          }
+          await this.evict(
+            page.filter((record) => isUnused(record, remote.evictUnusedAfter, this.now)),
+            'unused',
+          );
           return true;
         });
       }
@@ -207,10 +210,8 @@ class Pass {
       return;
     }
     await this.walk(remotes, null, async (page) => {
-      for (const record of leastRecentlyUsed(page, toFree)) {
-        if (await this.evict(record, 'size')) {
-          toFree -= record.size;
-        }
+      for (const record of await this.evict(leastRecentlyUsed(page, toFree), 'size')) {
+        toFree -= record.size;
       }
       return toFree > 0;
     });
@@ -241,31 +242,44 @@ class Pass {
   }
 
   /**
-   * The object first, then its record: a record without its object is picked again by the next
+   * Objects first, then their records: a record without its object is picked again by the next
    * pass, while an object without its record would be served and never evicted. A file fetched
-   * again since it was read keeps its new record.
+   * again since its record was read keeps its new record. Returns what it removed.
    */
-  private async evict(record: UsedRecord, reason: EvictionReason): Promise<boolean> {
-    if (this.removed.has(record.id)) {
-      return false;
-    }
-    if (!this.dryRun) {
+  private async evict(page: UsedRecord[], reason: EvictionReason): Promise<UsedRecord[]> {
+    const picked = page.filter((record) => !this.removed.has(record.id));
+    if (picked.length > 0 && !this.dryRun) {
       const { storage, records, redis, metrics } = this.deps;
-      await storage.delete(record.storageKey);
-      await records.deleteUnlessRefetched(record);
-      await redis.publish(STORAGE_DROPPED_CHANNEL, record.storageKey).catch(() => undefined);
-      metrics.evicted(record.remote, reason, record.size);
+      await inBatches(picked, STORAGE_CONCURRENCY, (record) => storage.delete(record.storageKey));
+      await records.deleteUnlessRefetched(picked);
+      // One message for the page; a single key is read as a prefix, which drops the same copy.
+      const keys = picked.map((record) => record.storageKey).join('\n');
+      await redis.publish(STORAGE_DROPPED_CHANNEL, keys).catch(() => undefined);
+      picked.forEach((record) => metrics.evicted(record.remote, reason, record.size));
     }
-    this.removed.add(record.id);
-    const { report } = this;
-    report.objects += 1;
-    report.bytes += record.size;
-    const remote = (report.byRemote[record.remote] ??= { objects: 0, bytes: 0 });
-    remote.objects += 1;
-    remote.bytes += record.size;
-    if (report.removed.length < MAX_LISTED) {
-      report.removed.push({ remote: record.remote, path: record.path, size: record.size, reason });
+    for (const record of picked) {
+      this.removed.add(record.id);
+      this.report.objects += 1;
+      this.report.bytes += record.size;
+      const remote = (this.report.byRemote[record.remote] ??= { objects: 0, bytes: 0 });
+      remote.objects += 1;
+      remote.bytes += record.size;
+      if (this.report.removed.length < MAX_LISTED) {
+        const { path, size } = record;
+        this.report.removed.push({ remote: record.remote, path, size, reason });
+      }
     }
-    return true;
+    return picked;
+  }
+}
+
+/** Calls `work` on every item, at most `concurrency` at a time. */
+async function inBatches<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
+  for (let start = 0; start < items.length; start += concurrency) {
+    await Promise.all(items.slice(start, start + concurrency).map(work));
   }
 }

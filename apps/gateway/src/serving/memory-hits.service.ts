@@ -53,8 +53,13 @@ export class MemoryHits implements OnModuleInit, OnApplicationShutdown {
       }
       connectedBefore = true;
     });
-    subscriber.on('message', (_channel: string, prefix: string) => {
-      this.tier.forget(prefix);
+    subscriber.on('message', (_channel: string, message: string) => {
+      const keys = message.split('\n');
+      if (keys.length === 1) {
+        this.tier.forget(message);
+      } else {
+        this.tier.forgetKeys(keys);
+      }
     });
     void subscriber.subscribe(STORAGE_DROPPED_CHANNEL).catch((error: Error) => {
       this.logger.warn(`cannot subscribe to storage invalidations: ${error.message}`);

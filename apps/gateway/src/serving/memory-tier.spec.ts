@@ -119,6 +119,19 @@ describe('MemoryTier', () => {
     expect(held(tier, ['r1/a', 'r1/x/b', 'r2/a'])).toEqual(kept);
   });
 
+  it('forgetKeys drops exactly those keys, and a fill that began before it', () => {
+    const tier = filled([
+      ['r1/a', 10],
+      ['r1/a2', 10],
+      ['r1/x/b', 10],
+    ]);
+    const generation = tier.currentGeneration;
+    expect(tier.forgetKeys(['r1/a', 'r1/x/b', 'r9/none'])).toBe(2);
+    expect(held(tier, ['r1/a', 'r1/a2', 'r1/x/b'])).toEqual(['r1/a2']);
+    expect(tier.bytes).toBe(10);
+    expect(tier.put('r1/a', info('r1/a', 3), Buffer.alloc(3), generation, 0)).toBe(false);
+  });
+
   it('refuses a fill that began before a forget (a read racing a flush)', () => {
     const tier = new MemoryTier(LIMITS);
     const generation = tier.currentGeneration;

@@ -95,6 +95,20 @@ export class MemoryTier {
     return dropped;
   }
 
+  /** Drops the entries of exactly these keys (an eviction pass's page); returns how many. */
+  forgetKeys(keys: readonly string[]): number {
+    this.generation += 1;
+    let dropped = 0;
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry) {
+        this.remove(key, entry);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
   private remove(key: string, entry: MemoryEntry): void {
     this.entries.delete(key);
     this.heldBytes -= entry.body.length;
