@@ -23,3 +23,11 @@ export function remotePattern(kind: CacheKeyKind, remote: string | null): string
  * break: paths with control characters are refused.
  */
 export const STORAGE_DROPPED_CHANNEL = `${ROOT}:storage-dropped`;
+
+/**
+ * Set while an admin has switched a remote offline (its value: since when, ISO 8601); unlike the
+ * other keys it is not rebuilt by itself: losing it brings the remote back online.
+ */
+export function offlineKey(remote: string): string {
+  return `${ROOT}:offline:${remote}`;
+}

@@ -458,6 +458,7 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     password: entry.password ?? null,
     maxSize: entry.max_size ?? null,
     evictUnusedAfter: entry.evict_unused_after ?? null,
+    offline: entry.offline,
   };
 }
 

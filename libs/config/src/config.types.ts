@@ -34,6 +34,8 @@ export interface ProxyRemoteConfig {
   readonly maxSize: number | null;
   /** seconds without a hit (or since the fetch, if never hit) before a file is evicted; null: never */
   readonly evictUnusedAfter: number | null;
+  /** serve only what is cached; misses answer 503 (an admin can also switch it at run time) */
+  readonly offline: boolean;
 }
 
 /** A hosted remote: files uploaded by users. */

@@ -19,6 +19,7 @@ export interface RedactedProxyRemote {
   readonly max_size: number | null;
   /** seconds; null: never */
   readonly evict_unused_after: number | null;
+  readonly offline: boolean;
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -122,6 +123,7 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     redirect_hosts: remote.redirectHosts,
     max_size: remote.maxSize,
     evict_unused_after: remote.evictUnusedAfter,
+    offline: remote.offline,
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

@@ -37,6 +37,7 @@ const PROXY_ONLY_KEYS = [
   'password',
   'max_size',
   'evict_unused_after',
+  'offline',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -98,7 +99,10 @@ const patternList = z.array(pattern);
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const bytes = typeof value === 'number' ? value : parseByteSize(value);
   if (bytes === null || !Number.isSafeInteger(bytes) || bytes <= 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a size above 0 such as 512MiB, 50GiB or 2TiB' });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'must be a size above 0 such as 512MiB, 50GiB or 2TiB',
+    });
     return z.NEVER;
   }
   return bytes;
@@ -108,7 +112,10 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const seconds = typeof value === 'number' ? value : parseDuration(value);
   if (seconds === null || !Number.isFinite(seconds) || seconds <= 0) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a duration above 0 such as 90m, 12h or 30d' });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'must be a duration above 0 such as 90m, 12h or 30d',
+    });
     return z.NEVER;
   }
   return seconds;
@@ -153,6 +160,7 @@ const remoteFields = z
     password: z.string().optional(),
     max_size: byteSize.optional(),
     evict_unused_after: duration.optional(),
+    offline: z.boolean().default(false),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();

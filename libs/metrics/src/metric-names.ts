@@ -95,6 +95,12 @@ export const METRICS = {
     help: 'Cached files held, by remote (from the records, after each eviction pass)',
     labels: ['remote'],
   },
+  remoteUp: {
+    name: 'artifactcache_remote_up',
+    type: 'gauge',
+    help: 'Whether a proxy remote asks its upstream (1) or serves only what is cached (0)',
+    labels: ['remote'],
+  },
   evictedBytes: {
     name: 'artifactcache_evicted_bytes_total',
     type: 'counter',

@@ -26,6 +26,7 @@ export class MetricsService {
     @InjectMetric(METRIC.storageBytes) private readonly storageBytes: Gauge<string>,
     @InjectMetric(METRIC.storageObjects) private readonly storageObjects: Gauge<string>,
     @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
+    @InjectMetric(METRIC.remoteUp) private readonly remoteUp: Gauge<string>,
   ) {}
 
   request(
@@ -82,5 +83,9 @@ export class MetricsService {
 
   evicted(remote: string, reason: 'size' | 'unused', bytes: number): void {
     this.evictedBytes.inc({ remote, reason }, bytes);
+  }
+
+  remoteState(remote: string, up: boolean): void {
+    this.remoteUp.set({ remote }, up ? 1 : 0);
   }
 }

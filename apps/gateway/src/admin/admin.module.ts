@@ -7,12 +7,13 @@ import { CachePurgeService } from './cache-purge.service';
 import { FlushController } from './flush.controller';
 import { QueueInspectionService } from './queues/queue-inspection.service';
 import { QueuesController } from './queues/queues.controller';
+import { RemotesController } from './remotes.controller';
 import { StorageUsageService } from './storage-usage.service';
 import { StorageController } from './storage.controller';
 
 @Module({
   imports: [FetchingModule, ServingModule, EvictionModule],
-  controllers: [FlushController, QueuesController, StorageController],
+  controllers: [FlushController, QueuesController, RemotesController, StorageController],
   providers: [CacheFlushService, CachePurgeService, QueueInspectionService, StorageUsageService],
 })
 export class AdminModule {}

@@ -12,18 +12,42 @@ import {
 
 describe('decideLookup', () => {
   it.each<[Lookup, LookupDecision]>([
-    [{ pathClass: 'immutable', stored: true, freshness: null }, { next: 'hit' }],
-    [{ pathClass: 'immutable', stored: false, freshness: null }, { next: 'miss' }],
-    [{ pathClass: 'mutable', stored: true, freshness: 'fresh' }, { next: 'hit' }],
-    [{ pathClass: 'mutable', stored: true, freshness: 'expired' }, { next: 'revalidate' }],
+    [{ pathClass: 'immutable', offline: false, stored: true, freshness: null }, { next: 'hit' }],
+    [{ pathClass: 'immutable', offline: false, stored: false, freshness: null }, { next: 'miss' }],
+    [{ pathClass: 'mutable', offline: false, stored: true, freshness: 'fresh' }, { next: 'hit' }],
     [
-      { pathClass: 'mutable', stored: true, freshness: 'unknown' },
+      { pathClass: 'mutable', offline: false, stored: true, freshness: 'expired' },
+      { next: 'revalidate' },
+    ],
+    [
+      { pathClass: 'mutable', offline: false, stored: true, freshness: 'unknown' },
       { next: 'stale', reason: 'redis_unavailable' },
     ],
     // nothing stored: a miss whatever Redis says (a TTL marker can outlive a flushed object)
-    [{ pathClass: 'mutable', stored: false, freshness: 'fresh' }, { next: 'miss' }],
-    [{ pathClass: 'mutable', stored: false, freshness: 'expired' }, { next: 'miss' }],
-    [{ pathClass: 'mutable', stored: false, freshness: 'unknown' }, { next: 'miss' }],
+    [{ pathClass: 'mutable', offline: false, stored: false, freshness: 'fresh' }, { next: 'miss' }],
+    [
+      { pathClass: 'mutable', offline: false, stored: false, freshness: 'expired' },
+      { next: 'miss' },
+    ],
+    [
+      { pathClass: 'mutable', offline: false, stored: false, freshness: 'unknown' },
+      { next: 'miss' },
+    ],
+    // offline: what is held is served, an expired copy as stale, without asking the upstream
+    [{ pathClass: 'immutable', offline: true, stored: true, freshness: null }, { next: 'hit' }],
+    [{ pathClass: 'mutable', offline: true, stored: true, freshness: 'fresh' }, { next: 'hit' }],
+    [
+      { pathClass: 'mutable', offline: true, stored: true, freshness: 'expired' },
+      { next: 'stale', reason: 'offline' },
+    ],
+    [
+      { pathClass: 'mutable', offline: true, stored: true, freshness: 'unknown' },
+      { next: 'stale', reason: 'redis_unavailable' },
+    ],
+    [
+      { pathClass: 'mutable', offline: true, stored: false, freshness: 'expired' },
+      { next: 'miss' },
+    ],
   ])('%j → %j', (lookup, decision) => {
     expect(decideLookup(lookup)).toEqual(decision);
   });
@@ -42,14 +66,25 @@ describe('decideMiss', () => {
     ['HEAD', 'fetch', false, 'fetch'],
     ['HEAD', 'fetch', true, 'not_found'],
   ])('%s with head_miss %s, known missing %s → %s', async (method, headMiss, known, decision) => {
-    await expect(decideMiss({ method, headMiss, knownMissing: () => known })).resolves.toBe(
-      decision,
-    );
+    await expect(
+      decideMiss({ method, offline: false, headMiss, knownMissing: () => known }),
+    ).resolves.toBe(decision);
+  });
+
+  it.each<[MissFacts['method'], MissFacts['headMiss']]>([
+    ['GET', 'upstream_head'],
+    ['GET', 'fetch'],
+    ['HEAD', 'upstream_head'],
+    ['HEAD', 'fetch'],
+  ])('an offline remote answers a %s miss (head_miss %s) itself', async (method, headMiss) => {
+    await expect(
+      decideMiss({ method, offline: true, headMiss, knownMissing: () => false }),
+    ).resolves.toBe('offline');
   });
 
   it('does not consult the negative cache for an upstream HEAD', async () => {
     const knownMissing = jest.fn(() => true);
-    await decideMiss({ method: 'HEAD', headMiss: 'upstream_head', knownMissing });
+    await decideMiss({ method: 'HEAD', offline: false, headMiss: 'upstream_head', knownMissing });
     expect(knownMissing).not.toHaveBeenCalled();
   });
 });

@@ -10,6 +10,8 @@ export type Freshness = 'fresh' | 'expired' | 'unknown';
 
 export interface Lookup {
   pathClass: 'immutable' | 'mutable';
+  /** an offline remote serves what it holds and asks its upstream nothing */
+  offline: boolean;
   /** a copy is in storage */
   stored: boolean;
   /** asked of mutable files only; immutable files never expire */
@@ -23,37 +25,46 @@ export type LookupDecision =
   | { next: 'miss' }
   /** ask the upstream whether the expired copy changed */
   | { next: 'revalidate' }
-  /** serve the copy marked stale: its freshness cannot be checked */
-  | { next: 'stale'; reason: 'redis_unavailable' };
+  /** serve the copy marked stale: its freshness cannot be checked, or its upstream not asked */
+  | { next: 'stale'; reason: 'redis_unavailable' | 'offline' };
 
-export function decideLookup({ pathClass, stored, freshness }: Lookup): LookupDecision {
+export function decideLookup({ pathClass, offline, stored, freshness }: Lookup): LookupDecision {
   if (!stored) {
     return { next: 'miss' };
   }
   if (pathClass === 'immutable' || freshness === 'fresh') {
     return { next: 'hit' };
   }
-  return freshness === 'expired'
-    ? { next: 'revalidate' }
-    : { next: 'stale', reason: 'redis_unavailable' };
+  if (freshness === 'unknown') {
+    return { next: 'stale', reason: 'redis_unavailable' };
+  }
+  return offline ? { next: 'stale', reason: 'offline' } : { next: 'revalidate' };
 }
 
 export interface MissFacts {
   method: 'GET' | 'HEAD';
+  offline: boolean;
   /** how the route answers a HEAD of a miss: an upstream HEAD, or a fetch like a GET */
   headMiss: 'upstream_head' | 'fetch';
   /** the negative cache holds an upstream 404 for this path; not asked when no fetch follows */
   knownMissing: () => boolean | Promise<boolean>;
 }
 
-export type MissDecision = 'head_upstream' | 'not_found' | 'fetch';
+export type MissDecision = 'offline' | 'head_upstream' | 'not_found' | 'fetch';
 
-/** A HEAD of a file answers from the upstream's HEAD, uncached; a remembered 404 stays a 404. */
+/**
+ * An offline remote fetches nothing. A HEAD of a file answers from the upstream's HEAD, uncached;
+ * a remembered 404 stays a 404.
+ */
 export async function decideMiss({
   method,
+  offline,
   headMiss,
   knownMissing,
 }: MissFacts): Promise<MissDecision> {
+  if (offline) {
+    return 'offline';
+  }
   if (method === 'HEAD' && headMiss === 'upstream_head') {
     return 'head_upstream';
   }

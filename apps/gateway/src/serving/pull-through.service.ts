@@ -13,6 +13,7 @@ import { resolveRange } from '../http/byte-range';
 import type { RegistryErrorCode } from '../errors/error-status';
 import { type HeaderBuilder, describeObject, ifRangeMatches } from './artifact-headers';
 import { MemoryHits } from './memory-hits.service';
+import { RemoteStates } from './remote-states.service';
 import {
   type Freshness,
   type Revalidation,
@@ -39,6 +40,8 @@ export interface PullTarget {
 }
 
 const RETRY_AFTER_SECONDS = 5;
+/** An offline remote stays so until an admin (or a config change) brings it back. */
+const OFFLINE_RETRY_AFTER_SECONDS = 60;
 /** Header sets kept per object held in memory (one per path that names it). */
 const MAX_HEADER_SETS = 8;
 
@@ -58,6 +61,7 @@ export class PullThroughService {
     private readonly hits: HitRecorder,
     private readonly metrics: MetricsService,
     private readonly memory: MemoryHits,
+    private readonly states: RemoteStates,
   ) {}
 
   async serve(target: PullTarget, request: ServeRequest): Promise<ServePlan> {
@@ -74,7 +78,8 @@ export class PullThroughService {
       pathClass === 'mutable' ? this.freshness(target.remote, target.path) : null,
       this.stored.plan(storageKey, target.path, target.headers, 'cache', request),
     ]);
-    const decision = decideLookup({ pathClass, stored: cached !== null, freshness });
+    const offline = this.states.isOffline(target.remote);
+    const decision = decideLookup({ pathClass, offline, stored: cached !== null, freshness });
     if (decision.next === 'hit' && cached) {
       return this.countHit(target, pathClass === 'immutable' ? this.keepInMemory(cached) : cached);
     }
@@ -197,9 +202,17 @@ export class PullThroughService {
     const { remote, path } = target;
     const decision = await decideMiss({
       method: request.method,
+      offline: this.states.isOffline(remote),
       headMiss: target.headMiss,
       knownMissing: () => this.knownMissing(remote, path),
     });
+    if (decision === 'offline') {
+      throw new ArtifactError(
+        'service_unavailable',
+        `${remote.name} is offline: only cached files are served, and ${path} is not cached`,
+        { retryAfter: OFFLINE_RETRY_AFTER_SECONDS },
+      );
+    }
     if (decision === 'head_upstream') {
       return this.headUpstream(target, request);
     }

@@ -1,0 +1,128 @@
+import { Stack } from './helpers/stack';
+import { UpstreamServer } from './helpers/upstream-server';
+import { request } from './helpers/http';
+import { waitFor } from '../tools/wait-for';
+
+const TOKEN = 'offline-admin-token';
+const admin = { authorization: `Bearer ${TOKEN}` };
+
+/**
+ * Offline remotes (issue 17): `offline: true` in the remotes file, and an admin's switch at run
+ * time that every gateway follows. Offline, a remote serves what it holds (expired index files
+ * stale) and asks its upstream nothing; misses answer 503 saying so.
+ */
+describe('offline remotes', () => {
+  const upstream = new UpstreamServer();
+  let stack: Stack;
+  const file = (gateway: number, remote: string, path: string) =>
+    request(`${stack.url(gateway)}/api/v1/remote/${remote}/${path}`);
+  const switchTo = async (state: 'offline' | 'online') => {
+    const response = await request(`${stack.url(0)}/admin/api/remotes/files/offline`, {
+      method: state === 'offline' ? 'PUT' : 'DELETE',
+      headers: admin,
+    });
+    expect(response.status).toBe(200);
+    return JSON.parse(response.body.toString()) as { state: string; offline_by: string | null };
+  };
+
+  beforeAll(async () => {
+    await upstream.start();
+    for (const path of ['a.bin', 'b.bin', 'index.json']) {
+      upstream.set(`files/${path}`, { body: `${path} v1` });
+      upstream.set(`frozen/${path}`, { body: `${path} v1` });
+    }
+    stack = await Stack.start({
+      remotes: {
+        files: {
+          package: 'generic',
+          base_url: `${upstream.url}/files`,
+          mutable_patterns: ['.*\\.json$'],
+          immutable_patterns: ['.*\\.bin$'],
+          mutable_ttl: 1,
+        },
+        frozen: { package: 'generic', base_url: `${upstream.url}/frozen`, offline: true },
+      },
+      gateways: 2,
+      env: { ADMIN_TOKEN: TOKEN },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream.stop();
+  });
+
+  it('answers a miss of a remote set offline with 503, asking the upstream nothing', async () => {
+    const miss = await file(0, 'frozen', 'a.bin');
+    expect(miss.status).toBe(503);
+    expect(miss.headers['retry-after']).toBe('60');
+    expect(JSON.parse(miss.body.toString())).toMatchObject({
+      error: 'service_unavailable',
+      message: expect.stringContaining('frozen is offline'),
+    });
+    expect(upstream.count('frozen/a.bin') + upstream.count('frozen/a.bin', 'HEAD')).toBe(0);
+  });
+
+  it('switched offline on one gateway: every gateway serves what it holds and asks nothing', async () => {
+    for (const path of ['a.bin', 'index.json']) {
+      expect((await file(1, 'files', path)).headers['x-artifact-source']).toBe('remote');
+    }
+    expect(await switchTo('offline')).toMatchObject({ state: 'offline', offline_by: 'admin' });
+    const asked = upstream.requests.length;
+    // Each gateway reads the switch every second; asking for a miss meanwhile would fetch it.
+    const stateOn = async (gateway: number) => {
+      const listed = await request(`${stack.url(gateway)}/admin/api/remotes`, { headers: admin });
+      return (JSON.parse(listed.body.toString()) as { remotes: Array<{ state: string }> })
+        .remotes[0].state;
+    };
+    await waitFor(async () => (await stateOn(1)) === 'offline', {
+      description: 'gateway 1 following the switch',
+      timeoutMs: 5000,
+    });
+    const miss = await file(1, 'files', 'b.bin');
+    expect(miss.status).toBe(503);
+    expect(JSON.parse(miss.body.toString()).message).toContain('files is offline');
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // index.json expires
+    for (const gateway of [0, 1]) {
+      const hit = await file(gateway, 'files', 'a.bin');
+      expect([hit.status, hit.headers['x-artifact-source']]).toEqual([200, 'cache']);
+      const expired = await file(gateway, 'files', 'index.json');
+      expect([expired.status, expired.headers['x-artifact-source']]).toEqual([200, 'stale']);
+      expect(expired.body.toString()).toBe('index.json v1');
+    }
+    expect(upstream.requests.length).toBe(asked);
+
+    const listed = await request(`${stack.url(1)}/admin/api/remotes`, { headers: admin });
+    expect(JSON.parse(listed.body.toString()).remotes).toEqual([
+      {
+        remote: 'files',
+        package: 'generic',
+        state: 'offline',
+        offline_by: 'admin',
+        since: expect.any(String),
+      },
+      { remote: 'frozen', package: 'generic', state: 'offline', offline_by: 'config', since: null },
+    ]);
+    const metrics = (await request(`${stack.url(1)}/metrics`)).body.toString();
+    expect(metrics).toMatch(/artifactcache_remote_up\{remote="files"\} 0/);
+
+    expect(await switchTo('online')).toMatchObject({ state: 'online', offline_by: null });
+    await waitFor(async () => (await stateOn(1)) === 'online', {
+      description: 'gateway 1 back online',
+      timeoutMs: 5000,
+    });
+    expect((await file(1, 'files', 'b.bin')).headers['x-artifact-source']).toBe('remote');
+    expect((await request(`${stack.url(1)}/metrics`)).body.toString()).toMatch(
+      /artifactcache_remote_up\{remote="files"\} 1/,
+    );
+  });
+
+  it('refuses an unknown remote and needs the token', async () => {
+    expect((await request(`${stack.url(0)}/admin/api/remotes`)).status).toBe(401);
+    const unknown = await request(`${stack.url(0)}/admin/api/remotes/nope/offline`, {
+      method: 'PUT',
+      headers: admin,
+    });
+    expect(unknown.status).toBe(404);
+  });
+});
