@@ -171,4 +171,48 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
     expect(f).toContain('process_resident_memory_bytes');
     expect(await gateway()).toContain('nodejs_eventloop_lag_seconds');
   });
+
+  it("counts upstream requests and reads the upstream's rate-limit budget", async () => {
+    upstream.set('files/budget.bin', {
+      body: 'y'.repeat(10),
+      headers: { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '42;w=21600' },
+    });
+    await request(`${api}/files/budget.bin`);
+    const ok = { remote: 'files', method: 'GET', status: '2xx' };
+    await reached(fetcher, 'artifactcache_upstream_requests_total', ok, 1);
+    const seen = await fetcher();
+    expect(metricValue(seen, 'artifactcache_upstream_ratelimit_limit', { remote: 'files' })).toBe(
+      100,
+    );
+    expect(
+      metricValue(seen, 'artifactcache_upstream_ratelimit_remaining', { remote: 'files' }),
+    ).toBe(42);
+
+    const refused = { remote: 'files', method: 'GET', status: '4xx' };
+    const refusedBefore = metricValue(
+      await fetcher(),
+      'artifactcache_upstream_requests_total',
+      refused,
+    );
+    upstream.set('files/limited.bin', { rateLimited: { retryAfter: 7, limit: 100 } });
+    expect((await request(`${api}/files/limited.bin`)).status).toBe(503);
+    expect(
+      await reached(fetcher, 'artifactcache_upstream_requests_total', refused, refusedBefore + 1),
+    ).toBe(refusedBefore + 1);
+    expect(
+      metricValue(await fetcher(), 'artifactcache_upstream_ratelimit_remaining', {
+        remote: 'files',
+      }),
+    ).toBe(0);
+    // A HEAD of a miss is the gateway's own upstream request.
+    await request(`${api}/files/budget-head.bin`, { method: 'HEAD' });
+    expect(
+      await reached(
+        gateway,
+        'artifactcache_upstream_requests_total',
+        { remote: 'files', method: 'HEAD', status: '4xx' },
+        1,
+      ),
+    ).toBe(1);
+  });
 });

@@ -101,6 +101,24 @@ export const METRICS = {
     help: 'Whether a proxy remote asks its upstream (1) or serves only what is cached (0)',
     labels: ['remote'],
   },
+  upstreamRequests: {
+    name: 'artifactcache_upstream_requests_total',
+    type: 'counter',
+    help: 'Requests sent to upstreams (redirect hops and token requests apart), by remote, method and status class',
+    labels: ['remote', 'method', 'status'],
+  },
+  upstreamRateLimitRemaining: {
+    name: 'artifactcache_upstream_ratelimit_remaining',
+    type: 'gauge',
+    help: "An upstream's remaining request budget, from its last rate-limit headers",
+    labels: ['remote'],
+  },
+  upstreamRateLimitLimit: {
+    name: 'artifactcache_upstream_ratelimit_limit',
+    type: 'gauge',
+    help: "An upstream's request budget per window, from its last rate-limit headers",
+    labels: ['remote'],
+  },
   evictedBytes: {
     name: 'artifactcache_evicted_bytes_total',
     type: 'counter',

@@ -27,6 +27,10 @@ export class MetricsService {
     @InjectMetric(METRIC.storageObjects) private readonly storageObjects: Gauge<string>,
     @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
     @InjectMetric(METRIC.remoteUp) private readonly remoteUp: Gauge<string>,
+    @InjectMetric(METRIC.upstreamRequests) private readonly upstreamRequests: Counter<string>,
+    @InjectMetric(METRIC.upstreamRateLimitRemaining)
+    private readonly rateLimitRemaining: Gauge<string>,
+    @InjectMetric(METRIC.upstreamRateLimitLimit) private readonly rateLimitLimit: Gauge<string>,
   ) {}
 
   request(
@@ -87,5 +91,20 @@ export class MetricsService {
 
   remoteState(remote: string, up: boolean): void {
     this.remoteUp.set({ remote }, up ? 1 : 0);
+  }
+
+  /** `status`: the answer's status, or null when none came (a network error, a timeout). */
+  upstreamRequest(remote: string, method: string, status: number | null): void {
+    const statusClass = status === null ? 'error' : `${Math.floor(status / 100)}xx`;
+    this.upstreamRequests.inc({ remote, method, status: statusClass });
+  }
+
+  upstreamRateLimit(remote: string, limit: number | null, remaining: number | null): void {
+    if (limit !== null) {
+      this.rateLimitLimit.set({ remote }, limit);
+    }
+    if (remaining !== null) {
+      this.rateLimitRemaining.set({ remote }, remaining);
+    }
   }
 }

@@ -7,3 +7,4 @@ export * from './http-request';
 export * from './bearer-challenge';
 export * from './token-upstream.auth';
 export * from './redirect-guard';
+export * from './rate-limit';

@@ -5,6 +5,8 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpTimeoutError, discard, httpRequest } from './http-request';
 import type { ProxyRemoteConfig } from '@app/config';
+import { MetricsService } from '@app/metrics';
+import { rateLimitOf } from './rate-limit';
 import { UPSTREAM_AUTH, type UpstreamAuth } from './upstream-auth';
 import { UpstreamError } from './upstream-error';
 import { sameOrigin, upstreamUrl } from './upstream-url';
@@ -53,7 +55,10 @@ export class UpstreamClient implements OnApplicationShutdown {
     { classes: AddressClass[]; until: number }
   >();
 
-  constructor(@Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth) {}
+  constructor(
+    @Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth,
+    private readonly metrics: MetricsService,
+  ) {}
 
   request(
     remote: ProxyRemoteConfig,
@@ -80,10 +85,11 @@ export class UpstreamClient implements OnApplicationShutdown {
     }
     const timeoutMs = remote.upstreamTimeout * 1000;
     const lookup = hops > 0 && !ownOrigin ? await this.redirectLookup(remote, url) : undefined;
+    const method = options.method ?? 'GET';
     let response;
     try {
       response = await httpRequest(url, {
-        method: options.method ?? 'GET',
+        method,
         headers,
         signal: options.signal,
         agent: this.agentFor(remote, url),
@@ -92,7 +98,13 @@ export class UpstreamClient implements OnApplicationShutdown {
         lookup,
       });
     } catch (error) {
+      this.metrics.upstreamRequest(remote.name, method, null);
       throw toUpstreamError(error, url, timeoutMs);
+    }
+    this.metrics.upstreamRequest(remote.name, method, response.status);
+    const budget = ownOrigin ? rateLimitOf(response.headers) : null;
+    if (budget) {
+      this.metrics.upstreamRateLimit(remote.name, budget.limit, budget.remaining);
     }
 
     const location = response.headers.location;
