@@ -126,3 +126,70 @@ describe('offline remotes', () => {
     expect(unknown.status).toBe(404);
   });
 });
+
+describe('the circuit breaker', () => {
+  const upstream = new UpstreamServer();
+  let stack: Stack;
+  const file = (path: string) => request(`${stack.url()}/api/v1/remote/flaky/${path}`);
+  const state = async () => {
+    const listed = await request(`${stack.url()}/admin/api/remotes`, { headers: admin });
+    return (JSON.parse(listed.body.toString()) as { remotes: Array<{ state: string }> }).remotes[0]
+      .state;
+  };
+
+  beforeAll(async () => {
+    await upstream.start();
+    upstream.set('flaky/index.json', { body: 'index v1' });
+    stack = await Stack.start({
+      remotes: {
+        flaky: {
+          package: 'generic',
+          base_url: `${upstream.url}/flaky`,
+          mutable_patterns: ['.*\\.json$'],
+          immutable_patterns: ['.*\\.bin$'],
+          mutable_ttl: 1,
+          circuit: { failures: 3, window: 30, open_for: 3 },
+        },
+      },
+      env: { ADMIN_TOKEN: TOKEN },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await upstream.stop();
+  });
+
+  it('opens after the failures, answers from what it holds without asking, then one answer closes it', async () => {
+    expect((await file('index.json')).headers['x-artifact-source']).toBe('remote');
+    upstream.set('flaky/down.bin', { status: 503 });
+    // One miss: three attempts, three 503s (the fetcher retries with backoff).
+    expect((await file('down.bin')).status).toBe(502);
+    await waitFor(async () => (await state()) === 'circuit_open', {
+      description: 'the circuit to open',
+      timeoutMs: 15_000,
+    });
+    expect(stack.fetchers[0].log()).toMatch(/circuit of flaky opened after 3 upstream failures/);
+    const asked = upstream.requests.length;
+    upstream.set('flaky/new.bin', { body: 'new' });
+    const miss = await file('new.bin');
+    expect(miss.status).toBe(503);
+    expect(miss.headers['retry-after']).toBe('3');
+    expect(JSON.parse(miss.body.toString()).message).toContain('circuit open');
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // index.json expires
+    const expired = await file('index.json');
+    expect([expired.status, expired.headers['x-artifact-source']]).toEqual([200, 'stale']);
+    expect(upstream.requests.length).toBe(asked);
+
+    // open_for passes: the first answer (a success) closes it.
+    await waitFor(async () => (await state()) === 'online', {
+      description: 'the circuit to let a request through',
+      timeoutMs: 10_000,
+    });
+    expect((await file('new.bin')).headers['x-artifact-source']).toBe('remote');
+    await waitFor(() => /circuit of flaky closed/.test(stack.fetchers[0].log()), {
+      description: 'the close logged',
+      timeoutMs: 5000,
+    });
+  });
+});

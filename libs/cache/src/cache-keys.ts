@@ -31,3 +31,13 @@ export const STORAGE_DROPPED_CHANNEL = `${ROOT}:storage-dropped`;
 export function offlineKey(remote: string): string {
   return `${ROOT}:offline:${remote}`;
 }
+
+/** Recent upstream failures of a remote (its circuit breaker's count). */
+export function circuitFailuresKey(remote: string): string {
+  return `${ROOT}:circuit-failures:${remote}`;
+}
+
+/** Set while a remote's circuit is open (its value: since when), expiring after open_for. */
+export function circuitOpenKey(remote: string): string {
+  return `${ROOT}:circuit:${remote}`;
+}

@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { CacheStateService } from './cache-state.service';
+import { CircuitBreaker } from './circuit-breaker.service';
 import { PathLockService } from './path-lock.service';
 import { ReplicationBarrier } from './replication-barrier.service';
 import { REDIS, createRedisConnection } from './redis.provider';
@@ -20,10 +21,11 @@ import { REDIS, createRedisConnection } from './redis.provider';
       },
     },
     CacheStateService,
+    CircuitBreaker,
     PathLockService,
     ReplicationBarrier,
   ],
-  exports: [REDIS, CacheStateService, PathLockService, ReplicationBarrier],
+  exports: [REDIS, CacheStateService, CircuitBreaker, PathLockService, ReplicationBarrier],
 })
 export class CacheModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}

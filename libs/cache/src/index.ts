@@ -6,3 +6,4 @@ export * from './path-lock.service';
 export * from './redis-target';
 export * from './replication-barrier.service';
 export * from './redis-lease';
+export * from './circuit-breaker.service';

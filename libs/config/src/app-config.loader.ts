@@ -459,6 +459,11 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     maxSize: entry.max_size ?? null,
     evictUnusedAfter: entry.evict_unused_after ?? null,
     offline: entry.offline,
+    circuit: {
+      failures: entry.circuit.failures,
+      windowSeconds: entry.circuit.window,
+      openForSeconds: entry.circuit.open_for,
+    },
   };
 }
 

@@ -36,6 +36,12 @@ export interface ProxyRemoteConfig {
   readonly evictUnusedAfter: number | null;
   /** serve only what is cached; misses answer 503 (an admin can also switch it at run time) */
   readonly offline: boolean;
+  /** `failures` upstream failures within `windowSeconds` take it offline for `openForSeconds`; 0: never */
+  readonly circuit: {
+    readonly failures: number;
+    readonly windowSeconds: number;
+    readonly openForSeconds: number;
+  };
 }
 
 /** A hosted remote: files uploaded by users. */

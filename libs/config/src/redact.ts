@@ -20,6 +20,11 @@ export interface RedactedProxyRemote {
   /** seconds; null: never */
   readonly evict_unused_after: number | null;
   readonly offline: boolean;
+  readonly circuit: {
+    readonly failures: number;
+    readonly window: number;
+    readonly open_for: number;
+  };
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -124,6 +129,11 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     max_size: remote.maxSize,
     evict_unused_after: remote.evictUnusedAfter,
     offline: remote.offline,
+    circuit: {
+      failures: remote.circuit.failures,
+      window: remote.circuit.windowSeconds,
+      open_for: remote.circuit.openForSeconds,
+    },
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

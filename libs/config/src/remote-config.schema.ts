@@ -38,6 +38,7 @@ const PROXY_ONLY_KEYS = [
   'max_size',
   'evict_unused_after',
   'offline',
+  'circuit',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -161,6 +162,18 @@ const remoteFields = z
     max_size: byteSize.optional(),
     evict_unused_after: duration.optional(),
     offline: z.boolean().default(false),
+    circuit: z
+      .object({
+        failures: z
+          .number()
+          .int()
+          .min(0, { message: 'must be an integer >= 0 (0: no breaker)' })
+          .default(5),
+        window: z.number().positive({ message: 'must be a number of seconds > 0' }).default(30),
+        open_for: z.number().positive({ message: 'must be a number of seconds > 0' }).default(60),
+      })
+      .strict()
+      .default({}),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();

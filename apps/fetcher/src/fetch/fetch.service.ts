@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CacheStateService, ReplicationBarrier } from '@app/cache';
+import { CacheStateService, CircuitBreaker, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites } from '@app/db';
@@ -34,7 +34,12 @@ import {
 } from '@app/upstream';
 import { InflightRegistry } from '../inflight/inflight.registry';
 import { readManifest, readTagListPage } from './manifest-document';
-import { type UpstreamAnswer, parseRetryAfter, upstreamVerdict } from './upstream-policy';
+import {
+  type UpstreamAnswer,
+  parseRetryAfter,
+  upstreamFailed,
+  upstreamVerdict,
+} from './upstream-policy';
 
 /** A failure whose retry is decided here rather than by the error's type. */
 class FetchFailed extends Error {
@@ -81,6 +86,7 @@ export class FetchService {
     private readonly metrics: MetricsService,
     private readonly inflight: InflightRegistry,
     private readonly replication: ReplicationBarrier,
+    private readonly breaker: CircuitBreaker,
   ) {}
 
   async run(
@@ -201,6 +207,7 @@ export class FetchService {
     }
 
     const { response, answer } = await this.ask(context, 'GET', headers);
+    await this.noteAnswer(remote, answer);
     const verdict = upstreamVerdict(answer, {
       revalidating,
       upstreamMissing: remote.upstreamMissing,
@@ -261,6 +268,20 @@ export class FetchService {
           { reason: 'upstream_unavailable', message: answerMessage(answer, payload.path) },
           true,
         );
+    }
+  }
+
+  /** Every answer moves the remote's circuit breaker, shared by all replicas. */
+  private async noteAnswer(remote: ProxyRemoteConfig, answer: UpstreamAnswer): Promise<void> {
+    if (upstreamFailed(answer)) {
+      const count = await this.breaker.failed(remote);
+      if (count !== null) {
+        this.logger.warn(
+          `circuit of ${remote.name} opened after ${count} upstream failures within ${remote.circuit.windowSeconds} s: only cached files are served for ${remote.circuit.openForSeconds} s`,
+        );
+      }
+    } else if (await this.breaker.succeeded(remote)) {
+      this.logger.log(`circuit of ${remote.name} closed: its upstream answers again`);
     }
   }
 
@@ -399,6 +420,7 @@ export class FetchService {
       'HEAD',
       target.accept ? { accept: target.accept } : {},
     );
+    await this.noteAnswer(remote, answer);
     if (response) {
       await discard(response.body);
     }

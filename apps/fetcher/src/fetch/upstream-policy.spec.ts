@@ -1,4 +1,9 @@
-import { type FetchSituation, parseRetryAfter, upstreamVerdict } from './upstream-policy';
+import {
+  type FetchSituation,
+  parseRetryAfter,
+  upstreamFailed,
+  upstreamVerdict,
+} from './upstream-policy';
 
 const fetching: FetchSituation = { revalidating: false, upstreamMissing: 'serve_stale' };
 const revalidating: FetchSituation = { revalidating: true, upstreamMissing: 'serve_stale' };
@@ -32,6 +37,23 @@ describe('upstreamVerdict', () => {
     [{ failure: 'redirect_refused' }, revalidating, { action: 'refuse' }],
   ] as const)('%j while %j → %j', (answer, situation, verdict) => {
     expect(upstreamVerdict(answer, situation)).toEqual(verdict);
+  });
+});
+
+describe('upstreamFailed (the circuit breaker counts these)', () => {
+  it.each([
+    [{ status: 200 }, false],
+    [{ status: 304 }, false],
+    [{ status: 404 }, false],
+    [{ status: 401 }, false],
+    [{ status: 429 }, true],
+    [{ status: 500 }, true],
+    [{ status: 503 }, true],
+    [{ failure: 'unreachable' }, true],
+    [{ failure: 'timeout' }, true],
+    [{ failure: 'redirect_refused' }, false],
+  ] as const)('%j → %s', (answer, failed) => {
+    expect(upstreamFailed(answer)).toBe(failed);
   });
 });
 

@@ -76,6 +76,18 @@ export function upstreamVerdict(
   return { action: 'refuse' };
 }
 
+/**
+ * Whether an answer counts against the upstream's circuit breaker: no answer, a 5xx or a 429
+ * say it is failing; any other answer (a 404 too) says it is up. A refused redirect is our rule,
+ * not the upstream failing.
+ */
+export function upstreamFailed(answer: UpstreamAnswer): boolean {
+  if ('failure' in answer) {
+    return answer.failure !== 'redirect_refused';
+  }
+  return answer.status >= 500 || answer.status === 429;
+}
+
 /** Retry-After in seconds from its delay-seconds or HTTP-date form (RFC 9110 §10.2.3). */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (value === undefined) {

@@ -263,7 +263,6 @@ export class FetchCoordinator {
   }
 }
 
-
 /** A completion from a job other than the one awaited (both known: older fetchers send none). */
 function isAnotherJobs(producedBy: string | undefined, awaited: string | null): boolean {
   return producedBy !== undefined && awaited !== null && producedBy !== awaited;

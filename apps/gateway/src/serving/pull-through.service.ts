@@ -207,10 +207,13 @@ export class PullThroughService {
       knownMissing: () => this.knownMissing(remote, path),
     });
     if (decision === 'offline') {
+      const tripped = this.states.causeOf(remote) === 'circuit';
       throw new ArtifactError(
         'service_unavailable',
-        `${remote.name} is offline: only cached files are served, and ${path} is not cached`,
-        { retryAfter: OFFLINE_RETRY_AFTER_SECONDS },
+        tripped
+          ? `${remote.name}'s upstream is failing (circuit open): only cached files are served, and ${path} is not cached`
+          : `${remote.name} is offline: only cached files are served, and ${path} is not cached`,
+        { retryAfter: tripped ? remote.circuit.openForSeconds : OFFLINE_RETRY_AFTER_SECONDS },
       );
     }
     if (decision === 'head_upstream') {

@@ -6,7 +6,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { REDIS, offlineKey } from '@app/cache';
+import { REDIS, circuitOpenKey, offlineKey } from '@app/cache';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
@@ -15,13 +15,15 @@ import { resolveRemote } from './remote-resolver';
 /** How often every gateway reads the admins' switches from Redis. */
 const REFRESH_MS = 1000;
 
+/** Why a remote serves only what is cached: the remotes file, an admin's switch, its circuit breaker. */
+export type OfflineCause = 'config' | 'admin' | 'circuit';
+
 export interface RemoteStateView {
   remote: string;
   package: string;
-  state: 'online' | 'offline';
-  /** why it is offline: the remotes file, or an admin's switch */
-  offline_by: 'config' | 'admin' | null;
-  /** when an admin switched it offline */
+  state: 'online' | 'offline' | 'circuit_open';
+  offline_by: OfflineCause | null;
+  /** when an admin switched it offline, or its circuit opened */
   since: string | null;
 }
 
@@ -34,6 +36,7 @@ export interface RemoteStateView {
 export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RemoteStates.name);
   private readonly switched = new Map<string, string>();
+  private readonly tripped = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -56,17 +59,30 @@ export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
   }
 
   isOffline(remote: ProxyRemoteConfig): boolean {
-    return remote.offline || this.switched.has(remote.name);
+    return this.causeOf(remote) !== null;
+  }
+
+  causeOf(remote: ProxyRemoteConfig): OfflineCause | null {
+    if (remote.offline) {
+      return 'config';
+    }
+    if (this.switched.has(remote.name)) {
+      return 'admin';
+    }
+    return this.tripped.has(remote.name) ? 'circuit' : null;
   }
 
   list(): RemoteStateView[] {
-    return this.proxies().map((remote) => ({
-      remote: remote.name,
-      package: remote.package,
-      state: this.isOffline(remote) ? 'offline' : 'online',
-      offline_by: remote.offline ? 'config' : this.switched.has(remote.name) ? 'admin' : null,
-      since: this.switched.get(remote.name) ?? null,
-    }));
+    return this.proxies().map((remote) => {
+      const cause = this.causeOf(remote);
+      return {
+        remote: remote.name,
+        package: remote.package,
+        state: cause === null ? 'online' : cause === 'circuit' ? 'circuit_open' : 'offline',
+        offline_by: cause,
+        since: this.switched.get(remote.name) ?? this.tripped.get(remote.name) ?? null,
+      };
+    });
   }
 
   /** Switches a remote offline or back, for every gateway (within a second). */
@@ -101,16 +117,20 @@ export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
     }
     let values: Array<string | null>;
     try {
-      values = await this.redis.mget(...names.map(offlineKey));
+      values = await this.redis.mget(...names.map(offlineKey), ...names.map(circuitOpenKey));
     } catch {
       return;
     }
     names.forEach((name, i) => {
-      const since = values[i];
-      if (since === null) {
-        this.switched.delete(name);
-      } else {
-        this.switched.set(name, since);
+      for (const [states, since] of [
+        [this.switched, values[i]],
+        [this.tripped, values[names.length + i]],
+      ] as const) {
+        if (since === null) {
+          states.delete(name);
+        } else {
+          states.set(name, since);
+        }
       }
     });
     this.publishMetric();
