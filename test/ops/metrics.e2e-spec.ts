@@ -47,7 +47,8 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
     await upstream.start();
     stack = await Stack.start({
       remotes: {
-        files: { package: 'generic', base_url: `${upstream.url}/files` },
+        // No circuit breaker: a 429 below would take the remote offline (test/offline.e2e-spec.ts).
+        files: { package: 'generic', base_url: `${upstream.url}/files`, circuit: { failures: 0 } },
         index: {
           package: 'generic',
           base_url: `${upstream.url}/index`,

@@ -18,6 +18,24 @@ if n >= tonumber(ARGV[2]) and redis.call('set', KEYS[2], ARGV[4], 'PX', ARGV[3],
 end
 return 0`;
 
+/** Longest a 429's Retry-After keeps a remote alone: beyond an hour it is asked again. */
+const MAX_BACK_OFF_SECONDS = 3600;
+
+/** What an open circuit's key holds: since when, and until when, it is open. */
+export interface OpenCircuit {
+  since: string;
+  until: string;
+}
+
+function openState(forMs: number): string {
+  const now = Date.now();
+  const state: OpenCircuit = {
+    since: new Date(now).toISOString(),
+    until: new Date(now + forMs).toISOString(),
+  };
+  return JSON.stringify(state);
+}
+
 /**
  * A circuit breaker per remote, shared by every replica through Redis: `circuit.failures`
  * failures within `circuit.window` seconds take the remote offline for `circuit.open_for`
@@ -42,10 +60,30 @@ export class CircuitBreaker {
         windowSeconds * 1000,
         failures,
         openForSeconds * 1000,
-        new Date().toISOString(),
+        openState(openForSeconds * 1000),
       )
       .catch(() => 0);
     return Number(opened) > 0 ? Number(opened) : null;
+  }
+
+  /**
+   * The upstream answered 429: every replica leaves it alone for `seconds` (its Retry-After),
+   * after which the first answer decides, as after any opening.
+   */
+  async backOff(remote: ProxyRemoteConfig, seconds: number): Promise<void> {
+    const ms = Math.max(1, Math.min(seconds, MAX_BACK_OFF_SECONDS)) * 1000;
+    const failures = Math.max(1, remote.circuit.failures);
+    await this.redis
+      .multi()
+      .set(circuitOpenKey(remote.name), openState(ms), 'PX', ms)
+      .set(
+        circuitFailuresKey(remote.name),
+        failures,
+        'PX',
+        ms + remote.circuit.windowSeconds * 1000,
+      )
+      .exec()
+      .catch(() => undefined);
   }
 
   /** True when this success closed a circuit that had opened (its count was still there). */

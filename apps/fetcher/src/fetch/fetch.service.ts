@@ -273,6 +273,14 @@ export class FetchService {
 
   /** Every answer moves the remote's circuit breaker, shared by all replicas. */
   private async noteAnswer(remote: ProxyRemoteConfig, answer: UpstreamAnswer): Promise<void> {
+    if ('status' in answer && answer.status === 429 && remote.circuit.failures > 0) {
+      const seconds = answer.retryAfter ?? remote.circuit.openForSeconds;
+      await this.breaker.backOff(remote, seconds);
+      this.logger.warn(
+        `${remote.name} answered 429: every replica leaves it alone for ${seconds} s (only cached files are served)`,
+      );
+      return;
+    }
     if (upstreamFailed(answer)) {
       const count = await this.breaker.failed(remote);
       if (count !== null) {

@@ -213,7 +213,11 @@ export class PullThroughService {
         tripped
           ? `${remote.name}'s upstream is failing (circuit open): only cached files are served, and ${path} is not cached`
           : `${remote.name} is offline: only cached files are served, and ${path} is not cached`,
-        { retryAfter: tripped ? remote.circuit.openForSeconds : OFFLINE_RETRY_AFTER_SECONDS },
+        {
+          retryAfter: tripped
+            ? (this.states.secondsUntilRetry(remote) ?? remote.circuit.openForSeconds)
+            : OFFLINE_RETRY_AFTER_SECONDS,
+        },
       );
     }
     if (decision === 'head_upstream') {

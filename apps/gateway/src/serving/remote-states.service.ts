@@ -6,7 +6,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { REDIS, circuitOpenKey, offlineKey } from '@app/cache';
+import { type OpenCircuit, REDIS, circuitOpenKey, offlineKey } from '@app/cache';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
@@ -36,7 +36,7 @@ export interface RemoteStateView {
 export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RemoteStates.name);
   private readonly switched = new Map<string, string>();
-  private readonly tripped = new Map<string, string>();
+  private readonly tripped = new Map<string, OpenCircuit>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -72,6 +72,12 @@ export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
     return this.tripped.has(remote.name) ? 'circuit' : null;
   }
 
+  /** Seconds until an open circuit lets a request through again (at least 1); null when closed. */
+  secondsUntilRetry(remote: ProxyRemoteConfig, now = Date.now()): number | null {
+    const circuit = this.tripped.get(remote.name);
+    return circuit ? Math.max(1, Math.ceil((Date.parse(circuit.until) - now) / 1000)) : null;
+  }
+
   list(): RemoteStateView[] {
     return this.proxies().map((remote) => {
       const cause = this.causeOf(remote);
@@ -80,7 +86,7 @@ export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
         package: remote.package,
         state: cause === null ? 'online' : cause === 'circuit' ? 'circuit_open' : 'offline',
         offline_by: cause,
-        since: this.switched.get(remote.name) ?? this.tripped.get(remote.name) ?? null,
+        since: this.switched.get(remote.name) ?? this.tripped.get(remote.name)?.since ?? null,
       };
     });
   }
@@ -122,15 +128,17 @@ export class RemoteStates implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     names.forEach((name, i) => {
-      for (const [states, since] of [
-        [this.switched, values[i]],
-        [this.tripped, values[names.length + i]],
-      ] as const) {
-        if (since === null) {
-          states.delete(name);
-        } else {
-          states.set(name, since);
-        }
+      const since = values[i];
+      const circuit = values[names.length + i];
+      if (since === null) {
+        this.switched.delete(name);
+      } else {
+        this.switched.set(name, since);
+      }
+      if (circuit === null) {
+        this.tripped.delete(name);
+      } else {
+        this.tripped.set(name, JSON.parse(circuit) as OpenCircuit);
       }
     });
     this.publishMetric();
