@@ -5,9 +5,8 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { REDIS } from '@app/cache';
+import { REDIS, RedisLease } from '@app/cache';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { InflightRegistry } from '../inflight/inflight.registry';
@@ -25,14 +24,18 @@ export class JanitorService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(JanitorService.name);
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private readonly owner = randomUUID();
+  /** One replica per interval: never released, it expires by itself; a crashed holder blocks nobody. */
+  private readonly lease: RedisLease;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) redis: Redis,
     private readonly inflight: InflightRegistry,
-  ) {}
+  ) {
+    const ttlMs = Math.max(1000, Math.floor(config.janitorInterval * 1000 * 0.9));
+    this.lease = new RedisLease(redis, LEASE_KEY, ttlMs);
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.sweep(), this.config.janitorInterval * 1000);
@@ -54,7 +57,7 @@ export class JanitorService implements OnModuleInit, OnApplicationShutdown {
       return 0;
     });
     let stored = 0;
-    if (await this.takeLease()) {
+    if (await this.lease.acquire()) {
       stored = await this.storage.sweepLeftovers(olderThan).catch((error: Error) => {
         this.logger.warn(`storage sweep failed: ${error.message}`);
         return 0;
@@ -64,16 +67,6 @@ export class JanitorService implements OnModuleInit, OnApplicationShutdown {
       this.logger.log(
         `removed ${stored} storage leftovers and ${spool} spool files of dead fetchers (older than ${olderThan.toISOString()})`,
       );
-    }
-  }
-
-  /** One replica per interval: the lease expires by itself, a crashed holder blocks nobody. */
-  private async takeLease(): Promise<boolean> {
-    const ttlMs = Math.max(1000, Math.floor(this.config.janitorInterval * 1000 * 0.9));
-    try {
-      return (await this.redis.set(LEASE_KEY, this.owner, 'PX', ttlMs, 'NX')) === 'OK';
-    } catch {
-      return false;
     }
   }
 
