@@ -74,25 +74,22 @@ describe('cold misses stream to every waiting client', () => {
 
   it('300 waiting clients of one fetch all stream (no socket cap between gateway and fetcher)', async () => {
     const size = 6 * MiB;
-    upstream.set('slow/crowd.bin', { size, rate: MiB / 2 });
-    const withHeaders = new Set<number>();
-    let upstreamBytesWhenAllStreamed: number | null = null;
+    // The upstream stops halfway until every client has bytes: none may wait for the end.
+    upstream.set('slow/crowd.bin', { size, rate: 4 * MiB, holdAt: size / 2 });
+    const withBytes = new Set<number>();
     const clients = Array.from({ length: 300 }, (_, i) =>
-      download(
-        url(0, 'crowd.bin'),
-        () => {
-          withHeaders.add(i);
-          if (withHeaders.size === 300 && upstreamBytesWhenAllStreamed === null) {
-            upstreamBytesWhenAllStreamed = upstream.bytesSent.get('slow/crowd.bin') ?? 0;
-          }
-        },
-        { hash: false },
-      ),
+      download(url(0, 'crowd.bin'), () => withBytes.add(i), { hash: false }),
     );
+    try {
+      await waitFor(() => withBytes.size === 300, {
+        description: 'all 300 clients to have bytes while the upstream holds at half the file',
+        timeoutMs: 60_000,
+      });
+      expect(upstream.bytesSent.get('slow/crowd.bin')).toBe(size / 2);
+    } finally {
+      upstream.release('slow/crowd.bin');
+    }
     const results = await Promise.all(clients);
-    // Every client had bytes while the upstream was still sending: none waited for the end.
-    expect(upstreamBytesWhenAllStreamed).not.toBeNull();
-    expect(upstreamBytesWhenAllStreamed!).toBeLessThan(size);
     for (const result of results) {
       expect(result).toMatchObject({ status: 200, size, complete: true });
     }

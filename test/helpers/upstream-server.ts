@@ -35,6 +35,8 @@ export interface UpstreamFile {
    * connection stays open and silent until the client leaves or the server stops
    */
   stallAfter?: number;
+  /** send these many bytes, then wait for `release(path)` before sending the rest */
+  holdAt?: number;
   /**
    * answer 429 with `Retry-After: retryAfter` and the rate-limit headers registries send
    * (`RateLimit-Limit`, `RateLimit-Remaining: 0`, `RateLimit-Reset`, and their `X-` forms)
@@ -107,6 +109,9 @@ export class UpstreamServer {
   /** body bytes written per path (what the upstream actually sent) */
   readonly bytesSent = new Map<string, number>();
   private readonly files = new Map<string, UpstreamFile>();
+  /** senders waiting at a file's `holdAt`, per path; a released path holds no more */
+  private readonly held = new Map<string, Array<() => void>>();
+  private readonly released = new Set<string>();
   private server: http.Server | null = null;
   private readonly sockets = new Set<import('node:net').Socket>();
   port = 0;
@@ -117,6 +122,16 @@ export class UpstreamServer {
 
   set(path: string, file: UpstreamFile): void {
     this.files.set(path.replace(/^\//, ''), file);
+  }
+
+  /** Lets every transfer of `path` that waits at its `holdAt` go on, and later ones not stop. */
+  release(path: string): void {
+    const clean = path.replace(/^\//, '');
+    this.released.add(clean);
+    for (const resume of this.held.get(clean) ?? []) {
+      resume();
+    }
+    this.held.delete(clean);
   }
 
   remove(path: string): void {
@@ -311,7 +326,13 @@ export class UpstreamServer {
     let offset = 0;
     const send = () => {
       while (offset < limit) {
-        const chunk = read(offset, Math.min(sliceBytes, limit - offset));
+        const holdAt = file.holdAt;
+        if (holdAt !== undefined && offset >= holdAt && !this.released.has(path)) {
+          this.held.set(path, [...(this.held.get(path) ?? []), send]);
+          return;
+        }
+        const until = holdAt !== undefined && offset < holdAt ? Math.min(limit, holdAt) : limit;
+        const chunk = read(offset, Math.min(sliceBytes, until - offset));
         if (chunk.length === 0) {
           // the file on disk shrank under us: a broken transfer, as a real server would give
           closeFile();
