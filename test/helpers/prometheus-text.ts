@@ -1,3 +1,5 @@
+import { waitFor } from '../../tools/wait-for';
+
 /**
  * Reads one metric from Prometheus text: the sum of the samples named `name` whose labels include
  * every pair in `labels`. 0 when there is none.
@@ -31,4 +33,34 @@ function parseLabels(text: string): Record<string, string> {
     labels[found[1]] = found[2];
   }
   return labels;
+}
+
+/**
+ * A metric once its sum over `sources` (each a scrape: a gateway's or a fetcher's /metrics)
+ * reached `atLeast`, which the caller then checks exactly. Counters are recorded when a response
+ * is done, a moment after the client read its last byte, and a fetcher's after it released its
+ * clients. Fails with the last value seen when it never gets there.
+ */
+export async function metricReaching(
+  sources: ReadonlyArray<() => Promise<string>>,
+  name: string,
+  labels: Record<string, string>,
+  atLeast: number,
+): Promise<number> {
+  const { value } = await waitFor(
+    async () => {
+      const texts = await Promise.all(sources.map((scrape) => scrape()));
+      const read = texts.reduce((sum, text) => sum + metricValue(text, name, labels), 0);
+      if (read < atLeast) {
+        throw new Error(`read ${read}`);
+      }
+      return { value: read };
+    },
+    {
+      description: `${name} ${JSON.stringify(labels)} ≥ ${atLeast}`,
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    },
+  );
+  return value;
 }

@@ -108,6 +108,8 @@ export class UpstreamServer {
   readonly requests: RecordedRequest[] = [];
   /** body bytes written per path (what the upstream actually sent) */
   readonly bytesSent = new Map<string, number>();
+  /** requests being answered now, and the most there ever were at once */
+  readonly open = { now: 0, peak: 0 };
   private readonly files = new Map<string, UpstreamFile>();
   /** senders waiting at a file's `holdAt`, per path; a released path holds no more */
   private readonly held = new Map<string, Array<() => void>>();
@@ -222,6 +224,11 @@ export class UpstreamServer {
       return;
     }
     this.requests.push({ method: req.method ?? 'GET', path, target, headers: req.headers });
+    this.open.now += 1;
+    this.open.peak = Math.max(this.open.peak, this.open.now);
+    res.once('close', () => {
+      this.open.now -= 1;
+    });
     // A file set as `path?query` answers that query only (pages of a paged listing).
     const file = (query ? this.files.get(`${path}?${query}`) : undefined) ?? this.files.get(path);
     if (!file) {

@@ -1,5 +1,5 @@
 import { request } from '../helpers/http';
-import { metricValue } from '../helpers/prometheus-text';
+import { metricReaching, metricValue } from '../helpers/prometheus-text';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
 import { waitFor } from '../../tools/wait-for';
@@ -14,34 +14,12 @@ describe('Prometheus metrics of the gateway and the fetcher', () => {
   const gateway = () => scrape(stack.url());
   const fetcher = () => scrape(stack.fetchers[0].url);
 
-  /**
-   * A metric once it reached `atLeast`, which the caller then checks exactly. Request counters
-   * are recorded when the response is done, which may be a moment after the client read the
-   * last byte; a fetcher records its counters after the clients were released. Fails with the
-   * last value seen when it never gets there.
-   */
-  async function reached(
+  const reached = (
     source: () => Promise<string>,
     name: string,
     labels: Record<string, string>,
     atLeast: number,
-  ): Promise<number> {
-    const { value } = await waitFor(
-      async () => {
-        const read = metricValue(await source(), name, labels);
-        if (read < atLeast) {
-          throw new Error(`read ${read}`);
-        }
-        return { value: read };
-      },
-      {
-        description: `${name} ${JSON.stringify(labels)} ≥ ${atLeast}`,
-        timeoutMs: 15_000,
-        intervalMs: 100,
-      },
-    );
-    return value;
-  }
+  ) => metricReaching([source], name, labels, atLeast);
 
   beforeAll(async () => {
     await upstream.start();

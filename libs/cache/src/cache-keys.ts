@@ -3,7 +3,7 @@
  * refetch, never data. Remote names cannot contain ':' or glob characters (config validates them),
  * so `<kind>:<remote>:*` selects one remote.
  */
-export const CACHE_KEY_KINDS = ['fresh', 'validators', 'missing'] as const;
+export const CACHE_KEY_KINDS = ['fresh', 'validators', 'missing', 'tag-check'] as const;
 export type CacheKeyKind = (typeof CACHE_KEY_KINDS)[number];
 
 const ROOT = 'ac';
@@ -40,4 +40,14 @@ export function circuitFailuresKey(remote: string): string {
 /** Set while a remote's circuit is open (its value: since when), expiring after open_for. */
 export function circuitOpenKey(remote: string): string {
   return `${ROOT}:circuit:${remote}`;
+}
+
+/** A remote's request budget (max_requests_per_minute): a token bucket, as a hash. */
+export function budgetKey(remote: string): string {
+  return `${ROOT}:budget:${remote}`;
+}
+
+/** The upstream requests of a remote open now (max_concurrent): a sorted set of leases. */
+export function slotsKey(remote: string): string {
+  return `${ROOT}:slots:${remote}`;
 }

@@ -81,7 +81,33 @@ export class CacheStateService {
     await this.call((redis) => redis.del(cacheKey('missing', remote, path)));
   }
 
-  /** Drops every marker, validator and negative entry of one remote (or all); returns the count. */
+  /**
+   * What a tag's last upstream check found (`sha256:…`), shared for tag_check_window seconds so
+   * that a burst of revalidations of one tag asks the upstream once.
+   */
+  async lastTagCheck(remote: string, path: string): Promise<string | null> {
+    return this.call((redis) => redis.get(cacheKey('tag-check', remote, path)));
+  }
+
+  async rememberTagCheck(
+    remote: string,
+    path: string,
+    digest: string,
+    windowSeconds: number,
+  ): Promise<void> {
+    if (windowSeconds > 0) {
+      await this.call((redis) =>
+        redis.set(
+          cacheKey('tag-check', remote, path),
+          digest,
+          'PX',
+          Math.ceil(windowSeconds * 1000),
+        ),
+      );
+    }
+  }
+
+  /** Drops every marker, validator, negative entry and tag check of one remote (or all); returns the count. */
   async flush(remote: string | null): Promise<number> {
     return this.call(async (redis) => {
       let deleted = 0;
@@ -97,7 +123,7 @@ export class CacheStateService {
     });
   }
 
-  /** Drops the TTL markers, validators and negative entries of one path, or of a path prefix. */
+  /** Drops the TTL markers, validators, negative entries and tag checks of one path, or of a path prefix. */
   async forgetPaths(remote: string, path: string, prefix: boolean): Promise<number> {
     return this.call(async (redis) => {
       if (!prefix) {

@@ -6,6 +6,7 @@ import { CircuitBreaker } from './circuit-breaker.service';
 import { PathLockService } from './path-lock.service';
 import { ReplicationBarrier } from './replication-barrier.service';
 import { REDIS, createRedisConnection } from './redis.provider';
+import { UpstreamLimits } from './upstream-limits.service';
 
 @Global()
 @Module({
@@ -24,8 +25,16 @@ import { REDIS, createRedisConnection } from './redis.provider';
     CircuitBreaker,
     PathLockService,
     ReplicationBarrier,
+    UpstreamLimits,
   ],
-  exports: [REDIS, CacheStateService, CircuitBreaker, PathLockService, ReplicationBarrier],
+  exports: [
+    REDIS,
+    CacheStateService,
+    CircuitBreaker,
+    PathLockService,
+    ReplicationBarrier,
+    UpstreamLimits,
+  ],
 })
 export class CacheModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}

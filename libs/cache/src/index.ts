@@ -7,3 +7,4 @@ export * from './redis-target';
 export * from './replication-barrier.service';
 export * from './redis-lease';
 export * from './circuit-breaker.service';
+export * from './upstream-limits.service';

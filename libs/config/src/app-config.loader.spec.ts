@@ -213,6 +213,8 @@ describe('loadAppConfig', () => {
         upstreamTimeout: 30,
         username: null,
         password: null,
+        maxRequestsPerMinute: null,
+        maxConcurrent: null,
       });
       expect(config.remotes.hosted).toEqual<LocalRemoteConfig>({
         name: 'hosted',
@@ -455,10 +457,42 @@ describe('configuration errors', () => {
     ['max_size', 0, 'must be a size above 0 such as 512MiB, 50GiB or 2TiB'],
     ['evict_unused_after', '1y', 'must be a duration above 0 such as 90m, 12h or 30d'],
     ['evict_unused_after', -5, 'must be a duration above 0 such as 90m, 12h or 30d'],
+    ['max_requests_per_minute', 0, 'must be an integer > 0'],
+    ['max_requests_per_minute', 2.5, 'must be an integer > 0'],
+    ['max_concurrent', -1, 'must be an integer > 0'],
+    ['tag_check_window', 5, 'only allowed for package docker (tags are docker manifests)'],
   ])('rejects %s: %j', (key, value, message) => {
     expect(
       problemsOfRemote({ package: 'rpm', base_url: 'https://mirror.example.org', [key]: value }),
     ).toEqual([`remotes.x.${key}: ${message}`]);
+  });
+
+  it('loads the upstream limits, and the tag check window of a docker remote', () => {
+    const config = buildAppConfig({
+      remotes: {
+        hub: {
+          package: 'docker',
+          base_url: 'https://registry.example.org',
+          max_requests_per_minute: 100,
+          max_concurrent: 4,
+          tag_check_window: 5,
+        },
+        quay: { package: 'docker', base_url: 'https://registry.example.org' },
+      },
+    });
+    expect(config.remotes.hub).toMatchObject({
+      maxRequestsPerMinute: 100,
+      maxConcurrent: 4,
+      tagCheckWindow: 5,
+    });
+    expect(config.remotes.quay).toMatchObject({ tagCheckWindow: 0 });
+    expect(
+      problemsOfRemote({
+        package: 'docker',
+        base_url: 'https://registry.example.org',
+        tag_check_window: -1,
+      }),
+    ).toEqual(['remotes.x.tag_check_window: must be a number of seconds >= 0']);
   });
 
   it('loads the storage limits in bytes and seconds', () => {

@@ -464,6 +464,9 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
       windowSeconds: entry.circuit.window,
       openForSeconds: entry.circuit.open_for,
     },
+    maxRequestsPerMinute: entry.max_requests_per_minute ?? null,
+    maxConcurrent: entry.max_concurrent ?? null,
+    tagCheckWindow: entry.tag_check_window,
   };
 }
 

@@ -42,6 +42,12 @@ export interface ProxyRemoteConfig {
     readonly windowSeconds: number;
     readonly openForSeconds: number;
   };
+  /** upstream requests a minute, every replica together (a token bucket); null: no budget */
+  readonly maxRequestsPerMinute: number | null;
+  /** upstream requests open at once, every replica together; null: no limit */
+  readonly maxConcurrent: number | null;
+  /** seconds a tag's last upstream check answers its revalidations (docker); 0: none */
+  readonly tagCheckWindow: number;
 }
 
 /** A hosted remote: files uploaded by users. */

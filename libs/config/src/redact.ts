@@ -25,6 +25,12 @@ export interface RedactedProxyRemote {
     readonly window: number;
     readonly open_for: number;
   };
+  /** null: no budget */
+  readonly max_requests_per_minute: number | null;
+  /** null: no limit */
+  readonly max_concurrent: number | null;
+  /** docker remotes only */
+  readonly tag_check_window?: number;
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -134,6 +140,9 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
       window: remote.circuit.windowSeconds,
       open_for: remote.circuit.openForSeconds,
     },
+    max_requests_per_minute: remote.maxRequestsPerMinute,
+    max_concurrent: remote.maxConcurrent,
+    ...(remote.package === 'docker' && { tag_check_window: remote.tagCheckWindow }),
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

@@ -39,6 +39,9 @@ const PROXY_ONLY_KEYS = [
   'evict_unused_after',
   'offline',
   'circuit',
+  'max_requests_per_minute',
+  'max_concurrent',
+  'tag_check_window',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -174,6 +177,21 @@ const remoteFields = z
       })
       .strict()
       .default({}),
+    max_requests_per_minute: z
+      .number()
+      .int({ message: 'must be an integer > 0' })
+      .positive({ message: 'must be an integer > 0' })
+      .optional(),
+    max_concurrent: z
+      .number()
+      .int({ message: 'must be an integer > 0' })
+      .positive({ message: 'must be an integer > 0' })
+      .optional(),
+    tag_check_window: z
+      .number()
+      .finite({ message: 'must be a number of seconds >= 0' })
+      .min(0, { message: 'must be a number of seconds >= 0' })
+      .default(0),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();
@@ -210,6 +228,9 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
     if (key in raw) {
       addIssue(key, 'only allowed for package local');
     }
+  }
+  if (raw.package !== 'docker' && 'tag_check_window' in raw) {
+    addIssue('tag_check_window', 'only allowed for package docker (tags are docker manifests)');
   }
   if (raw.package === 'docker') {
     for (const key of ['max_size', 'evict_unused_after']) {

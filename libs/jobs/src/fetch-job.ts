@@ -118,7 +118,8 @@ export type FetchJobResult = (
   enqueueId?: string;
 };
 
-export type StaleReason = 'unreachable' | 'upstream_missing';
+/** `throttled`: the remote's own limits (max_requests_per_minute, max_concurrent) held the check. */
+export type StaleReason = 'unreachable' | 'upstream_missing' | 'throttled';
 
 /**
  * Why a fetch failed, for good (UnrecoverableError) or for now (the prefix of its failedReason),

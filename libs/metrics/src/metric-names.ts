@@ -119,6 +119,18 @@ export const METRICS = {
     help: "An upstream's request budget per window, from its last rate-limit headers",
     labels: ['remote'],
   },
+  upstreamRequestsSaved: {
+    name: 'artifactcache_upstream_requests_saved_total',
+    type: 'counter',
+    help: 'Upstream requests the cache did not send, by remote and reason (hit, coalesced, tag_check)',
+    labels: ['remote', 'reason'],
+  },
+  upstreamThrottled: {
+    name: 'artifactcache_upstream_throttled_total',
+    type: 'counter',
+    help: "Upstream requests that had to wait for the remote's own limit, by remote and limit (max_requests_per_minute, max_concurrent)",
+    labels: ['remote', 'limit'],
+  },
   evictedBytes: {
     name: 'artifactcache_evicted_bytes_total',
     type: 'counter',
@@ -134,7 +146,13 @@ export const METRIC = Object.fromEntries(
 
 export type ArtifactSource = 'cache' | 'remote' | 'stale' | 'local';
 /** `missing`: the upstream now answers 404 for a cached mutable file. */
-export type RevalidationResult = 'unchanged' | 'changed' | 'unreachable' | 'missing';
+export type RevalidationResult = 'unchanged' | 'changed' | 'unreachable' | 'missing' | 'throttled';
+/**
+ * Why no upstream request was needed: a cached copy answered, the request joined a fetch already
+ * under way, or a tag's recent check answered its revalidation.
+ */
+export type SavedRequest = 'hit' | 'coalesced' | 'tag_check';
+export type UpstreamLimit = 'max_requests_per_minute' | 'max_concurrent';
 export type QueueState = 'waiting' | 'active' | 'delayed' | 'failed' | 'completed' | 'stalled';
 
 /** Label value for requests that name no configured remote (keeps label sets bounded). */

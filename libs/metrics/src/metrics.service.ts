@@ -6,6 +6,8 @@ import {
   type ArtifactSource,
   type QueueState,
   type RevalidationResult,
+  type SavedRequest,
+  type UpstreamLimit,
 } from './metric-names';
 
 /** Typed recording methods over the docs/METRICS.md metrics, so callers cannot invent labels. */
@@ -31,6 +33,8 @@ export class MetricsService {
     @InjectMetric(METRIC.upstreamRateLimitRemaining)
     private readonly rateLimitRemaining: Gauge<string>,
     @InjectMetric(METRIC.upstreamRateLimitLimit) private readonly rateLimitLimit: Gauge<string>,
+    @InjectMetric(METRIC.upstreamRequestsSaved) private readonly requestsSaved: Counter<string>,
+    @InjectMetric(METRIC.upstreamThrottled) private readonly throttled: Counter<string>,
   ) {}
 
   request(
@@ -45,8 +49,18 @@ export class MetricsService {
     this.requestDuration.observe({ remote, route }, seconds);
   }
 
+  /** A hit is also an upstream request saved. */
   cacheHit(remote: string): void {
     this.cacheHits.inc({ remote });
+    this.requestsSaved.inc({ remote, reason: 'hit' });
+  }
+
+  upstreamRequestSaved(remote: string, reason: Exclude<SavedRequest, 'hit'>): void {
+    this.requestsSaved.inc({ remote, reason });
+  }
+
+  upstreamThrottled(remote: string, limit: UpstreamLimit): void {
+    this.throttled.inc({ remote, limit });
   }
 
   cacheMiss(remote: string): void {

@@ -1,12 +1,17 @@
-/** Why an upstream request produced no usable response. */
+/**
+ * Why an upstream request produced no usable response. `throttled`: it was never sent, the
+ * remote's own limits (max_requests_per_minute, max_concurrent) held it too long.
+ */
 export type UpstreamFailure =
-  'unreachable' | 'timeout' | 'status' | 'redirect_loop' | 'redirect_refused';
+  'unreachable' | 'timeout' | 'status' | 'redirect_loop' | 'redirect_refused' | 'throttled';
 
 export class UpstreamError extends Error {
   constructor(
     readonly failure: UpstreamFailure,
     message: string,
     readonly status?: number,
+    /** seconds after which asking again makes sense (throttled) */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'UpstreamError';

@@ -7,6 +7,7 @@ import { HttpTimeoutError, discard, httpRequest } from './http-request';
 import type { ProxyRemoteConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
 import { rateLimitOf } from './rate-limit';
+import { UpstreamGate } from './upstream-gate';
 import { UPSTREAM_AUTH, type UpstreamAuth } from './upstream-auth';
 import { UpstreamError } from './upstream-error';
 import { sameOrigin, upstreamUrl } from './upstream-url';
@@ -45,7 +46,9 @@ const BASE_RESOLVE_TTL_MS = 60_000;
 /**
  * HTTP to upstreams. Follows redirects itself so that credentials only ever go to the remote's
  * own origin (docker blobs redirect to CDNs and S3 with signed URLs of their own). Every read
- * has the remote's upstream_timeout: to get headers, and as the longest silence mid-body.
+ * has the remote's upstream_timeout: to get headers, and as the longest silence mid-body. Each
+ * request passes the remote's gate first (its budget and its open-request slots); the slot is
+ * held until the body is read or dropped, redirect hops included.
  */
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
@@ -58,14 +61,28 @@ export class UpstreamClient implements OnApplicationShutdown {
   constructor(
     @Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth,
     private readonly metrics: MetricsService,
+    private readonly gate: UpstreamGate,
   ) {}
 
-  request(
+  async request(
     remote: ProxyRemoteConfig,
     path: string,
     options: UpstreamRequestOptions = {},
   ): Promise<UpstreamResponse> {
-    return this.send(remote, upstreamUrl(remote.baseUrl, path, options.query), options, 0, false);
+    const release = await this.gate.admit(remote, options.signal);
+    try {
+      const url = upstreamUrl(remote.baseUrl, path, options.query);
+      const response = await this.send(remote, url, options, 0, false);
+      if (response.body.destroyed) {
+        release();
+      } else {
+        response.body.once('close', release);
+      }
+      return response;
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   private async send(

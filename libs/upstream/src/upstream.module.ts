@@ -2,10 +2,15 @@ import { Global, Module } from '@nestjs/common';
 import { UPSTREAM_AUTH } from './upstream-auth';
 import { TokenUpstreamAuth } from './token-upstream.auth';
 import { UpstreamClient } from './upstream.client';
+import { UpstreamGate } from './upstream-gate';
 
 @Global()
 @Module({
-  providers: [{ provide: UPSTREAM_AUTH, useClass: TokenUpstreamAuth }, UpstreamClient],
+  providers: [
+    { provide: UPSTREAM_AUTH, useClass: TokenUpstreamAuth },
+    UpstreamGate,
+    UpstreamClient,
+  ],
   exports: [UpstreamClient, UPSTREAM_AUTH],
 })
 export class UpstreamModule {}

@@ -258,7 +258,7 @@ export class FetchService {
         throw new FetchFailed(
           {
             reason: 'upstream_rate_limited',
-            message: `upstream ${status} for ${payload.path}`,
+            message: answerMessage(answer, payload.path),
             retryAfter: verdict.retryAfter,
           },
           true,
@@ -271,8 +271,14 @@ export class FetchService {
     }
   }
 
-  /** Every answer moves the remote's circuit breaker, shared by all replicas. */
+  /**
+   * Every answer moves the remote's circuit breaker, shared by all replicas; a request our own
+   * limits held was never sent, so it says nothing about the upstream.
+   */
   private async noteAnswer(remote: ProxyRemoteConfig, answer: UpstreamAnswer): Promise<void> {
+    if ('failure' in answer && answer.failure === 'throttled') {
+      return;
+    }
     if ('status' in answer && answer.status === 429 && remote.circuit.failures > 0) {
       const seconds = answer.retryAfter ?? remote.circuit.openForSeconds;
       await this.breaker.backOff(remote, seconds);
@@ -318,6 +324,12 @@ export class FetchService {
     } catch (error) {
       if (!(error instanceof UpstreamError) || context.signal.aborted) {
         throw error;
+      }
+      if (error.failure === 'throttled') {
+        return {
+          response: null,
+          answer: { failure: 'throttled', message: error.message, retryAfter: error.retryAfter },
+        };
       }
       const failure =
         error.failure === 'timeout'
@@ -416,13 +428,27 @@ export class FetchService {
 
   /**
    * A tag is revalidated with an upstream HEAD compared by digest (a HEAD does not count against
-   * registries' pull limits). Null when a GET must decide: changed, or no digest given.
+   * registries' pull limits), unless a check of it within tag_check_window, on any replica,
+   * already found the digest we hold. Null when a GET must decide: changed, or no digest given.
    */
   private async revalidateTag(
     context: FetchContext,
     cached: ObjectInfo,
   ): Promise<FetchJobResult | null> {
     const { remote, payload, target } = context;
+    const held = `sha256:${cached.sha256}`;
+    const unchanged = async (): Promise<FetchJobResult> => {
+      await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
+      this.metrics.revalidated(remote.name, 'unchanged');
+      return { outcome: 'unchanged', ...stored(cached) };
+    };
+    if (
+      remote.tagCheckWindow > 0 &&
+      (await this.cacheState.lastTagCheck(remote.name, payload.path)) === held
+    ) {
+      this.metrics.upstreamRequestSaved(remote.name, 'tag_check');
+      return unchanged();
+    }
     const { response, answer } = await this.ask(
       context,
       'HEAD',
@@ -432,20 +458,19 @@ export class FetchService {
     if (response) {
       await discard(response.body);
     }
-    if (
-      response?.status === 200 &&
-      response.headers['docker-content-digest'] === `sha256:${cached.sha256}`
-    ) {
-      await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
-      this.metrics.revalidated(remote.name, 'unchanged');
-      return { outcome: 'unchanged', ...stored(cached) };
+    const found = response?.status === 200 ? response.headers['docker-content-digest'] : undefined;
+    if (found) {
+      await this.rememberTagCheck(context, found);
+    }
+    if (found === held) {
+      return unchanged();
     }
     const verdict = upstreamVerdict(answer, {
       revalidating: true,
       upstreamMissing: remote.upstreamMissing,
     });
-    if (verdict.action === 'keep_stale' && verdict.reason === 'unreachable') {
-      return this.keepStale(context, 'unreachable');
+    if (verdict.action === 'keep_stale' && verdict.reason !== 'upstream_missing') {
+      return this.keepStale(context, verdict.reason);
     }
     return null;
   }
@@ -473,6 +498,9 @@ export class FetchService {
     const digestKey = `${digestKeyPrefix}/sha256/${document.sha256}`;
     for (const key of new Set([digestKey, target.storageKey])) {
       await this.writeDocument(context, key, document.bytes, document.mediaType, document.sha256);
+    }
+    if (target.pathClass === 'mutable') {
+      await this.rememberTagCheck(context, `sha256:${document.sha256}`);
     }
     const artifact: StoredArtifact = {
       storageKey: target.storageKey,
@@ -605,6 +633,17 @@ export class FetchService {
     );
   }
 
+  /** What the upstream just said a tag points at, for the revalidations of the next seconds. */
+  private async rememberTagCheck(context: FetchContext, digest: string): Promise<void> {
+    const { remote, payload } = context;
+    await this.cacheState.rememberTagCheck(
+      remote.name,
+      payload.path,
+      digest,
+      remote.tagCheckWindow,
+    );
+  }
+
   /** The upstream could not confirm an expired copy: keep serving it for another TTL. */
   private async keepStale(context: FetchContext, reason: StaleReason): Promise<FetchJobResult> {
     const { remote, payload, target } = context;
@@ -616,7 +655,7 @@ export class FetchService {
       );
     }
     await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
-    this.metrics.revalidated(remote.name, reason === 'unreachable' ? 'unreachable' : 'missing');
+    this.metrics.revalidated(remote.name, reason === 'upstream_missing' ? 'missing' : reason);
     return { outcome: 'stale', reason, ...stored(cached) };
   }
 

@@ -35,6 +35,12 @@ describe('upstreamVerdict', () => {
     [{ failure: 'timeout' }, revalidating, { action: 'keep_stale', reason: 'unreachable' }],
     [{ failure: 'redirect_refused' }, fetching, { action: 'refuse' }],
     [{ failure: 'redirect_refused' }, revalidating, { action: 'refuse' }],
+    [
+      { failure: 'throttled', retryAfter: 20 },
+      fetching,
+      { action: 'rate_limited', retryAfter: 20 },
+    ],
+    [{ failure: 'throttled' }, revalidating, { action: 'keep_stale', reason: 'throttled' }],
   ] as const)('%j while %j → %j', (answer, situation, verdict) => {
     expect(upstreamVerdict(answer, situation)).toEqual(verdict);
   });
@@ -52,6 +58,7 @@ describe('upstreamFailed (the circuit breaker counts these)', () => {
     [{ failure: 'unreachable' }, true],
     [{ failure: 'timeout' }, true],
     [{ failure: 'redirect_refused' }, false],
+    [{ failure: 'throttled' }, false],
   ] as const)('%j → %s', (answer, failed) => {
     expect(upstreamFailed(answer)).toBe(failed);
   });

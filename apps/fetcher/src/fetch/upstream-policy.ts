@@ -1,9 +1,13 @@
 import type { UpstreamMissingPolicy } from '@app/config';
 
-/** What the upstream said to a fetch: a status, or no usable answer at all. */
+/**
+ * What the upstream said to a fetch: a status, or no usable answer at all. `throttled`: the
+ * request was never sent, the remote's own limits held it (retryAfter: when to ask again).
+ */
 export type UpstreamAnswer =
   | { status: number; retryAfter?: number }
-  | { failure: 'unreachable' | 'timeout' | 'redirect_refused'; message?: string };
+  | { failure: 'unreachable' | 'timeout' | 'redirect_refused'; message?: string }
+  | { failure: 'throttled'; message?: string; retryAfter?: number };
 
 export interface FetchSituation {
   /** a revalidation of a copy we hold (kind `revalidate` and something stored) */
@@ -18,12 +22,12 @@ export type UpstreamVerdict =
   /** 304 to our validators: the copy is current */
   | { action: 'unchanged' }
   /** the upstream could not confirm the copy: keep serving it, for another TTL */
-  | { action: 'keep_stale'; reason: 'unreachable' | 'upstream_missing' }
+  | { action: 'keep_stale'; reason: 'unreachable' | 'upstream_missing' | 'throttled' }
   /** 404/410: remembered for negative_ttl; `forget` drops the copy we held */
   | { action: 'not_found'; forget: boolean }
   /** worth another attempt (BullMQ retries with backoff) */
   | { action: 'retry'; reason: 'upstream_unavailable' | 'upstream_timeout' }
-  /** 429: not retried by us (that spends the upstream's budget); clients wait retryAfter */
+  /** 429, or our own limit: not retried by us (that spends the budget); clients wait retryAfter */
   | { action: 'rate_limited'; retryAfter: number | undefined }
   /** an answer that will not change by asking again */
   | { action: 'refuse' };
@@ -41,6 +45,11 @@ export function upstreamVerdict(
   if ('failure' in answer) {
     if (answer.failure === 'redirect_refused') {
       return { action: 'refuse' };
+    }
+    if (answer.failure === 'throttled') {
+      return revalidating
+        ? { action: 'keep_stale', reason: 'throttled' }
+        : { action: 'rate_limited', retryAfter: answer.retryAfter };
     }
     if (revalidating) {
       return { action: 'keep_stale', reason: 'unreachable' };
@@ -78,12 +87,12 @@ export function upstreamVerdict(
 
 /**
  * Whether an answer counts against the upstream's circuit breaker: no answer, a 5xx or a 429
- * say it is failing; any other answer (a 404 too) says it is up. A refused redirect is our rule,
- * not the upstream failing.
+ * say it is failing; any other answer (a 404 too) says it is up. A refused redirect and a
+ * request our own limits held are our rules, not the upstream failing.
  */
 export function upstreamFailed(answer: UpstreamAnswer): boolean {
   if ('failure' in answer) {
-    return answer.failure !== 'redirect_refused';
+    return answer.failure !== 'redirect_refused' && answer.failure !== 'throttled';
   }
   return answer.status >= 500 || answer.status === 429;
 }

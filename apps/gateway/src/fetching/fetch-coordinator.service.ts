@@ -16,6 +16,7 @@ import {
   fetchQueueFor,
   parseFailure,
 } from '@app/jobs';
+import { MetricsService } from '@app/metrics';
 import { type FetchEventInbox, FetchEventsService } from './fetch-events.service';
 import { type FetchJob, type FetchQueue, FetchQueues } from './fetch-queues.service';
 import { FetcherPresence } from './fetcher-presence.service';
@@ -67,6 +68,7 @@ export class FetchCoordinator {
     private readonly events: FetchEventsService,
     private readonly streams: InflightStreamClient,
     private readonly fetchers: FetcherPresence,
+    private readonly metrics: MetricsService,
   ) {}
 
   async fetch(
@@ -184,6 +186,10 @@ export class FetchCoordinator {
       if (state === 'failed' || state === 'completed') {
         await this.replayFinalState(queue, job, inbox);
         return job.data.enqueueId ?? null;
+      }
+      if (job.data.enqueueId !== enqueueId) {
+        // Another request's fetch of it is under way: this one follows it, no request of its own.
+        this.metrics.upstreamRequestSaved(request.remote, 'coalesced');
       }
       const progress = job.progress as FetchProgress | number;
       if (typeof progress === 'object' && progress?.phase === 'streaming') {

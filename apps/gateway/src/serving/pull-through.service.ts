@@ -388,6 +388,11 @@ export class PullThroughService {
         headers: fetch.accept ? { accept: fetch.accept } : {},
       });
     } catch (error) {
+      if (error instanceof UpstreamError && error.failure === 'throttled') {
+        throw new ArtifactError('upstream_rate_limited', error.message, {
+          retryAfter: error.retryAfter ?? RETRY_AFTER_SECONDS,
+        });
+      }
       const timedOut = error instanceof UpstreamError && error.failure === 'timeout';
       throw new ArtifactError(
         timedOut ? 'upstream_timeout' : 'upstream_unavailable',
