@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Stack } from './helpers/stack';
+import { waitFor } from '../tools/wait-for';
 
 const ENTRY = join(__dirname, '..', 'dist/apps/gateway/src/main.js');
 
@@ -34,8 +35,15 @@ describe('foundation: both apps boot and report their health', () => {
   });
 
   it('GET /health checks Redis, Postgres and storage', async () => {
-    const response = await fetch(`${stack.url()}/health`);
-    expect(response.status).toBe(200);
+    // Start-up does not wait for Postgres (cached files are served without it): on a loaded
+    // machine the first connection may come with the background retry, 5 s later.
+    const response = await waitFor(
+      async () => {
+        const answer = await fetch(`${stack.url()}/health`);
+        return answer.status === 200 ? answer : null;
+      },
+      { description: 'the gateway healthy', timeoutMs: 15_000 },
+    );
     expect(await response.json()).toEqual({
       status: 'healthy',
       checks: { redis: 'ok', postgres: 'ok', storage: 'ok' },
@@ -43,8 +51,16 @@ describe('foundation: both apps boot and report their health', () => {
   });
 
   it('the fetcher serves the same /health on its own port', async () => {
-    const response = await fetch(`${stack.fetchers[0].url}/health`);
-    expect(await response.json()).toMatchObject({ status: 'healthy' });
+    const health = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${stack.fetchers[0].url}/health`)).json()) as {
+          status: string;
+        };
+        return body.status === 'healthy' ? body : null;
+      },
+      { description: 'the fetcher healthy', timeoutMs: 15_000 },
+    );
+    expect(health).toMatchObject({ status: 'healthy' });
   });
 
   it('GET /config shows the remotes with every credential redacted', async () => {

@@ -15,10 +15,15 @@ export interface FetchedResponse {
  */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string> } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
 ): Promise<FetchedResponse> {
+  const body = typeof options.body === 'string' ? Buffer.from(options.body) : options.body;
+  const headers = body
+    ? { 'content-length': String(body.length), ...options.headers }
+    : options.headers;
   return collect(
-    http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }),
+    http.request(url, { method: options.method ?? 'GET', headers, agent: false }),
+    body,
   );
 }
 

@@ -11,6 +11,7 @@ import { EvictionScheduleModule } from './eviction/eviction-schedule.module';
 import { FetchModule } from './fetch/fetch.module';
 import { JanitorModule } from './janitor/janitor.module';
 import { QueueMetricsModule } from './metrics/queue-metrics.module';
+import { WarmModule } from './warm/warm.module';
 
 @Module({})
 export class FetcherModule {
@@ -30,6 +31,7 @@ export class FetcherModule {
         JanitorModule,
         EvictionScheduleModule,
         QueueMetricsModule,
+        WarmModule,
       ],
     };
   }

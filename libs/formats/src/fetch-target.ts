@@ -1,5 +1,6 @@
 import { ArtifactError } from '@app/common';
 import { type ProxyRemoteConfig, classifyPath, isIncluded } from '@app/config';
+import type { FetchKind, FetchRequest } from '@app/jobs';
 import { keyProblem } from '@app/storage';
 import { MANIFEST_ACCEPT, registryKeys } from './docker-keys';
 import { type RegistryRequest, parseRegistryRequest, splitRegistryPath } from './docker-request';
@@ -119,4 +120,31 @@ function dockerTarget(remote: ProxyRemoteConfig, path: string): FetchTarget {
         document: { kind: 'tag_list' },
       };
   }
+}
+
+/**
+ * The job payload of one artifact's fetch. The fetcher derives the upstream URL and the storage
+ * key from remote + path itself; they travel too for fetchers of an older release during a
+ * rolling update.
+ */
+export function fetchRequestOf(
+  remote: string,
+  path: string,
+  kind: FetchKind,
+  target: FetchTarget,
+  requestId?: string,
+): FetchRequest {
+  return {
+    remote,
+    path,
+    kind,
+    requestId,
+    storageKey: target.storageKey,
+    upstreamPath: target.upstreamPath,
+    expectedSha256: target.expectedSha256,
+    accept: target.accept,
+    scope: target.scope,
+    manifestDigestKeyPrefix:
+      target.document?.kind === 'manifest' ? target.document.manifestDigestKeyPrefix : undefined,
+  };
 }

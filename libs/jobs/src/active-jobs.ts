@@ -25,3 +25,39 @@ export async function splitActiveJobs(
     stalled: active.filter((_, i) => !locked[i]),
   };
 }
+
+export const QUEUE_DEPTH_STATES = [
+  'waiting',
+  'active',
+  'stalled',
+  'delayed',
+  'failed',
+  'completed',
+] as const;
+export type QueueDepth = Record<(typeof QUEUE_DEPTH_STATES)[number], number>;
+
+/**
+ * A lane's jobs by state. `waiting` includes the prioritized ones (warm-up fetches wait behind
+ * client misses); `active` counts the jobs really running, `stalled` the ones whose fetcher died.
+ */
+export async function queueDepth(
+  queue: Queue<FetchJobPayload, FetchJobResult>,
+): Promise<QueueDepth> {
+  const counts = await queue.getJobCounts(
+    'waiting',
+    'prioritized',
+    'active',
+    'delayed',
+    'failed',
+    'completed',
+  );
+  const stalled = (await splitActiveJobs(queue)).stalled.length;
+  return {
+    waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+    active: (counts.active ?? 0) - stalled,
+    stalled,
+    delayed: counts.delayed ?? 0,
+    failed: counts.failed ?? 0,
+    completed: counts.completed ?? 0,
+  };
+}

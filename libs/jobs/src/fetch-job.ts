@@ -1,3 +1,4 @@
+import type { JobsOptions } from 'bullmq';
 import { createHash } from 'node:crypto';
 import type { ArtifactErrorCode } from '@app/common';
 
@@ -22,6 +23,24 @@ export function fetchQueueFor(request: {
     : METADATA_FETCH_QUEUE;
 }
 export const FETCH_JOB = 'fetch';
+
+/** How every fetch job is added, by a client's miss or a warm-up alike. */
+export const FETCH_JOB_OPTIONS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1000 },
+  // A completed job must not make a later request skip a needed fetch (after a flush or an
+  // expiry), so it is removed at once; its outcome travels in the completion event.
+  removeOnComplete: true,
+  // Failed jobs stay for inspection; the next request for the artifact removes and re-adds it.
+  removeOnFail: { age: 24 * 3600, count: 5000 },
+};
+
+/**
+ * Client misses carry no priority and run first; warm-up fetches wait behind every one of them
+ * (BullMQ runs jobs without a priority before prioritized ones). A client that asks for an
+ * artifact a warm-up queued lifts the job to no priority (FetchCoordinator).
+ */
+export const WARM_FETCH_PRIORITY = 100;
 /** Redis pub/sub channel: a job id published here is cancelled by the fetcher that runs it. */
 export const FETCH_CANCEL_CHANNEL = 'ac:fetch-cancel';
 
@@ -68,6 +87,9 @@ export interface FetchJobPayload {
   /** the gateway's id of the request that caused the fetch, for the fetcher's log lines */
   requestId?: string;
 }
+
+/** A job's payload before it is added (the adder stamps requestedAt and enqueueId). */
+export type FetchRequest = Omit<FetchJobPayload, 'requestedAt' | 'enqueueId'>;
 
 /**
  * Published with job.updateProgress once the upstream's headers arrived, so that every waiting

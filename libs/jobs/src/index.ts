@@ -1,2 +1,3 @@
 export * from './fetch-job';
 export * from './active-jobs';
+export * from './warm-job';

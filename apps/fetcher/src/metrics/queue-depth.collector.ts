@@ -6,12 +6,12 @@ import {
   type FetchJobPayload,
   type FetchJobResult,
   METADATA_FETCH_QUEUE,
-  splitActiveJobs,
+  QUEUE_DEPTH_STATES,
+  queueDepth,
 } from '@app/jobs';
-import { MetricsService, type QueueState } from '@app/metrics';
+import { MetricsService } from '@app/metrics';
 
 const REFRESH_MS = 5000;
-const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 
 /**
  * artifactcache_queue_jobs{state}: the fetch queue's depth, refreshed in the background; `stalled`
@@ -36,18 +36,12 @@ export class QueueDepthCollector implements OnModuleInit, OnApplicationShutdown 
 
   async refresh(): Promise<void> {
     try {
-      const depth = new Map<string, number>();
-      for (const queue of [this.content, this.metadata]) {
-        const counts = await queue.getJobCounts(...STATES);
-        const stalled = (await splitActiveJobs(queue)).stalled.length;
-        for (const state of STATES) {
-          const count = (counts[state] ?? 0) - (state === 'active' ? stalled : 0);
-          depth.set(state, (depth.get(state) ?? 0) + count);
-        }
-        depth.set('stalled', (depth.get('stalled') ?? 0) + stalled);
-      }
-      for (const [state, count] of depth) {
-        this.metrics.queueDepth(state as QueueState, count);
+      const lanes = await Promise.all([this.content, this.metadata].map(queueDepth));
+      for (const state of QUEUE_DEPTH_STATES) {
+        this.metrics.queueDepth(
+          state,
+          lanes.reduce((sum, lane) => sum + lane[state], 0),
+        );
       }
     } catch {
       // Redis is down: keep the last known depth; /health reports Redis.

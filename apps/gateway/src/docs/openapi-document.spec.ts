@@ -75,6 +75,8 @@ const ADMIN_OPERATIONS: Array<[string, Method]> = [
   ['/admin/api/remotes/{remote}/offline', 'put'],
   ['/admin/api/remotes/{remote}/offline', 'delete'],
   ['/admin/api/evict', 'post'],
+  ['/admin/api/warm', 'post'],
+  ['/admin/api/warm/{id}', 'get'],
   ['/admin/api/queues', 'get'],
   ['/admin/api/queues/jobs', 'get'],
   ['/admin/api/queues/jobs/{id}/retry', 'post'],

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { JobsOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
@@ -8,9 +7,10 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   FETCH_FAILURE_CODES,
   FETCH_JOB,
-  type FetchJobPayload,
+  FETCH_JOB_OPTIONS,
   type FetchJobResult,
   type FetchProgress,
+  type FetchRequest,
   type StreamingProgress,
   fetchJobId,
   fetchQueueFor,
@@ -28,17 +28,6 @@ export type FetchOutcome =
   /** the job finished (published, unchanged or kept stale) before or without streaming */
   | { kind: 'finished'; result: FetchJobResult };
 
-export type FetchRequest = Omit<FetchJobPayload, 'requestedAt' | 'enqueueId'>;
-
-const JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1000 },
-  // A completed job must not make a later request skip a needed fetch (after a flush or an
-  // expiry), so it is removed at once; its outcome travels in the completion event.
-  removeOnComplete: true,
-  // Failed jobs stay for inspection; the next request for the artifact removes and re-adds it.
-  removeOnFail: { age: 24 * 3600, count: 5000 },
-};
 
 const RETRY_AFTER_SECONDS = 5;
 /** A queue call is one or two Redis commands, each bounded by the connection's command timeout. */
@@ -169,7 +158,7 @@ export class FetchCoordinator {
         queue.add(
           FETCH_JOB,
           { ...request, requestedAt: Date.now(), enqueueId },
-          { ...JOB_OPTIONS, jobId },
+          { ...FETCH_JOB_OPTIONS, jobId },
         ),
       );
       const job = await this.queueCall(queue.getJob(jobId));
@@ -190,6 +179,10 @@ export class FetchCoordinator {
       if (job.data.enqueueId !== enqueueId) {
         // Another request's fetch of it is under way: this one follows it, no request of its own.
         this.metrics.upstreamRequestSaved(request.remote, 'coalesced');
+      }
+      if (state === 'prioritized') {
+        // A warm-up queued it behind every client miss; now a client waits for it.
+        await this.queueCall(job.changePriority({ priority: 0 }));
       }
       const progress = job.progress as FetchProgress | number;
       if (typeof progress === 'object' && progress?.phase === 'streaming') {

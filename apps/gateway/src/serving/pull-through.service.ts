@@ -4,11 +4,11 @@ import { CacheStateService } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import type { ProxyRemoteConfig } from '@app/config';
 import { HitRecorder } from '@app/db';
-import type { FetchTarget } from '@app/formats';
-import type { FetchKind, StreamingProgress } from '@app/jobs';
+import { type FetchTarget, fetchRequestOf } from '@app/formats';
+import type { FetchKind, FetchRequest, StreamingProgress } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
 import { UpstreamClient, UpstreamError, discard } from '@app/upstream';
-import { type FetchRequest, FetchCoordinator } from '../fetching/fetch-coordinator.service';
+import { FetchCoordinator } from '../fetching/fetch-coordinator.service';
 import { resolveRange } from '../http/byte-range';
 import type { RegistryErrorCode } from '../errors/error-status';
 import { type HeaderBuilder, describeObject, ifRangeMatches } from './artifact-headers';
@@ -262,25 +262,8 @@ export class PullThroughService {
     return this.miss(target, request, true);
   }
 
-  /**
-   * The job payload. The fetcher derives the upstream URL and the storage key from remote + path
-   * itself; they travel too for fetchers of an older release during a rolling update.
-   */
   private fetchRequest(target: PullTarget, kind: FetchKind, request: ServeRequest): FetchRequest {
-    const { fetch } = target;
-    return {
-      remote: target.remote.name,
-      path: target.path,
-      kind,
-      requestId: request.requestId,
-      storageKey: fetch.storageKey,
-      upstreamPath: fetch.upstreamPath,
-      expectedSha256: fetch.expectedSha256,
-      accept: fetch.accept,
-      scope: fetch.scope,
-      manifestDigestKeyPrefix:
-        fetch.document?.kind === 'manifest' ? fetch.document.manifestDigestKeyPrefix : undefined,
-    };
+    return fetchRequestOf(target.remote.name, target.path, kind, target.fetch, request.requestId);
   }
 
   /**

@@ -6,7 +6,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { isArtifactError } from '@app/common';
-import { FETCH_QUEUES } from '@app/jobs';
+import { FETCH_QUEUES, WARM_QUEUE } from '@app/jobs';
 import { statusOf } from '../../errors/error-status';
 import type { AdminTokenCheck } from '../admin-token';
 
@@ -20,7 +20,9 @@ export async function registerQueueBoard(
   app: NestFastifyApplication,
   check: AdminTokenCheck,
 ): Promise<void> {
-  const queues = FETCH_QUEUES.map((name) => new BullMQAdapter(app.get<Queue>(getQueueToken(name))));
+  const queues = [...FETCH_QUEUES, WARM_QUEUE].map(
+    (name) => new BullMQAdapter(app.get<Queue>(getQueueToken(name))),
+  );
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   createBullBoard({ queues, serverAdapter });

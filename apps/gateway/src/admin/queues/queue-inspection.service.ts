@@ -1,19 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { REDIS } from '@app/cache';
 import { ArtifactError } from '@app/common';
-import { FETCH_CANCEL_CHANNEL, MAX_INSPECTED_JOBS, splitActiveJobs } from '@app/jobs';
+import {
+  FETCH_CANCEL_CHANNEL,
+  MAX_INSPECTED_JOBS,
+  QUEUE_DEPTH_STATES,
+  queueDepth,
+  splitActiveJobs,
+} from '@app/jobs';
 import type { QueueState } from '@app/metrics';
 import { type FetchJob, type FetchQueue, FetchQueues } from '../../fetching/fetch-queues.service';
 
-const QUEUE_STATES: readonly QueueState[] = [
-  'waiting',
-  'active',
-  'stalled',
-  'delayed',
-  'failed',
-  'completed',
-];
+const QUEUE_STATES: readonly QueueState[] = QUEUE_DEPTH_STATES;
 
 /** A fetch job as operators see it (JSON API and docs). */
 export interface JobView {
@@ -30,6 +30,8 @@ export interface JobView {
   stalled_count: number;
   last_error: string | null;
   progress: unknown;
+  /** 0 for a client's fetch; warm-up fetches wait behind those with a higher number */
+  priority: number;
   created_at: string;
   processed_at: string | null;
   finished_at: string | null;
@@ -62,20 +64,10 @@ export class QueueInspectionService {
       completed: 0,
     };
     for (const queue of this.queues.all()) {
-      const counts = await queue.getJobCounts(
-        'waiting',
-        'active',
-        'delayed',
-        'failed',
-        'completed',
-      );
-      const stalled = (await splitActiveJobs(queue)).stalled.length;
-      total.waiting += counts.waiting ?? 0;
-      total.active += (counts.active ?? 0) - stalled;
-      total.stalled += stalled;
-      total.delayed += counts.delayed ?? 0;
-      total.failed += counts.failed ?? 0;
-      total.completed += counts.completed ?? 0;
+      const depth = await queueDepth(queue);
+      for (const state of QUEUE_DEPTH_STATES) {
+        total[state] += depth[state];
+      }
     }
     return total;
   }
@@ -93,7 +85,9 @@ export class QueueInspectionService {
         const jobs = wanted === 'stalled' ? split.stalled : split.running;
         views.push(...jobs.map((job) => view(job, wanted, queue.name)));
       } else {
-        const jobs = await queue.getJobs([wanted], 0, count - 1, true);
+        // Prioritized jobs (warm-ups behind client misses) are waiting too.
+        const states: JobType[] = wanted === 'waiting' ? ['waiting', 'prioritized'] : [wanted];
+        const jobs = await queue.getJobs(states, 0, count - 1, true);
         views.push(...jobs.filter(Boolean).map((job) => view(job, wanted, queue.name)));
       }
     }
@@ -195,6 +189,7 @@ function view(job: FetchJob, state: QueueState, queue: string): JobView {
     stalled_count: job.stalledCounter ?? 0,
     last_error: job.failedReason || null,
     progress: job.progress,
+    priority: job.priority ?? 0,
     created_at: new Date(job.timestamp).toISOString(),
     processed_at: iso(job.processedOn),
     finished_at: iso(job.finishedOn),
