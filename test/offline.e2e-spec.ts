@@ -131,8 +131,18 @@ describe('the circuit breaker', () => {
   const upstream = new UpstreamServer();
   let stack: Stack;
   const file = (path: string) => request(`${stack.url()}/api/v1/remote/flaky/${path}`);
+  // Read from the other gateway: every replica counts into, and follows, the same breaker.
+  /**
+   * Until both gateways show `expected`, and a second more: a gateway's worker processes each read
+   * the breaker every second, so the one that answered may have read it before the next one.
+   */
+  const reach = async (expected: string, description: string, timeoutMs = 10_000) => {
+    await waitFor(async () => (await state()) === expected, { description, timeoutMs });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+  };
+  const fetcherLogs = () => stack.fetchers.map((fetcher) => fetcher.log()).join('\n');
   const state = async () => {
-    const listed = await request(`${stack.url()}/admin/api/remotes`, { headers: admin });
+    const listed = await request(`${stack.url(1)}/admin/api/remotes`, { headers: admin });
     return (JSON.parse(listed.body.toString()) as { remotes: Array<{ state: string }> }).remotes[0]
       .state;
   };
@@ -148,9 +158,11 @@ describe('the circuit breaker', () => {
           mutable_patterns: ['.*\\.json$'],
           immutable_patterns: ['.*\\.bin$'],
           mutable_ttl: 1,
-          circuit: { failures: 3, window: 30, open_for: 3 },
+          circuit: { failures: 3, window: 30, open_for: 5 },
         },
       },
+      gateways: 2,
+      fetchers: 2,
       env: { ADMIN_TOKEN: TOKEN },
     });
   });
@@ -165,17 +177,14 @@ describe('the circuit breaker', () => {
     upstream.set('flaky/down.bin', { status: 503 });
     // One miss: three attempts, three 503s (the fetcher retries with backoff).
     expect((await file('down.bin')).status).toBe(502);
-    await waitFor(async () => (await state()) === 'circuit_open', {
-      description: 'the circuit to open',
-      timeoutMs: 15_000,
-    });
-    expect(stack.fetchers[0].log()).toMatch(/circuit of flaky opened after 3 upstream failures/);
+    await reach('circuit_open', 'the circuit to open', 15_000);
+    expect(fetcherLogs()).toMatch(/circuit of flaky opened after 3 upstream failures/);
     const asked = upstream.requests.length;
     upstream.set('flaky/new.bin', { body: 'new' });
     const miss = await file('new.bin');
     expect(miss.status).toBe(503);
     expect(Number(miss.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    expect(Number(miss.headers['retry-after'])).toBeLessThanOrEqual(3);
+    expect(Number(miss.headers['retry-after'])).toBeLessThanOrEqual(5);
     expect(JSON.parse(miss.body.toString()).message).toContain('circuit open');
     await new Promise((resolve) => setTimeout(resolve, 1100)); // index.json expires
     const expired = await file('index.json');
@@ -183,12 +192,9 @@ describe('the circuit breaker', () => {
     expect(upstream.requests.length).toBe(asked);
 
     // open_for passes: the first answer (a success) closes it.
-    await waitFor(async () => (await state()) === 'online', {
-      description: 'the circuit to let a request through',
-      timeoutMs: 10_000,
-    });
+    await reach('online', 'the circuit to let a request through', 10_000);
     expect((await file('new.bin')).headers['x-artifact-source']).toBe('remote');
-    await waitFor(() => /circuit of flaky closed/.test(stack.fetchers[0].log()), {
+    await waitFor(() => /circuit of flaky closed/.test(fetcherLogs()), {
       description: 'the close logged',
       timeoutMs: 5000,
     });
@@ -197,23 +203,32 @@ describe('the circuit breaker', () => {
   it("leaves a remote alone for a 429's Retry-After, on every replica", async () => {
     upstream.set('flaky/limited.bin', { rateLimited: { retryAfter: 4 } });
     expect((await file('limited.bin')).status).toBe(503);
-    await waitFor(async () => (await state()) === 'circuit_open', {
-      description: 'the back-off to reach the gateway',
-      timeoutMs: 5000,
-    });
-    expect(stack.fetchers[0].log()).toMatch(
-      /flaky answered 429: every replica leaves it alone for 4 s/,
-    );
+    await reach('circuit_open', 'the back-off to reach the gateway', 5000);
+    expect(fetcherLogs()).toMatch(/flaky answered 429: every replica leaves it alone for 4 s/);
     const asked = upstream.requests.length;
     upstream.set('flaky/other.bin', { body: 'other' });
     const miss = await file('other.bin');
     expect(miss.status).toBe(503);
     expect(Number(miss.headers['retry-after'])).toBeLessThanOrEqual(4);
     expect(upstream.requests.length).toBe(asked);
-    await waitFor(async () => (await state()) === 'online', {
-      description: 'the back-off to end',
-      timeoutMs: 10_000,
-    });
+    await reach('online', 'the back-off to end', 10_000);
     expect((await file('other.bin')).headers['x-artifact-source']).toBe('remote');
+  });
+
+  it("counts the gateway's own upstream HEADs of misses too", async () => {
+    await reach('online', 'the circuit closed after the last case', 10_000);
+    upstream.set('flaky/gone-away.bin', { status: 503 });
+    for (let i = 0; i < 3; i += 1) {
+      const head = await request(`${stack.url(i % 2)}/api/v1/remote/flaky/gone-away.bin`, {
+        method: 'HEAD',
+      });
+      expect(head.status).toBe(502);
+    }
+    expect(upstream.count('flaky/gone-away.bin', 'HEAD')).toBe(3);
+    expect(upstream.count('flaky/gone-away.bin')).toBe(0);
+    await reach('circuit_open', 'three failed HEADs to open the circuit', 5000);
+    expect(stack.gateways.map((gateway) => gateway.log()).join('\n')).toMatch(
+      /circuit of flaky opened after 3 upstream failures/,
+    );
   });
 });

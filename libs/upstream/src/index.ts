@@ -8,3 +8,5 @@ export * from './bearer-challenge';
 export * from './token-upstream.auth';
 export * from './redirect-guard';
 export * from './rate-limit';
+export * from './upstream-answer';
+export * from './upstream-health';

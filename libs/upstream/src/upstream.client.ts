@@ -7,7 +7,9 @@ import { HttpTimeoutError, discard, httpRequest } from './http-request';
 import type { ProxyRemoteConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
 import { rateLimitOf } from './rate-limit';
+import { answerOfError, parseRetryAfter } from './upstream-answer';
 import { UpstreamGate } from './upstream-gate';
+import { UpstreamHealth } from './upstream-health';
 import { UPSTREAM_AUTH, type UpstreamAuth } from './upstream-auth';
 import { UpstreamError } from './upstream-error';
 import { sameOrigin, upstreamUrl } from './upstream-url';
@@ -48,7 +50,8 @@ const BASE_RESOLVE_TTL_MS = 60_000;
  * own origin (docker blobs redirect to CDNs and S3 with signed URLs of their own). Every read
  * has the remote's upstream_timeout: to get headers, and as the longest silence mid-body. Each
  * request passes the remote's gate first (its budget and its open-request slots); the slot is
- * held until the body is read or dropped, redirect hops included.
+ * held until the body is read or dropped, redirect hops included. Its answer moves the remote's
+ * circuit breaker.
  */
 @Injectable()
 export class UpstreamClient implements OnApplicationShutdown {
@@ -62,6 +65,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     @Inject(UPSTREAM_AUTH) private readonly auth: UpstreamAuth,
     private readonly metrics: MetricsService,
     private readonly gate: UpstreamGate,
+    private readonly health: UpstreamHealth,
   ) {}
 
   async request(
@@ -73,6 +77,10 @@ export class UpstreamClient implements OnApplicationShutdown {
     try {
       const url = upstreamUrl(remote.baseUrl, path, options.query);
       const response = await this.send(remote, url, options, 0, false);
+      await this.health.note(remote, {
+        status: response.status,
+        retryAfter: parseRetryAfter(response.headers['retry-after']),
+      });
       if (response.body.destroyed) {
         release();
       } else {
@@ -81,6 +89,9 @@ export class UpstreamClient implements OnApplicationShutdown {
       return response;
     } catch (error) {
       release();
+      if (error instanceof UpstreamError && !options.signal?.aborted) {
+        await this.health.note(remote, answerOfError(error));
+      }
       throw error;
     }
   }

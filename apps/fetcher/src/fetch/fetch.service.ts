@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CacheStateService, CircuitBreaker, ReplicationBarrier } from '@app/cache';
+import { CacheStateService, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites } from '@app/db';
@@ -27,19 +27,17 @@ import {
 } from '@app/storage';
 import {
   HttpTimeoutError,
+  type UpstreamAnswer,
   UpstreamClient,
   UpstreamError,
   type UpstreamResponse,
+  answerOfError,
   discard,
+  parseRetryAfter,
 } from '@app/upstream';
 import { InflightRegistry } from '../inflight/inflight.registry';
 import { readManifest, readTagListPage } from './manifest-document';
-import {
-  type UpstreamAnswer,
-  parseRetryAfter,
-  upstreamFailed,
-  upstreamVerdict,
-} from './upstream-policy';
+import { upstreamVerdict } from './upstream-policy';
 
 /** A failure whose retry is decided here rather than by the error's type. */
 class FetchFailed extends Error {
@@ -86,7 +84,6 @@ export class FetchService {
     private readonly metrics: MetricsService,
     private readonly inflight: InflightRegistry,
     private readonly replication: ReplicationBarrier,
-    private readonly breaker: CircuitBreaker,
   ) {}
 
   async run(
@@ -207,7 +204,6 @@ export class FetchService {
     }
 
     const { response, answer } = await this.ask(context, 'GET', headers);
-    await this.noteAnswer(remote, answer);
     const verdict = upstreamVerdict(answer, {
       revalidating,
       upstreamMissing: remote.upstreamMissing,
@@ -271,34 +267,6 @@ export class FetchService {
     }
   }
 
-  /**
-   * Every answer moves the remote's circuit breaker, shared by all replicas; a request our own
-   * limits held was never sent, so it says nothing about the upstream.
-   */
-  private async noteAnswer(remote: ProxyRemoteConfig, answer: UpstreamAnswer): Promise<void> {
-    if ('failure' in answer && answer.failure === 'throttled') {
-      return;
-    }
-    if ('status' in answer && answer.status === 429 && remote.circuit.failures > 0) {
-      const seconds = answer.retryAfter ?? remote.circuit.openForSeconds;
-      await this.breaker.backOff(remote, seconds);
-      this.logger.warn(
-        `${remote.name} answered 429: every replica leaves it alone for ${seconds} s (only cached files are served)`,
-      );
-      return;
-    }
-    if (upstreamFailed(answer)) {
-      const count = await this.breaker.failed(remote);
-      if (count !== null) {
-        this.logger.warn(
-          `circuit of ${remote.name} opened after ${count} upstream failures within ${remote.circuit.windowSeconds} s: only cached files are served for ${remote.circuit.openForSeconds} s`,
-        );
-      }
-    } else if (await this.breaker.succeeded(remote)) {
-      this.logger.log(`circuit of ${remote.name} closed: its upstream answers again`);
-    }
-  }
-
   /** One upstream request; a request that got no answer becomes an answer of its own. */
   private async ask(
     context: FetchContext,
@@ -325,19 +293,7 @@ export class FetchService {
       if (!(error instanceof UpstreamError) || context.signal.aborted) {
         throw error;
       }
-      if (error.failure === 'throttled') {
-        return {
-          response: null,
-          answer: { failure: 'throttled', message: error.message, retryAfter: error.retryAfter },
-        };
-      }
-      const failure =
-        error.failure === 'timeout'
-          ? 'timeout'
-          : error.failure === 'redirect_refused' || error.failure === 'redirect_loop'
-            ? 'redirect_refused'
-            : 'unreachable';
-      return { response: null, answer: { failure, message: error.message } };
+      return { response: null, answer: answerOfError(error) };
     }
   }
 
@@ -454,7 +410,6 @@ export class FetchService {
       'HEAD',
       target.accept ? { accept: target.accept } : {},
     );
-    await this.noteAnswer(remote, answer);
     if (response) {
       await discard(response.body);
     }

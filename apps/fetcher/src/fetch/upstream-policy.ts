@@ -1,13 +1,5 @@
 import type { UpstreamMissingPolicy } from '@app/config';
-
-/**
- * What the upstream said to a fetch: a status, or no usable answer at all. `throttled`: the
- * request was never sent, the remote's own limits held it (retryAfter: when to ask again).
- */
-export type UpstreamAnswer =
-  | { status: number; retryAfter?: number }
-  | { failure: 'unreachable' | 'timeout' | 'redirect_refused'; message?: string }
-  | { failure: 'throttled'; message?: string; retryAfter?: number };
+import type { UpstreamAnswer } from '@app/upstream';
 
 export interface FetchSituation {
   /** a revalidation of a copy we hold (kind `revalidate` and something stored) */
@@ -83,29 +75,4 @@ export function upstreamVerdict(
     return { action: 'retry', reason: 'upstream_unavailable' };
   }
   return { action: 'refuse' };
-}
-
-/**
- * Whether an answer counts against the upstream's circuit breaker: no answer, a 5xx or a 429
- * say it is failing; any other answer (a 404 too) says it is up. A refused redirect and a
- * request our own limits held are our rules, not the upstream failing.
- */
-export function upstreamFailed(answer: UpstreamAnswer): boolean {
-  if ('failure' in answer) {
-    return answer.failure !== 'redirect_refused' && answer.failure !== 'throttled';
-  }
-  return answer.status >= 500 || answer.status === 429;
-}
-
-/** Retry-After in seconds from its delay-seconds or HTTP-date form (RFC 9110 §10.2.3). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) {
-    return undefined;
-  }
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) {
-    return Number(trimmed);
-  }
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }
