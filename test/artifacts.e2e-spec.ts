@@ -470,7 +470,7 @@ describe('pull-through route /api/v1/remote', () => {
       );
     });
 
-    it('upstream down: the expired copy is served stale and its TTL refreshed', async () => {
+    it('upstream down: the expired copy is served stale, and labelled so until a revalidation confirms it', async () => {
       upstream.set('check/outage.json', { body: '{"o":1}', etag: '"o1"' });
       await request(`${api}/check-long-ttl/outage.json`);
       await expireCopy('check-long-ttl', 'outage.json');
@@ -480,13 +480,22 @@ describe('pull-through route /api/v1/remote', () => {
         expect(stale.headers['x-artifact-source']).toBe('stale');
         expect(stale.status).toBe(200);
         expect(stale.body.toString()).toBe('{"o":1}');
-        // The TTL was refreshed: the next request is a plain hit.
+        // The TTL was refreshed, so the upstream is not asked again for a while, but the copy is
+        // still unconfirmed: it stays labelled stale.
         expect(
           (await request(`${api}/check-long-ttl/outage.json`)).headers['x-artifact-source'],
-        ).toBe('cache');
+        ).toBe('stale');
       } finally {
         await upstream.start();
       }
+      const asked = upstream.count('check/outage.json');
+      await expireCopy('check-long-ttl', 'outage.json');
+      const confirmed = await request(`${api}/check-long-ttl/outage.json`);
+      expect(confirmed.headers['x-artifact-source']).toBe('cache');
+      expect(upstream.count('check/outage.json')).toBe(asked + 1);
+      expect(
+        (await request(`${api}/check-long-ttl/outage.json`)).headers['x-artifact-source'],
+      ).toBe('cache');
     });
 
     it('upstream 5xx on revalidation: served stale', async () => {

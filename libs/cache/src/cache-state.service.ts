@@ -11,6 +11,11 @@ export interface Validators {
 }
 
 const RETRY_AFTER_SECONDS = 5;
+/** A TTL marker's value for a copy the upstream could not confirm: this, then the reason. */
+const UNCONFIRMED = 'unconfirmed:';
+
+export type Marker =
+  { state: 'fresh' } | { state: 'unconfirmed'; reason: string } | { state: 'expired' };
 
 /**
  * TTL markers for mutable files, revalidation metadata and the negative cache, in Redis.
@@ -23,19 +28,53 @@ const RETRY_AFTER_SECONDS = 5;
 export class CacheStateService {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
 
-  /** One round trip: the whole cost of a fresh mutable hit. */
+  /**
+   * A mutable file's TTL marker, in one round trip (the whole cost of a fresh mutable hit):
+   * `fresh` (the upstream confirmed it), `unconfirmed` with why (it could not be asked, so the
+   * copy is served stale until a revalidation confirms it), or `expired`.
+   */
+  async marker(remote: string, path: string): Promise<Marker> {
+    const value = await this.call((redis) => redis.get(cacheKey('fresh', remote, path)));
+    if (value === null) {
+      return { state: 'expired' };
+    }
+    return value.startsWith(UNCONFIRMED)
+      ? { state: 'unconfirmed', reason: value.slice(UNCONFIRMED.length) }
+      : { state: 'fresh' };
+  }
+
+  /** Within its TTL, confirmed or not: a fetch of it need not run again. */
   async isFresh(remote: string, path: string): Promise<boolean> {
-    return this.call(async (redis) => (await redis.exists(cacheKey('fresh', remote, path))) === 1);
+    return (await this.marker(remote, path)).state !== 'expired';
   }
 
   async markFresh(remote: string, path: string, ttlSeconds: number): Promise<void> {
+    await this.setMarker(remote, path, String(Date.now()), ttlSeconds);
+  }
+
+  /** The upstream could not confirm the copy: it is served, labelled stale, for another TTL. */
+  async markUnconfirmed(
+    remote: string,
+    path: string,
+    ttlSeconds: number,
+    reason: string,
+  ): Promise<void> {
+    await this.setMarker(remote, path, `${UNCONFIRMED}${reason}`, ttlSeconds);
+  }
+
+  private async setMarker(
+    remote: string,
+    path: string,
+    value: string,
+    ttlSeconds: number,
+  ): Promise<void> {
     const key = cacheKey('fresh', remote, path);
     await this.call(async (redis) => {
       if (ttlSeconds <= 0) {
         await redis.del(key);
         return;
       }
-      await redis.set(key, String(Date.now()), 'EX', ttlSeconds);
+      await redis.set(key, value, 'EX', ttlSeconds);
     });
   }
 

@@ -609,7 +609,7 @@ export class FetchService {
         false,
       );
     }
-    await this.cacheState.markFresh(remote.name, payload.path, remote.mutableTtl);
+    await this.cacheState.markUnconfirmed(remote.name, payload.path, remote.mutableTtl, reason);
     this.metrics.revalidated(remote.name, reason === 'upstream_missing' ? 'missing' : reason);
     return { outcome: 'stale', reason, ...stored(cached) };
   }

@@ -23,6 +23,34 @@ describe('decideLookup', () => {
       { pathClass: 'mutable', offline: false, stored: true, freshness: 'unknown' },
       { next: 'stale', reason: 'redis_unavailable' },
     ],
+    // the last revalidation could not confirm the copy: stale, with its reason, until one does
+    [
+      {
+        pathClass: 'mutable',
+        offline: false,
+        stored: true,
+        freshness: { unconfirmed: 'unreachable' },
+      },
+      { next: 'stale', reason: 'unreachable' },
+    ],
+    [
+      {
+        pathClass: 'mutable',
+        offline: true,
+        stored: true,
+        freshness: { unconfirmed: 'throttled' },
+      },
+      { next: 'stale', reason: 'throttled' },
+    ],
+    [
+      {
+        pathClass: 'mutable',
+        offline: false,
+        stored: false,
+        freshness: { unconfirmed: 'unreachable' },
+      },
+      { next: 'miss' },
+    ],
     // nothing stored: a miss whatever Redis says (a TTL marker can outlive a flushed object)
     [{ pathClass: 'mutable', offline: false, stored: false, freshness: 'fresh' }, { next: 'miss' }],
     [

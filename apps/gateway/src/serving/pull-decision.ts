@@ -5,8 +5,11 @@
  * flush): then the request is a miss.
  */
 
-/** Whether a mutable file's TTL marker is set; `unknown` when Redis did not answer. */
-export type Freshness = 'fresh' | 'expired' | 'unknown';
+/**
+ * Whether a mutable file's TTL marker is set; `unknown` when Redis did not answer; `unconfirmed`
+ * when it is set because the upstream could not confirm the copy (with the reason why).
+ */
+export type Freshness = 'fresh' | 'expired' | 'unknown' | { unconfirmed: string };
 
 export interface Lookup {
   pathClass: 'immutable' | 'mutable';
@@ -25,8 +28,11 @@ export type LookupDecision =
   | { next: 'miss' }
   /** ask the upstream whether the expired copy changed */
   | { next: 'revalidate' }
-  /** serve the copy marked stale: its freshness cannot be checked, or its upstream not asked */
-  | { next: 'stale'; reason: 'redis_unavailable' | 'offline' };
+  /**
+   * serve the copy marked stale: its freshness cannot be checked, its upstream not asked, or its
+   * last revalidation could not confirm it (that reason)
+   */
+  | { next: 'stale'; reason: string };
 
 export function decideLookup({ pathClass, offline, stored, freshness }: Lookup): LookupDecision {
   if (!stored) {
@@ -37,6 +43,9 @@ export function decideLookup({ pathClass, offline, stored, freshness }: Lookup):
   }
   if (freshness === 'unknown') {
     return { next: 'stale', reason: 'redis_unavailable' };
+  }
+  if (typeof freshness === 'object' && freshness !== null) {
+    return { next: 'stale', reason: freshness.unconfirmed };
   }
   return offline ? { next: 'stale', reason: 'offline' } : { next: 'revalidate' };
 }

@@ -341,7 +341,8 @@ export class PullThroughService {
   /** One Redis round trip; a Redis failure means "unknown", so the copy is served stale. */
   private async freshness(remote: ProxyRemoteConfig, path: string): Promise<Freshness> {
     try {
-      return (await this.cacheState.isFresh(remote.name, path)) ? 'fresh' : 'expired';
+      const marker = await this.cacheState.marker(remote.name, path);
+      return marker.state === 'unconfirmed' ? { unconfirmed: marker.reason } : marker.state;
     } catch {
       return 'unknown';
     }
