@@ -253,6 +253,23 @@ describe('pull-through route /api/v1/remote', () => {
       }
     });
 
+    it("Last-Modified is the upstream's, on the miss and on every hit, and answers If-Modified-Since", async () => {
+      const dated = 'Tue, 07 May 2024 10:20:30 GMT';
+      upstream.set('generic/dated/tool.tar.gz', { body: 'dated bytes', lastModified: dated });
+      const url = `${api}/generic-test/dated/tool.tar.gz`;
+      const miss = await request(url);
+      expect(miss.headers['x-artifact-source']).toBe('remote');
+      expect(miss.headers['last-modified']).toBe(dated);
+      const hit = await request(url);
+      expect([hit.headers['x-artifact-source'], hit.headers['last-modified']]).toEqual([
+        'cache',
+        dated,
+      ]);
+      expect((await request(url, { headers: { 'if-modified-since': dated } })).status).toBe(304);
+      const older = 'Mon, 06 May 2024 10:20:30 GMT';
+      expect((await request(url, { headers: { 'if-modified-since': older } })).status).toBe(200);
+    });
+
     it('If-None-Match with the ETag → 304', async () => {
       const response = await request(`${api}/generic-test/some/path/archive.tar.gz`, {
         headers: { 'if-none-match': `"${sha256Of(content)}"` },

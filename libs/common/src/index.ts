@@ -3,3 +3,4 @@ export * from './artifact-error';
 export * from './bootstrap';
 export * from './content-type';
 export * from './deadline';
+export * from './http-date';

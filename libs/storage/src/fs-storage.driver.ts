@@ -38,6 +38,8 @@ interface FsRecord {
   sha256: string;
   contentType: string | null;
   storedAt: string;
+  /** ISO 8601; absent when the writer gave none (and in records of older releases) */
+  lastModified?: string;
 }
 
 /** A blob still being written (or left by a crash while it was). */
@@ -144,7 +146,12 @@ export class FsStorageDriver implements StorageDriver {
         key,
         recordPath,
         id,
-        { size: hasher.byteCount, sha256: hasher.sha256, contentType: options.contentType ?? null },
+        {
+          size: hasher.byteCount,
+          sha256: hasher.sha256,
+          contentType: options.contentType ?? null,
+          lastModified: options.lastModified,
+        },
         options.signal,
       );
     } catch (error) {
@@ -205,7 +212,13 @@ export class FsStorageDriver implements StorageDriver {
     facts: AdoptedFile,
     signal?: AbortSignal,
   ): Promise<WriteResult> {
-    const record: FsRecord = { blob: id, ...facts, storedAt: new Date().toISOString() };
+    const { lastModified, ...rest } = facts;
+    const record: FsRecord = {
+      blob: id,
+      ...rest,
+      storedAt: new Date().toISOString(),
+      ...(lastModified && { lastModified: lastModified.toISOString() }),
+    };
     let tempRecord: string | null = null;
     let published = false;
     try {
@@ -481,7 +494,8 @@ function parseRecord(text: string, key: string): FsRecord {
     typeof record.sha256 !== 'string' ||
     !SHA256_HEX.test(record.sha256) ||
     (record.contentType !== null && typeof record.contentType !== 'string') ||
-    typeof record.storedAt !== 'string'
+    typeof record.storedAt !== 'string' ||
+    (record.lastModified !== undefined && typeof record.lastModified !== 'string')
   ) {
     throw new Error(`corrupt storage record for key ${JSON.stringify(key)}`);
   }
@@ -495,6 +509,7 @@ function toInfo(key: string, record: FsRecord): ObjectInfo {
     sha256: record.sha256,
     contentType: record.contentType,
     storedAt: new Date(record.storedAt),
+    ...(record.lastModified !== undefined && { lastModified: new Date(record.lastModified) }),
   };
 }
 

@@ -85,6 +85,23 @@ const DELETE_BATCH = 1000;
 const STAGING_PREFIX = `${RESERVED_SEGMENT_PREFIX}/`;
 /** user metadata name: sent as `x-amz-meta-sha256` */
 const SHA256_META = 'sha256';
+/** user metadata name for the upstream's Last-Modified (ISO 8601) */
+const LAST_MODIFIED_META = 'upstream-last-modified';
+
+/** The user metadata of an object this driver writes. */
+function metadataOf(sha256: string, lastModified: Date | undefined): Record<string, string> {
+  return {
+    [SHA256_META]: sha256,
+    ...(lastModified && { [LAST_MODIFIED_META]: lastModified.toISOString() }),
+  };
+}
+
+/** The upstream's Last-Modified kept in an object's metadata, if any (and valid). */
+function lastModifiedOf(metadata: Record<string, string> | undefined): { lastModified?: Date } {
+  const value = metadata?.[LAST_MODIFIED_META];
+  const date = value === undefined ? Number.NaN : Date.parse(value);
+  return Number.isNaN(date) ? {} : { lastModified: new Date(date) };
+}
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+)$/;
 
@@ -189,6 +206,7 @@ export class S3StorageDriver implements StorageDriver {
         sha256,
         contentType: out.ContentType ?? null,
         storedAt: out.LastModified ?? new Date(0),
+        ...lastModifiedOf(out.Metadata),
       };
     } catch (error) {
       if (isNotFound(error)) {
@@ -274,6 +292,7 @@ export class S3StorageDriver implements StorageDriver {
         sha256,
         contentType: out.ContentType ?? null,
         storedAt: out.LastModified ?? new Date(0),
+        ...lastModifiedOf(out.Metadata),
       },
       body: stream,
     };
@@ -308,13 +327,19 @@ export class S3StorageDriver implements StorageDriver {
         source,
         hasher,
         contentType,
-        expectedSha256 !== undefined ? { [SHA256_META]: expectedSha256 } : undefined,
+        expectedSha256 !== undefined ? metadataOf(expectedSha256, options.lastModified) : undefined,
         options.signal,
       );
       if (!direct) {
         // The copy is the commit: an abort that arrives once it has started is too late.
         options.signal?.throwIfAborted();
-        await this.copy(target, key, hasher.byteCount, hasher.sha256, contentType);
+        await this.copy(
+          target,
+          key,
+          hasher.byteCount,
+          metadataOf(hasher.sha256, options.lastModified),
+          contentType,
+        );
       }
       return { size: hasher.byteCount, sha256: hasher.sha256 };
     } catch (error) {
@@ -535,16 +560,15 @@ export class S3StorageDriver implements StorageDriver {
     }
   }
 
-  /** Publishes `source` as `key` with the sha256 metadata and content type, server-side. */
+  /** Publishes `source` as `key` with its metadata (metadataOf) and content type, server-side. */
   private async copy(
     source: string,
     key: string,
     size: number,
-    sha256: string,
+    metadata: Record<string, string>,
     contentType: string | undefined,
   ): Promise<void> {
     const copySource = encodeCopySource(this.bucket, source);
-    const metadata = { [SHA256_META]: sha256 };
     if (size <= this.multipartCopyThreshold) {
       await this.client.send(
         new CopyObjectCommand({

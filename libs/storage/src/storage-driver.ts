@@ -10,6 +10,8 @@ export interface ObjectInfo {
   sha256: string;
   contentType: string | null;
   storedAt: Date;
+  /** the upstream's Last-Modified, when it sent one at write time */
+  lastModified?: Date;
 }
 
 /** Inclusive byte range, already validated against the object's size by the caller. */
@@ -34,6 +36,8 @@ export interface WriteOptions {
   expectedSize?: number;
   /** hex sha256; write fails (nothing published) when the digest differs */
   expectedSha256?: string;
+  /** kept with the object and returned by head and read (an upstream's Last-Modified) */
+  lastModified?: Date;
   signal?: AbortSignal;
 }
 
@@ -48,6 +52,7 @@ export interface AdoptedFile {
   /** hex sha256 of the file's bytes */
   sha256: string;
   contentType: string | null;
+  lastModified?: Date;
 }
 
 /**

@@ -109,6 +109,25 @@ export function describeStorageDriverContract(
         });
       });
 
+      it("keeps an upstream's Last-Modified with the object, with or without a known digest", async () => {
+        const lastModified = new Date('2024-05-06T07:08:09.000Z');
+        const data = Buffer.from('dated');
+        for (const [name, expectedSha256] of [
+          ['dated-direct.txt', sha256(data)],
+          ['dated-staged.txt', undefined],
+        ] as const) {
+          const key = `${prefix}${name}`;
+          await driver.write(key, Readable.from([data]), { lastModified, expectedSha256 });
+          expect((await driver.head(key))?.lastModified).toEqual(lastModified);
+          const read = await driver.read(key);
+          read!.body.destroy();
+          expect(read!.info.lastModified).toEqual(lastModified);
+        }
+        const undated = `${prefix}undated.txt`;
+        await driver.write(undated, Readable.from([data]));
+        expect((await driver.head(undated))?.lastModified).toBeUndefined();
+      });
+
       it('stores an empty object', async () => {
         const key = `${prefix}empty`;
         expect(await driver.write(key, Readable.from([]))).toEqual({

@@ -117,7 +117,12 @@ describe('FsStorageDriver specifics', () => {
     await writeFile(file, data, { mode: 0o600 });
     await driver.write('adopted', Readable.from([Buffer.from('an older version')]));
     expect(await driver.canAdopt(spool)).toBe(true);
-    const facts = { size: data.length, sha256: sha256(data), contentType: 'application/x-test' };
+    const facts = {
+      size: data.length,
+      sha256: sha256(data),
+      contentType: 'application/x-test',
+      lastModified: new Date('2024-05-06T07:08:09.000Z'),
+    };
     expect(await driver.adoptFile('adopted', file, facts)).toEqual({
       size: facts.size,
       sha256: facts.sha256,

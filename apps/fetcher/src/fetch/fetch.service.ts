@@ -4,7 +4,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CacheStateService, ReplicationBarrier } from '@app/cache';
-import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
+import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites } from '@app/db';
 import { type FetchTarget, fetchTargetOf } from '@app/formats';
@@ -304,6 +304,7 @@ export class FetchService {
     const { job, payload, target, signal } = context;
     const contentLength = parseLength(response.headers['content-length']);
     const contentType = contentTypeFor(payload.path, response.headers['content-type']);
+    const lastModified = httpDate(response.headers['last-modified']);
     const attempt = await this.inflight.begin().catch((error: unknown) => {
       response.body.destroy();
       throw error;
@@ -344,6 +345,7 @@ export class FetchService {
             contentType,
             expectedSize: contentLength ?? undefined,
             expectedSha256: target.expectedSha256,
+            lastModified,
             signal,
           }),
         );
@@ -354,6 +356,7 @@ export class FetchService {
                 size: verify.byteCount,
                 sha256: verify.sha256,
                 contentType,
+                lastModified,
               })) ?? (await writeFromSpool()),
           )
         : writeFromSpool();

@@ -19,7 +19,7 @@ export function describeObject(info: ObjectInfo, path: string): ArtifactDescript
     size: info.size,
     sha256: info.sha256,
     contentType: info.contentType ?? contentTypeFor(path),
-    lastModified: info.storedAt,
+    lastModified: info.lastModified ?? info.storedAt,
   };
 }
 

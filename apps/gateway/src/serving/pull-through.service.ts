@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { type Readable, pipeline } from 'node:stream';
 import { CacheStateService } from '@app/cache';
-import { ArtifactError, contentTypeFor, isArtifactError } from '@app/common';
+import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
 import type { ProxyRemoteConfig } from '@app/config';
 import { HitRecorder } from '@app/db';
 import { type FetchTarget, fetchRequestOf } from '@app/formats';
@@ -282,7 +282,7 @@ export class PullThroughService {
       size: progress.contentLength,
       sha256: progress.sha256,
       contentType: progress.contentType ?? contentTypeFor(target.path),
-      lastModified: null,
+      lastModified: httpDate(progress.upstreamHeaders?.['last-modified']) ?? null,
     };
     const etag = target.headers(description, 'remote', null).etag ?? null;
     let range = null;

@@ -48,13 +48,14 @@ export class StoredFileService {
     }
     const description = describeObject(info, path);
     const whole = headersFor(description, source, null);
+    const { lastModified } = description;
     if (
-      notModified(whole.etag ?? null, info.storedAt, request.ifNoneMatch, request.ifModifiedSince)
+      notModified(whole.etag ?? null, lastModified, request.ifNoneMatch, request.ifModifiedSince)
     ) {
       delete whole['content-length'];
       return { status: 304, source, headers: whole, body: null };
     }
-    const range = ifRangeMatches(request.ifRange, whole.etag ?? null, info.storedAt)
+    const range = ifRangeMatches(request.ifRange, whole.etag ?? null, lastModified)
       ? resolveRange(request.range, info.size)
       : null;
     const headers = headersFor(description, source, range);
