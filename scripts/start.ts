@@ -12,20 +12,37 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { loadAppConfig } from '../libs/config/src';
 import { type App, ROOT, startApp } from '../tools/apps';
 import { type Managed, portFor, runCommand, shuttingDown, stopAll } from '../tools/processes';
 import { startPostgres, startRedis } from '../tools/services';
 
 const say = (text: string): void => void process.stderr.write(`start: ${text}\n`);
 const env = process.env;
+const REDIS_PORT_HINT =
+  'set REDIS_URL=redis://127.0.0.1:PORT to use the Redis there, LOCAL_REDIS_PORT for another port, or stop it';
+const POSTGRES_PORT_HINT =
+  'set DATABASE_URL=postgres://USER@127.0.0.1:PORT/DB to use the server there, LOCAL_POSTGRES_PORT for another port, or stop it';
 
 async function main(): Promise<void> {
   process.chdir(ROOT);
   mkdirSync('.data', { recursive: true });
+  // Everything that can be wrong is checked before anything is built or started: a second
+  // `npm start` must not rebuild dist under a cache that runs from it.
+  // The configuration the apps will read, checked once here: a problem is printed once.
+  loadAppConfig(env);
   const port = Number(env.PORT ?? 8080);
   const fetcherPort = Number(env.FETCHER_PORT ?? 8081);
+  const redisPort = Number(env.LOCAL_REDIS_PORT ?? 6379);
+  const postgresPort = Number(env.LOCAL_POSTGRES_PORT ?? 5432);
   await portFor(port, 'the gateway', 'stop what listens there or set PORT');
   await portFor(fetcherPort, 'the fetcher', 'stop what listens there or set FETCHER_PORT');
+  if (!env.REDIS_URL) {
+    await portFor(redisPort, 'the local Redis', REDIS_PORT_HINT);
+  }
+  if (!env.DATABASE_URL) {
+    await portFor(postgresPort, 'the local Postgres', POSTGRES_PORT_HINT);
+  }
   if (!env.REDIS_URL || !env.DATABASE_URL) {
     shell('bash', ['scripts/ensure-deps.sh', '--for', 'start'], 'installing Redis and Postgres');
   }
@@ -33,18 +50,17 @@ async function main(): Promise<void> {
     env.REDIS_URL ??
       startRedis({
         dataDir: '.data/redis',
-        port: Number(env.LOCAL_REDIS_PORT ?? 6379),
+        port: redisPort,
         persist: true,
-        portInUseHint: 'set REDIS_URL=redis://127.0.0.1:PORT to use that Redis, or stop it',
+        portInUseHint: REDIS_PORT_HINT,
       }).then((redis) => redis.url),
     env.DATABASE_URL ??
       startPostgres({
         dataDir: '.data/postgres',
         database: 'artifactcache',
-        port: Number(env.LOCAL_POSTGRES_PORT ?? 5432),
+        port: postgresPort,
         persist: true,
-        portInUseHint:
-          'set DATABASE_URL=postgres://USER@127.0.0.1:PORT/DB to use that server, or stop it',
+        portInUseHint: POSTGRES_PORT_HINT,
       }).then((postgres) => postgres.url),
     runCommand('npm', ['run', 'build', '--silent'], { cwd: ROOT, timeoutMs: 300_000 }).catch(
       (error: Error) => {

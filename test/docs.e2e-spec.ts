@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
+import { launchChromium } from './helpers/browser';
 import { rawRequest, request, sha256Of } from './helpers/http';
 import { Stack } from './helpers/stack';
 
@@ -63,6 +64,28 @@ describe('docs: the OpenAPI document and Swagger UI, served by the gateway', () 
       expect.arrayContaining(['/', '/health', '/api/v1/remote/{remote}/{path}', '/cache/flush']),
     );
     expect(document).toEqual(parse(readFileSync(join(ROOT, 'docs/openapi.yaml'), 'utf8')));
+  });
+
+  it('"Try it out" in a real browser calls the gateway the page came from', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${stack.url()}/docs`);
+      const health = page.locator('.opblock', { hasText: '/health' }).first();
+      await health.locator('.opblock-summary').click();
+      await health.getByRole('button', { name: 'Try it out' }).click();
+      const answered = page.waitForResponse((response) =>
+        response.url().startsWith(`${stack.url()}/health`),
+      );
+      await health.getByRole('button', { name: 'Execute' }).click();
+      expect((await answered).status()).toBe(200);
+      await health
+        .locator('.live-responses-table .response-col_status', { hasText: '200' })
+        .first()
+        .waitFor({ timeout: 10_000 });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('GET /docs/openapi.yaml is the file as written', async () => {

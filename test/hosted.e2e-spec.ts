@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { download, rawRequest, request, sha256Of } from './helpers/http';
+import { scratchDir } from './helpers/isolated-services';
 import { Stack } from './helpers/stack';
+import { runCommand } from '../tools/processes';
 import { UpstreamServer, generatedSha256, generatedStream } from './helpers/upstream-server';
 
 const TOKEN = 'test-admin-token';
@@ -413,5 +416,41 @@ describe('hosted remotes and the admin token', () => {
       }
       expect(stack.storedKeys()).toEqual(before);
     });
+  });
+});
+
+describe("the README's hosted-files example, pasted into a shell", () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start({
+      remotes: { hosted: { package: 'local' } },
+      fetchers: 0,
+      env: { ADMIN_TOKEN: TOKEN },
+    });
+  });
+
+  afterAll(() => stack?.stop());
+
+  it('uploads (raw and multipart), downloads, lists and deletes', async () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const block = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .map((match) => match[1])
+      .find((text) => text.includes('/api/v1/remote/hosted/tools/tool.tar.gz'));
+    expect(block).toBeDefined();
+    const dir = await scratchDir('readme-example');
+    writeFileSync(join(dir, 'tool.tar.gz'), 'a tool, packed');
+    const script = block!.replaceAll('http://cache.example.org:8080', stack.url());
+    await runCommand('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd: dir,
+      env: { ...process.env, ADMIN_TOKEN: TOKEN },
+      timeoutMs: 30_000,
+    });
+    expect(readFileSync(join(dir, 'tool.tar.gz'), 'utf8')).toBe('a tool, packed');
+    const listed = await request(`${stack.url()}/api/v1/remote/hosted/tools/`);
+    expect(listed.body.toString()).toContain('tool.tar.gz.sha256');
+    expect((await request(`${stack.url()}/api/v1/remote/hosted/tools/tool.tar.gz`)).status).toBe(
+      404,
+    );
   });
 });

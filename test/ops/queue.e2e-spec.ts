@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { download, request } from '../helpers/http';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
@@ -190,19 +190,7 @@ describe('queue inspection', () => {
     expect((await request(`${stack.url()}/admin/queues`)).status).toBe(401);
     await request(`${stack.url()}/api/v1/remote/files/also-missing.bin`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({
         httpCredentials: { username: 'admin', password: TOKEN },

@@ -19,6 +19,6 @@ let config: AppConfig;
 try {
   config = loadAppConfig();
 } catch (error) {
-  exitOnFatal('invalid configuration', error);
+  exitOnFatal('fetcher', error);
 }
-bootstrap(config).catch((error) => exitOnFatal('fetcher failed to start', error));
+bootstrap(config).catch((error) => exitOnFatal('fetcher: failed to start', error));

@@ -62,7 +62,7 @@ let config: AppConfig;
 try {
   config = loadAppConfig();
 } catch (error) {
-  exitOnFatal('invalid configuration', error);
+  exitOnFatal('gateway', error);
 }
 if (config.gatewayProcesses > 1 && cluster.isPrimary) {
   superviseGateways(config.gatewayProcesses);
@@ -70,5 +70,5 @@ if (config.gatewayProcesses > 1 && cluster.isPrimary) {
   if (cluster.isWorker) {
     answerClusterMetrics();
   }
-  bootstrap(config).catch((error) => exitOnFatal('gateway failed to start', error));
+  bootstrap(config).catch((error) => exitOnFatal('gateway: failed to start', error));
 }

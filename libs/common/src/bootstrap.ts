@@ -1,7 +1,10 @@
-/** Shared start-up chores of both apps. */
+/**
+ * Shared start-up chores of both apps. A fatal error is printed once, after the app's name and
+ * what failed (`gateway: Invalid configuration: …`), then the process exits 1.
+ */
 export function exitOnFatal(what: string, error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`${what}:\n${message}\n`);
+  process.stderr.write(`${what}: ${message}\n`);
   process.exit(1);
 }
 
