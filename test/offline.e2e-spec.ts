@@ -179,7 +179,9 @@ describe('the circuit breaker', () => {
     expect((await file('down.bin')).status).toBe(502);
     await reach('circuit_open', 'the circuit to open', 15_000);
     expect(fetcherLogs()).toMatch(/circuit of flaky opened after 3 upstream failures/);
-    expect(fetcherLogs()).toMatch(/flaky down\.bin \[[^\]]+\] failed after .* \(attempt 3\/3, final\)/);
+    expect(fetcherLogs()).toMatch(
+      /flaky down\.bin \[[^\]]+\] failed after .* \(attempt 3\/3, final\)/,
+    );
     const asked = upstream.requests.length;
     upstream.set('flaky/new.bin', { body: 'new' });
     const miss = await file('new.bin');

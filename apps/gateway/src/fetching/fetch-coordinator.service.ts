@@ -28,7 +28,6 @@ export type FetchOutcome =
   /** the job finished (published, unchanged or kept stale) before or without streaming */
   | { kind: 'finished'; result: FetchJobResult };
 
-
 const RETRY_AFTER_SECONDS = 5;
 /** A queue call is one or two Redis commands, each bounded by the connection's command timeout. */
 const QUEUE_CALL_TIMEOUT_MS = 2 * REDIS_COMMAND_TIMEOUT_MS;
