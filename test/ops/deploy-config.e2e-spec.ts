@@ -19,15 +19,41 @@ interface ComposeService {
   restart?: string;
 }
 
+/** The secrets an operator puts in `.env` (docs/OPERATIONS.md). */
+const SECRETS: Readonly<Record<string, string>> = {
+  POSTGRES_PASSWORD: 'pg-secret',
+  S3_SECRET_ACCESS_KEY: 's3-secret',
+  MINIO_ROOT_PASSWORD: 'minio-secret',
+  GRAFANA_ADMIN_PASSWORD: 'grafana-secret',
+};
+
 /**
- * Compose's variable interpolation with an empty environment: `${VAR:-default}` and
- * `${VAR-default}` give the default, `${VAR}` gives '', `$$` is a literal `$`.
+ * Compose's variable interpolation: `${VAR:-default}` and `${VAR-default}` give the variable or
+ * the default, `${VAR:?message}` the variable or an error with the message (compose refuses to
+ * start), `${VAR}` the variable or '', `$$` is a literal `$`.
  */
-function interpolate(value: string): string {
+function interpolate(value: string, env: Readonly<Record<string, string>> = SECRETS): string {
   return value.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g,
-    (match, _name: string | undefined, fallback: string | undefined) =>
-      match === '$$' ? '$' : (fallback ?? ''),
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|:\?([^}]*))?\}/g,
+    (
+      match,
+      name: string | undefined,
+      dash: string | undefined,
+      fallback: string | undefined,
+      required: string | undefined,
+    ) => {
+      if (match === '$$') {
+        return '$';
+      }
+      const given = env[name ?? ''];
+      if (required !== undefined) {
+        if (!given) {
+          throw new Error(`${name}: ${required}`);
+        }
+        return given;
+      }
+      return given ?? (dash ? (fallback ?? '') : '');
+    },
   );
 }
 
@@ -39,11 +65,14 @@ function loadCompose(): Record<string, ComposeService> {
   return doc.services;
 }
 
-function envOf(service: ComposeService): Record<string, string> {
+function envOf(
+  service: ComposeService,
+  env: Readonly<Record<string, string>> = SECRETS,
+): Record<string, string> {
   return Object.fromEntries(
     Object.entries(service.environment ?? {}).map(([key, value]) => [
       key,
-      interpolate(String(value ?? '')),
+      interpolate(String(value ?? ''), env),
     ]),
   );
 }
@@ -94,6 +123,19 @@ describe('docker-compose.yml and deploy/ configs', () => {
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> })
       .scripts;
     expect(JSON.parse(cmd ?? 'null')).toEqual(scripts['start:gateway'].split(' '));
+  });
+
+  it('refuses to start without its secrets: no placeholder password is ever deployed', () => {
+    const text = read('docker-compose.yml');
+    expect(text).not.toMatch(/change-me/);
+    for (const name of Object.keys(SECRETS)) {
+      const uses = [...text.matchAll(new RegExp(`\\$\\{${name}([^}]*)\\}`, 'g'))].map((m) => m[1]);
+      expect({ name, uses: uses.length > 0 }).toEqual({ name, uses: true });
+      for (const use of uses) {
+        expect({ name, use }).toEqual({ name, use: expect.stringMatching(/^:\?/) });
+      }
+    }
+    expect(() => envOf(services['fetcher-1'], {})).toThrow(/^POSTGRES_PASSWORD: set/);
   });
 
   it('gives every app an environment the config loader accepts, with S3 storage', () => {
