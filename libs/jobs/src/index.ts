@@ -1,3 +1,4 @@
 export * from './fetch-job';
 export * from './active-jobs';
 export * from './warm-job';
+export * from './queue-call';

@@ -3,8 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CacheStateService, REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
-import { withDeadline } from '@app/common';
+import { CacheStateService } from '@app/cache';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { fetchRequestOf, fetchTargetOf } from '@app/formats';
 import {
@@ -27,6 +26,7 @@ import {
   fetchJobId,
   fetchQueueFor,
   parseFailure,
+  queueCall,
 } from '@app/jobs';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { readManifest } from '../fetch/manifest-document';
@@ -39,8 +39,6 @@ type WarmJob = Job<WarmJobPayload, WarmResult>;
 const POLL_MS = 500;
 /** Progress is published at most this often (and once at the end). */
 const PROGRESS_EVERY_MS = 1000;
-/** A queue call is one or two Redis commands, each bounded by the connection's command timeout. */
-const QUEUE_CALL_TIMEOUT_MS = 2 * REDIS_COMMAND_TIMEOUT_MS;
 /** How often a fetch job that vanished (removed from the queue UI) is added again. */
 const MAX_ROUNDS = 3;
 
@@ -248,11 +246,7 @@ export class WarmService {
   }
 
   private call<T>(work: Promise<T>): Promise<T> {
-    return withDeadline(
-      work,
-      QUEUE_CALL_TIMEOUT_MS,
-      () => new Error(`no answer from Redis within ${QUEUE_CALL_TIMEOUT_MS} ms`),
-    );
+    return queueCall(work, 'fetch');
   }
 }
 

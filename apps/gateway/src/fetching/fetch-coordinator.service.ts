@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
-import { ArtifactError, withDeadline } from '@app/common';
+import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   FETCH_FAILURE_CODES,
@@ -15,6 +14,7 @@ import {
   fetchJobId,
   fetchQueueFor,
   parseFailure,
+  queueCall,
 } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
 import { type FetchEventInbox, FetchEventsService } from './fetch-events.service';
@@ -29,8 +29,6 @@ export type FetchOutcome =
   | { kind: 'finished'; result: FetchJobResult };
 
 const RETRY_AFTER_SECONDS = 5;
-/** A queue call is one or two Redis commands, each bounded by the connection's command timeout. */
-const QUEUE_CALL_TIMEOUT_MS = 2 * REDIS_COMMAND_TIMEOUT_MS;
 /**
  * Without an event for this long, a waiter looks at its job itself: events are lost when Redis
  * restarts or fails over, a job can be removed from the queue UI, and a fetcher can die before it
@@ -43,7 +41,7 @@ const MAX_ENQUEUE_ROUNDS = 3;
 /**
  * The miss path's side of the queue: adds (or joins) the one job of an artifact and waits for
  * the first useful event, on any gateway replica. Every wait is bounded: a queue call by
- * QUEUE_CALL_TIMEOUT_MS, the whole wait for a job to start by FETCH_WAIT_TIMEOUT, and a job that
+ * queueCall's deadline, the whole wait for a job to start by FETCH_WAIT_TIMEOUT, and a job that
  * failed, finished or vanished without its event reaching us is noticed within RECHECK_MS.
  */
 @Injectable()
@@ -245,19 +243,7 @@ export class FetchCoordinator {
   }
 
   private queueCall<T>(work: Promise<T>): Promise<T> {
-    const unavailable = (reason: string) =>
-      new ArtifactError(
-        'service_unavailable',
-        `the fetch queue is unavailable (${reason}); cached files are still served`,
-        { retryAfter: RETRY_AFTER_SECONDS },
-      );
-    return withDeadline(
-      work.catch((error: unknown) => {
-        throw unavailable(error instanceof Error ? error.message : String(error));
-      }),
-      QUEUE_CALL_TIMEOUT_MS,
-      () => unavailable(`no answer from Redis within ${QUEUE_CALL_TIMEOUT_MS} ms`),
-    );
+    return queueCall(work, 'fetch');
   }
 }
 

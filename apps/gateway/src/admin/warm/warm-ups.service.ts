@@ -3,8 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REDIS_COMMAND_TIMEOUT_MS } from '@app/cache';
-import { ArtifactError, withDeadline } from '@app/common';
+import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   WARM_JOB,
@@ -13,6 +12,7 @@ import {
   type WarmJobPayload,
   type WarmProgress,
   type WarmResult,
+  queueCall,
 } from '@app/jobs';
 import { parseWarmRequest } from './warm-request';
 import { type WarmView, warmView } from './warm-view';
@@ -23,7 +23,6 @@ type WarmJob = Job<WarmJobPayload, WarmResult>;
 /** The longest `?wait=` a request may hold its connection for. */
 export const MAX_WAIT_SECONDS = 600;
 const POLL_MS = 500;
-const QUEUE_CALL_TIMEOUT_MS = 2 * REDIS_COMMAND_TIMEOUT_MS;
 const NO_PROGRESS: WarmProgress = { total: 0, fetched: 0, cached: 0, failed: 0, bytes: 0 };
 
 /** Warm-ups on the warm queue: started here, run by a fetcher, read back by id. */
@@ -109,16 +108,6 @@ export class WarmUps {
   }
 
   private call<T>(work: Promise<T>): Promise<T> {
-    const unavailable = (reason: string) =>
-      new ArtifactError('service_unavailable', `the warm-up queue is unavailable (${reason})`, {
-        retryAfter: 5,
-      });
-    return withDeadline(
-      work.catch((error: unknown) => {
-        throw unavailable(error instanceof Error ? error.message : String(error));
-      }),
-      QUEUE_CALL_TIMEOUT_MS,
-      () => unavailable(`no answer from Redis within ${QUEUE_CALL_TIMEOUT_MS} ms`),
-    );
+    return queueCall(work, 'warm-up');
   }
 }
