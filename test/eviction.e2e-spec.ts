@@ -48,17 +48,6 @@ describe('eviction', () => {
       },
       { description: `hits of ${paths.join(', ')} in Postgres`, timeoutMs: 15_000 },
     );
-  const recorded = (remote: string, count: number) =>
-    waitFor(
-      async () => {
-        const rows = await stack.query<{ n: string }>(
-          'SELECT count(*) AS n FROM cached_artifacts WHERE remote = $1',
-          [remote],
-        );
-        return Number(rows[0].n) === count;
-      },
-      { description: `${count} records of ${remote}`, timeoutMs: 15_000 },
-    );
 
   beforeAll(async () => {
     await upstream.start();
@@ -101,7 +90,7 @@ describe('eviction', () => {
     for (let i = 1; i <= 6; i += 1) {
       expect((await get('files', `f${i}.bin`)).headers['x-artifact-source']).toBe('remote');
     }
-    await recorded('files', 6);
+    await stack.recordsWritten('files', 6);
     // f1 and f2 are used again: the least recently used are now f3 to f6.
     for (const path of ['f1.bin', 'f2.bin']) {
       expect((await get('files', path)).headers['x-artifact-source']).toBe('cache');
@@ -152,7 +141,7 @@ describe('eviction', () => {
     for (const name of ['a', 'b']) {
       expect((await get('old', `${name}.bin`)).headers['x-artifact-source']).toBe('remote');
     }
-    await recorded('old', 2);
+    await stack.recordsWritten('old', 2);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect((await get('old', 'b.bin')).headers['x-artifact-source']).toBe('cache');
     await hitsRecorded('old', ['b.bin']);

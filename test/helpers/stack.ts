@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import { stringify } from 'yaml';
 import { type App, type AppKind, startApp } from '../../tools/apps';
 import { freePort } from '../../tools/processes';
+import { waitFor } from '../../tools/wait-for';
 import {
   allocateRedisDatabase,
   createBucket,
@@ -190,6 +191,20 @@ export class Stack {
     } finally {
       await client.end();
     }
+  }
+
+  /** Waits until `remote` has `count` cached-file records (the fetchers write them on the side). */
+  async recordsWritten(remote: string, count: number): Promise<void> {
+    await waitFor(
+      async () => {
+        const rows = await this.query<{ n: string }>(
+          'SELECT count(*) AS n FROM cached_artifacts WHERE remote = $1',
+          [remote],
+        );
+        return Number(rows[0].n) === count;
+      },
+      { description: `${count} records of ${remote}`, timeoutMs: 15_000 },
+    );
   }
 
   /** Every file under the fs storage's `keys/` (records, and any temp file), as keys, sorted. */

@@ -516,18 +516,20 @@ describe('configuration errors', () => {
     expect(config.eviction).toEqual({ maxSize: 2 * 1024 ** 4, intervalSeconds: 60 });
   });
 
-  it('refuses storage limits on a docker remote, and unknown storage keys', () => {
-    expect(
-      problemsOf({
-        remotes: {
-          hub: { package: 'docker', base_url: 'https://registry.example.org', max_size: '1GiB' },
-        },
-        storage: { max_bytes: 5 },
-      }),
-    ).toEqual([
-      'remotes.hub.max_size: not supported for package docker yet: a blob may be shared by several images, and which images use it is not tracked yet (docs/STORAGE.md)',
+  it('takes storage limits on a docker remote, and refuses unknown storage keys', () => {
+    const hub = {
+      package: 'docker',
+      base_url: 'https://registry.example.org',
+      max_size: '1GiB',
+      evict_unused_after: '7d',
+    };
+    expect(problemsOf({ remotes: { hub }, storage: { max_bytes: 5 } })).toEqual([
       'storage.max_bytes: unknown key',
     ]);
+    expect(buildAppConfig({ remotes: { hub } }).remotes.hub).toMatchObject({
+      maxSize: 1024 ** 3,
+      evictUnusedAfter: 604_800,
+    });
   });
 
   it('rejects a default_remote that does not exist or is not docker', () => {

@@ -233,14 +233,6 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
     addIssue('tag_check_window', 'only allowed for package docker (tags are docker manifests)');
   }
   if (raw.package === 'docker') {
-    for (const key of ['max_size', 'evict_unused_after']) {
-      if (key in raw) {
-        addIssue(
-          key,
-          'not supported for package docker yet: a blob may be shared by several images, and which images use it is not tracked yet (docs/STORAGE.md)',
-        );
-      }
-    }
     for (const key of ['immutable_patterns', 'mutable_patterns']) {
       if (key in raw) {
         addIssue(

@@ -10,6 +10,8 @@ export interface FetchedArtifactRecord {
   contentType: string | null;
   upstreamEtag: string | null;
   upstreamLastModified: string | null;
+  /** a docker manifest's: the digests (hex) it names; null for every other file */
+  refersTo?: string[] | null;
 }
 
 export interface HitCount {
@@ -22,7 +24,9 @@ export interface HitCount {
 /** What a remote holds, from the records (the usage view and eviction). */
 export interface RemoteUsage {
   remote: string;
+  /** stored objects: records that share one (docker blobs of several images) count once */
   objects: number;
+  /** bytes of those objects */
   bytes: number;
   /** the least recent last use (last hit, or fetch when never hit); null when it holds nothing */
   oldestUse: Date | null;
@@ -35,6 +39,8 @@ export interface UsedRecord {
   path: string;
   storageKey: string;
   size: number;
+  /** hex digest of the content */
+  sha256: string;
   lastUsed: Date;
   /** lastUsed exactly as Postgres has it (microseconds): where the next page starts */
   lastUsedExact: string;
@@ -53,12 +59,13 @@ export class ArtifactRecordsService {
     await this.database.requireSource().query(
       `INSERT INTO cached_artifacts
          (remote, path, storage_key, size, sha256, content_type, upstream_etag,
-          upstream_last_modified, fetched_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+          upstream_last_modified, refers_to, fetched_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
        ON CONFLICT (remote, path) DO UPDATE SET
          storage_key = EXCLUDED.storage_key, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
          content_type = EXCLUDED.content_type, upstream_etag = EXCLUDED.upstream_etag,
-         upstream_last_modified = EXCLUDED.upstream_last_modified, fetched_at = now()`,
+         upstream_last_modified = EXCLUDED.upstream_last_modified,
+         refers_to = EXCLUDED.refers_to, fetched_at = now()`,
       [
         record.remote,
         record.path,
@@ -68,11 +75,16 @@ export class ArtifactRecordsService {
         record.contentType,
         record.upstreamEtag,
         record.upstreamLastModified,
+        record.refersTo ?? null,
       ],
     );
   }
 
-  /** Adds a batch of hit counts in one statement. */
+  /**
+   * Adds a batch of hit counts in one statement; then a docker manifest's hit counts as a use of
+   * everything it refers to, an index's down to its manifests' blobs (clients skip the layers
+   * they hold, so a blob's own hits say little about whether its image is used).
+   */
   async addHits(table: 'cached_artifacts' | 'hosted_files', counts: HitCount[]): Promise<void> {
     if (counts.length === 0) {
       return;
@@ -88,6 +100,41 @@ export class ArtifactRecordsService {
         counts.map((c) => c.remote),
         counts.map((c) => c.path),
         counts.map((c) => c.hits),
+        counts.map((c) => c.lastAccessedAt.toISOString()),
+      ],
+    );
+    if (table === 'cached_artifacts') {
+      await this.useReferenced(counts.filter((c) => c.path.includes('/manifests/')));
+    }
+  }
+
+  /**
+   * Carries the manifests' last access to the other copies of the same document (by tag and by
+   * digest) and to the records they refer to, two levels down.
+   */
+  private async useReferenced(counts: HitCount[]): Promise<void> {
+    if (counts.length === 0) {
+      return;
+    }
+    await this.database.requireSource().query(
+      `WITH RECURSIVE used(remote, sha256, at, depth) AS (
+         SELECT t.remote, t.sha256::bpchar, v.at, 0
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(remote, path, at)
+           JOIN cached_artifacts t ON t.remote = v.remote AND t.path = v.path
+         UNION ALL
+         SELECT m.remote, child::bpchar, u.at, u.depth + 1
+           FROM used u
+           JOIN cached_artifacts m ON m.remote = u.remote AND m.sha256 = u.sha256
+           CROSS JOIN LATERAL unnest(m.refers_to) AS child
+          WHERE u.depth < 2
+       )
+       UPDATE cached_artifacts AS c
+          SET last_accessed_at = GREATEST(COALESCE(c.last_accessed_at, u.at), u.at)
+         FROM (SELECT remote, sha256, max(at) AS at FROM used GROUP BY remote, sha256) AS u
+        WHERE c.remote = u.remote AND c.sha256 = u.sha256`,
+      [
+        counts.map((c) => c.remote),
+        counts.map((c) => c.path),
         counts.map((c) => c.lastAccessedAt.toISOString()),
       ],
     );
@@ -129,10 +176,13 @@ export class ArtifactRecordsService {
   }
 
   async usage(): Promise<RemoteUsage[]> {
+    // Records of one storage key (a docker blob pulled for several images) are one object.
     const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
       `SELECT remote, count(*) AS objects, COALESCE(sum(size), 0) AS bytes,
-              min(${LAST_USE}) AS oldest
-         FROM cached_artifacts GROUP BY remote ORDER BY remote`,
+              min(oldest) AS oldest
+         FROM (SELECT remote, max(size) AS size, min(${LAST_USE}) AS oldest
+                 FROM cached_artifacts GROUP BY remote, storage_key) AS objects
+        GROUP BY remote ORDER BY remote`,
     );
     return rows.map((row) => ({
       remote: row.remote as string,
@@ -168,7 +218,7 @@ export class ArtifactRecordsService {
     }
     params.push(limit);
     const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
-      `SELECT id, remote, path, storage_key, size, ${LAST_USE} AS last_used,
+      `SELECT id, remote, path, storage_key, size, sha256, ${LAST_USE} AS last_used,
               ${LAST_USE}::text AS last_used_exact, fetched_at::text AS fetched_at
          FROM cached_artifacts
         WHERE ${where.join(' AND ')}
@@ -182,6 +232,7 @@ export class ArtifactRecordsService {
       path: row.path as string,
       storageKey: row.storage_key as string,
       size: Number(row.size),
+      sha256: row.sha256 as string,
       lastUsed: row.last_used as Date,
       lastUsedExact: row.last_used_exact as string,
       fetchedAt: row.fetched_at as string,
@@ -202,6 +253,87 @@ export class ArtifactRecordsService {
       [records.map((record) => record.id), records.map((record) => record.fetchedAt)],
     );
     return result[1];
+  }
+
+  /**
+   * Of `ids`, those a record outside them refers to (a docker blob or manifest that a cached
+   * manifest or index still names, in the same remote): they stay while it does.
+   */
+  async referencedFromOutside(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) {
+      return new Set();
+    }
+    const rows: Array<{ id: string }> = await this.database.requireSource().query(
+      `SELECT c.id::text AS id FROM cached_artifacts c
+        WHERE c.id = ANY($1::bigint[])
+          AND EXISTS (SELECT 1 FROM cached_artifacts m
+                       WHERE m.refers_to @> ARRAY[c.sha256::text] AND m.refers_to IS NOT NULL
+                         AND m.remote = c.remote AND m.id <> ALL($1::bigint[]))`,
+      [ids],
+    );
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Of `keys`, those a record other than `ids` still stores its file under. */
+  async keysHeldByOthers(keys: readonly string[], ids: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) {
+      return new Set();
+    }
+    const rows: Array<{ storage_key: string }> = await this.database.requireSource().query(
+      `SELECT DISTINCT storage_key FROM cached_artifacts
+        WHERE storage_key = ANY($1::text[]) AND id <> ALL($2::bigint[])`,
+      [keys, ids],
+    );
+    return new Set(rows.map((row) => row.storage_key));
+  }
+
+  /** A page of docker manifest records written before their references were recorded. */
+  async manifestsWithoutReferences(
+    remotes: readonly string[],
+    limit: number,
+  ): Promise<Array<{ id: string; storageKey: string }>> {
+    if (remotes.length === 0) {
+      return [];
+    }
+    const rows: Array<{ id: string; storage_key: string }> = await this.database
+      .requireSource()
+      .query(
+        `SELECT id::text AS id, storage_key FROM cached_artifacts
+          WHERE remote = ANY($1) AND refers_to IS NULL AND path LIKE '%/manifests/%'
+          ORDER BY id LIMIT $2`,
+        [remotes, limit],
+      );
+    return rows.map((row) => ({ id: row.id, storageKey: row.storage_key }));
+  }
+
+  async setReferences(id: string, refersTo: readonly string[]): Promise<void> {
+    await this.database
+      .requireSource()
+      .query(`UPDATE cached_artifacts SET refers_to = $2 WHERE id = $1`, [id, refersTo]);
+  }
+
+  /**
+   * What the docker remotes' sharing saves: each blob stored once, though N > 1 cached images
+   * name it, saves (N - 1) times its size.
+   */
+  async sharedBlobBytes(remotes: readonly string[]): Promise<number> {
+    if (remotes.length === 0) {
+      return 0;
+    }
+    const rows: Array<{ bytes: string }> = await this.database.requireSource().query(
+      `SELECT COALESCE(sum(size * (images - 1)), 0)::text AS bytes
+         FROM (SELECT b.size,
+                      (SELECT count(DISTINCT split_part(m.path, '/manifests/', 1))
+                         FROM cached_artifacts m
+                        WHERE m.remote = b.remote AND m.refers_to IS NOT NULL
+                          AND m.refers_to @> ARRAY[b.sha256::text]) AS images
+                 FROM (SELECT DISTINCT ON (remote, storage_key) remote, sha256, size
+                         FROM cached_artifacts
+                        WHERE remote = ANY($1) AND path LIKE '%/blobs/%') AS b) AS shared
+        WHERE images > 1`,
+      [remotes],
+    );
+    return Number(rows[0]?.bytes ?? 0);
   }
 
   /** Deletes the records of one remote whose storage key is `key`, or starts with it when `prefix`. */

@@ -44,13 +44,25 @@ describe('Postgres through TypeORM (real server)', () => {
     expect(applied.map((row) => row.name)).toEqual([
       'InitialSchema1764050000000',
       'LastUseIndex1796200000000',
+      'ManifestReferences1796900000000',
     ]);
-    // Built outside a transaction (CONCURRENTLY) and valid: eviction reads in its order.
-    const index: Array<{ indisvalid: boolean }> = await source.query(
-      `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE c.relname = 'cached_artifacts_last_use'`,
+    // Built outside a transaction (CONCURRENTLY) and valid: eviction reads through them.
+    const indexes: Array<{ relname: string; indisvalid: boolean }> = await source.query(
+      `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE c.relname = ANY($1) ORDER BY c.relname`,
+      [
+        [
+          'cached_artifacts_last_use',
+          'cached_artifacts_refers_to',
+          'cached_artifacts_remote_sha256',
+        ],
+      ],
     );
-    expect(index).toEqual([{ indisvalid: true }]);
+    expect(indexes).toEqual([
+      { relname: 'cached_artifacts_last_use', indisvalid: true },
+      { relname: 'cached_artifacts_refers_to', indisvalid: true },
+      { relname: 'cached_artifacts_remote_sha256', indisvalid: true },
+    ]);
   });
 
   it('records a fetched artifact and updates it when fetched again', async () => {

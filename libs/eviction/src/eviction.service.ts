@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { REDIS, RedisLease, STORAGE_DROPPED_CHANNEL } from '@app/cache';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, type RemoteUsage, type UsedRecord } from '@app/db';
+import { MANIFEST_MAX_BYTES, readManifest, referencedDigests } from '@app/formats';
 import { MetricsService } from '@app/metrics';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { type EvictionReason, bytesToFree, isUnused, leastRecentlyUsed } from './eviction-plan';
@@ -17,6 +18,8 @@ const PAGE = 1000;
 const STORAGE_CONCURRENCY = 16;
 /** Removed files listed in a pass's report (the counts cover them all). */
 const MAX_LISTED = 1000;
+/** Reading one stored manifest whose references a pass records. */
+const MANIFEST_READ_TIMEOUT_MS = 10_000;
 
 export interface EvictedFile {
   remote: string;
@@ -32,7 +35,9 @@ export interface PassReport {
   seconds: number;
   /** what was removed (or, in a dry run, would be), at most MAX_LISTED of them */
   removed: EvictedFile[];
+  /** files (records) removed */
   objects: number;
+  /** bytes freed: a stored object that other records still use frees nothing */
   bytes: number;
   byRemote: Record<string, { objects: number; bytes: number }>;
 }
@@ -42,7 +47,9 @@ export interface PassReport {
  * the least recently used of every remote over its `max_size`, then of all of them over
  * `storage.max_size`, each cap down to its low-water mark. Driven from the Postgres records,
  * never from a listing of storage; one replica at a time, under a Redis lease. Hosted files
- * have no records here and are never evicted; docker remotes are not evicted yet.
+ * have no records here and are never evicted. In a docker remote a manifest's use is its blobs'
+ * use, nothing a cached manifest names is removed before it, and an object that records of
+ * several images share stays while one of them does.
  */
 @Injectable()
 export class EvictionService {
@@ -107,8 +114,7 @@ export class EvictionService {
   /** Proxy remotes whose files a pass may remove. */
   evictable(): ProxyRemoteConfig[] {
     return Object.values(this.config.remotes).filter(
-      (remote): remote is ProxyRemoteConfig =>
-        remote.package !== 'local' && remote.package !== 'docker',
+      (remote): remote is ProxyRemoteConfig => remote.package !== 'local',
     );
   }
 }
@@ -148,6 +154,7 @@ class Pass {
   async run(): Promise<PassReport> {
     const { config, records, metrics } = this.deps;
     const { remotes } = this;
+    await this.recordReferences();
     for (const remote of remotes) {
       if (remote.evictUnusedAfter !== null) {
         const before = new Date(this.now.getTime() - remote.evictUnusedAfter * 1000);
@@ -164,9 +171,9 @@ class Pass {
     for (const remote of remotes) {
       await this.shrink([remote.name], this.usedBytes(usage, [remote.name]), remote.maxSize);
     }
-    // The cap is on what storage holds: docker remotes' files count, though they are not evicted.
     const all = remotes.map((remote) => remote.name);
     const cap = config.eviction.maxSize;
+    // The cap is on what storage holds: files of remotes no longer configured count too.
     await this.shrink(
       all,
       this.usedBytes(
@@ -180,15 +187,20 @@ class Pass {
       for (const held of after) {
         metrics.storageUsage(held.remote, held.objects, held.bytes);
       }
+      metrics.dedupSaved(await records.sharedBlobBytes(this.dockerRemotes()));
       const total = after.reduce((sum, held) => sum + held.bytes, 0);
       if (cap !== null && total > cap) {
         new Logger(EvictionService.name).warn(
-          `storage holds ${total} bytes, over storage.max_size (${cap}), after evicting what it may (docker remotes are not evicted)`,
+          `storage holds ${total} bytes, over storage.max_size (${cap}), after evicting what it may`,
         );
       }
     }
     this.report.seconds = (Date.now() - this.began) / 1000;
     return this.report;
+  }
+
+  private dockerRemotes(): string[] {
+    return this.remotes.filter((r) => r.package === 'docker').map((remote) => remote.name);
   }
 
   /** Bytes the remotes hold, less what this pass removed from them. */
@@ -203,6 +215,45 @@ class Pass {
     return held - removed;
   }
 
+  /**
+   * Docker manifests cached before their references were recorded (by an older release) get
+   * them now, read from the stored copy; one that cannot be read refers to nothing.
+   */
+  private async recordReferences(): Promise<void> {
+    const { records } = this.deps;
+    const docker = this.dockerRemotes();
+    for (;;) {
+      const page = await records.manifestsWithoutReferences(docker, PAGE);
+      for (const manifest of page) {
+        await records.setReferences(manifest.id, await this.storedReferences(manifest.storageKey));
+      }
+      if (page.length < PAGE) {
+        return;
+      }
+      await this.renewLease();
+    }
+  }
+
+  private async storedReferences(key: string): Promise<string[]> {
+    const signal = AbortSignal.timeout(MANIFEST_READ_TIMEOUT_MS);
+    try {
+      const found = await this.deps.storage.read(key, { signal });
+      if (!found) {
+        return [];
+      }
+      if (found.info.size > MANIFEST_MAX_BYTES) {
+        found.body.destroy();
+        return [];
+      }
+      return referencedDigests((await readManifest(found.body, undefined)).bytes);
+    } catch (error) {
+      new Logger(EvictionService.name).warn(
+        `${key}: references not read: ${(error as Error).message}`,
+      );
+      return [];
+    }
+  }
+
   /** Removes the least recently used of `remotes` until they are under the cap's low-water mark. */
   private async shrink(remotes: string[], usedBytes: number, cap: number | null): Promise<void> {
     let toFree = bytesToFree(usedBytes, cap);
@@ -210,8 +261,13 @@ class Pass {
       return;
     }
     await this.walk(remotes, null, async (page) => {
-      for (const record of await this.evict(leastRecentlyUsed(page, toFree), 'size')) {
-        toFree -= record.size;
+      // What a page's first picks could not free (kept for a reference, or shared) is sought
+      // further down the same page.
+      let left = page;
+      while (toFree > 0 && left.length > 0) {
+        const picked = leastRecentlyUsed(left, toFree);
+        toFree -= await this.evict(picked, 'size');
+        left = left.slice(picked.length);
       }
       return toFree > 0;
     });
@@ -223,7 +279,7 @@ class Pass {
     usedBefore: Date | null,
     each: (page: UsedRecord[]) => Promise<boolean>,
   ): Promise<void> {
-    const { records, lease } = this.deps;
+    const { records } = this.deps;
     let after: UsedRecord | null = null;
     for (;;) {
       const page: UsedRecord[] = (
@@ -233,43 +289,84 @@ class Pass {
         return;
       }
       after = page[page.length - 1];
-      if (!this.dryRun && !(await lease.renew())) {
-        throw new Error(
-          'the eviction lease was lost (Redis failed or the pass outlived it); stopping this pass',
-        );
-      }
+      await this.renewLease();
     }
+  }
+
+  private async renewLease(): Promise<void> {
+    if (!this.dryRun && !(await this.deps.lease.renew())) {
+      throw new Error(
+        'the eviction lease was lost (Redis failed or the pass outlived it); stopping this pass',
+      );
+    }
+  }
+
+  /** Of a page of docker records, those a cached manifest outside the pass's picks names. */
+  private async stillReferenced(picked: readonly UsedRecord[]): Promise<Set<string>> {
+    const docker = new Set(this.dockerRemotes());
+    const candidates = picked.filter((record) => docker.has(record.remote));
+    if (candidates.length === 0) {
+      return new Set();
+    }
+    // A dry run deletes no records: what it already picked counts as gone.
+    const gone = [...candidates.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
+    const named = await this.deps.records.referencedFromOutside(gone);
+    return new Set(candidates.filter((record) => named.has(record.id)).map((record) => record.id));
   }
 
   /**
    * Objects first, then their records: a record without its object is picked again by the next
    * pass, while an object without its record would be served and never evicted. A file fetched
-   * again since its record was read keeps its new record. Returns what it removed.
+   * again since its record was read keeps its new record. A docker file a manifest outside the
+   * picks names stays; an object another record uses stays with it. Returns the bytes freed.
    */
-  private async evict(page: UsedRecord[], reason: EvictionReason): Promise<UsedRecord[]> {
-    const picked = page.filter((record) => !this.removed.has(record.id));
-    if (picked.length > 0 && !this.dryRun) {
-      const { storage, records, redis, metrics } = this.deps;
-      await inBatches(picked, STORAGE_CONCURRENCY, (record) => storage.delete(record.storageKey));
+  private async evict(page: UsedRecord[], reason: EvictionReason): Promise<number> {
+    const unpicked = page.filter((record) => !this.removed.has(record.id));
+    const referenced = await this.stillReferenced(unpicked);
+    const picked = unpicked.filter((record) => !referenced.has(record.id));
+    if (picked.length === 0) {
+      return 0;
+    }
+    const { storage, records, redis, metrics } = this.deps;
+    const ids = [...picked.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
+    const shared = await records.keysHeldByOthers(
+      picked.map((record) => record.storageKey),
+      ids,
+    );
+    // Each object freed is counted once, on the first of its records.
+    const freed = new Map<string, UsedRecord>();
+    for (const record of picked) {
+      if (!shared.has(record.storageKey) && !freed.has(record.storageKey)) {
+        freed.set(record.storageKey, record);
+      }
+    }
+    const bytesOf = (record: UsedRecord) =>
+      freed.get(record.storageKey) === record ? record.size : 0;
+    if (!this.dryRun) {
+      await inBatches([...freed.keys()], STORAGE_CONCURRENCY, (key) => storage.delete(key));
       await records.deleteUnlessRefetched(picked);
       // One message for the page; a single key is read as a prefix, which drops the same copy.
-      const keys = picked.map((record) => record.storageKey).join('\n');
-      await redis.publish(STORAGE_DROPPED_CHANNEL, keys).catch(() => undefined);
-      picked.forEach((record) => metrics.evicted(record.remote, reason, record.size));
+      if (freed.size > 0) {
+        const keys = [...freed.keys()].join('\n');
+        await redis.publish(STORAGE_DROPPED_CHANNEL, keys).catch(() => undefined);
+      }
+      picked.forEach((record) => metrics.evicted(record.remote, reason, bytesOf(record)));
     }
+    let bytes = 0;
     for (const record of picked) {
       this.removed.add(record.id);
+      bytes += bytesOf(record);
       this.report.objects += 1;
-      this.report.bytes += record.size;
+      this.report.bytes += bytesOf(record);
       const remote = (this.report.byRemote[record.remote] ??= { objects: 0, bytes: 0 });
       remote.objects += 1;
-      remote.bytes += record.size;
+      remote.bytes += bytesOf(record);
       if (this.report.removed.length < MAX_LISTED) {
         const { path, size } = record;
         this.report.removed.push({ remote: record.remote, path, size, reason });
       }
     }
-    return picked;
+    return bytes;
   }
 }
 

@@ -95,6 +95,12 @@ export const METRICS = {
     help: 'Cached files held, by remote (from the records, after each eviction pass)',
     labels: ['remote'],
   },
+  dedupSavedBytes: {
+    name: 'artifactcache_dedup_saved_bytes',
+    type: 'gauge',
+    help: 'Bytes docker remotes did not store again: a blob several cached images name is stored once (after each eviction pass)',
+    labels: [],
+  },
   remoteUp: {
     name: 'artifactcache_remote_up',
     type: 'gauge',

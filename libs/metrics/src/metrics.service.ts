@@ -27,6 +27,7 @@ export class MetricsService {
     @InjectMetric(METRIC.queueJobs) private readonly queueJobs: Gauge<string>,
     @InjectMetric(METRIC.storageBytes) private readonly storageBytes: Gauge<string>,
     @InjectMetric(METRIC.storageObjects) private readonly storageObjects: Gauge<string>,
+    @InjectMetric(METRIC.dedupSavedBytes) private readonly dedupSavedBytes: Gauge<string>,
     @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
     @InjectMetric(METRIC.remoteUp) private readonly remoteUp: Gauge<string>,
     @InjectMetric(METRIC.upstreamRequests) private readonly upstreamRequests: Counter<string>,
@@ -97,6 +98,10 @@ export class MetricsService {
   storageUsage(remote: string, objects: number, bytes: number): void {
     this.storageObjects.set({ remote }, objects);
     this.storageBytes.set({ remote }, bytes);
+  }
+
+  dedupSaved(bytes: number): void {
+    this.dedupSavedBytes.set(bytes);
   }
 
   evicted(remote: string, reason: 'size' | 'unused', bytes: number): void {

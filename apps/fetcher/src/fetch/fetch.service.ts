@@ -6,8 +6,14 @@ import { pipeline } from 'node:stream/promises';
 import { CacheStateService, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { ArtifactRecordsService, DeferredWrites } from '@app/db';
-import { type FetchTarget, fetchTargetOf } from '@app/formats';
+import { ArtifactRecordsService, DeferredWrites, type FetchedArtifactRecord } from '@app/db';
+import {
+  type FetchTarget,
+  fetchTargetOf,
+  readManifest,
+  readTagListPage,
+  referencedDigests,
+} from '@app/formats';
 import {
   type FetchFailure,
   type FetchFailureReason,
@@ -36,7 +42,6 @@ import {
   parseRetryAfter,
 } from '@app/upstream';
 import { InflightRegistry } from '../inflight/inflight.registry';
-import { readManifest, readTagListPage } from './manifest-document';
 import { upstreamVerdict } from './upstream-policy';
 
 /** A failure whose retry is decided here rather than by the error's type. */
@@ -466,7 +471,22 @@ export class FetchService {
       sha256: document.sha256,
       contentType: document.mediaType,
     };
-    await this.recordPublished(context, artifact, response.headers);
+    const refersTo = referencedDigests(document.bytes);
+    await this.recordPublished(context, artifact, response.headers, refersTo);
+    if (digestKey !== target.storageKey) {
+      // The copy under the digest is a file of its own: eviction must see it to remove it.
+      const { payload, remote } = context;
+      const image = payload.path.slice(0, payload.path.lastIndexOf('/manifests/'));
+      this.submitRecord({
+        remote: remote.name,
+        path: `${image}/manifests/sha256:${document.sha256}`,
+        ...artifact,
+        storageKey: digestKey,
+        upstreamEtag: null,
+        upstreamLastModified: null,
+        refersTo,
+      });
+    }
     return { outcome: 'stored', ...artifact };
   }
 
@@ -561,6 +581,7 @@ export class FetchService {
     context: FetchContext,
     artifact: StoredArtifact,
     headers: Record<string, string>,
+    refersTo: string[] | null = null,
   ): Promise<void> {
     const { remote, payload } = context;
     const validators = {
@@ -579,14 +600,18 @@ export class FetchService {
         `${remote.name} ${payload.path}: Redis state not written: ${(error as Error).message}`,
       );
     }
-    const record = {
+    this.submitRecord({
       remote: remote.name,
       path: payload.path,
       ...artifact,
       upstreamEtag: validators.etag,
       upstreamLastModified: validators.lastModified,
-    };
-    this.deferred.submit(`cached_artifacts\0${remote.name}\0${payload.path}`, () =>
+      refersTo,
+    });
+  }
+
+  private submitRecord(record: FetchedArtifactRecord): void {
+    this.deferred.submit(`cached_artifacts\0${record.remote}\0${record.path}`, () =>
       this.records.recordFetched(record),
     );
   }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheStateService } from '@app/cache';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { fetchRequestOf, fetchTargetOf } from '@app/formats';
+import { fetchRequestOf, fetchTargetOf, manifestReferences, readManifest } from '@app/formats';
 import {
   FETCH_JOB,
   FETCH_JOB_OPTIONS,
@@ -29,8 +29,6 @@ import {
   queueCall,
 } from '@app/jobs';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
-import { readManifest } from '../fetch/manifest-document';
-import { manifestReferences } from './manifest-references';
 
 type FetchQueue = Queue<FetchJobPayload, FetchJobResult>;
 type WarmJob = Job<WarmJobPayload, WarmResult>;

@@ -39,6 +39,10 @@ export class CachedArtifact {
   @Column({ name: 'last_accessed_at', type: 'timestamptz', nullable: true })
   lastAccessedAt!: Date | null;
 
+  /** a docker manifest's: the digests (hex) it names; null for other files, or not yet read */
+  @Column({ name: 'refers_to', type: 'text', array: true, nullable: true })
+  refersTo!: string[] | null;
+
   @Column({ name: 'hit_count', type: 'bigint', default: 0, transformer: bigintAsNumber })
   hitCount!: number;
 }

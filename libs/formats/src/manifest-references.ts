@@ -42,3 +42,19 @@ function addDigest(into: Set<string>, descriptor: unknown): void {
     into.add(digest);
   }
 }
+
+/**
+ * The hex digests a stored manifest document refers to (an index's manifests, a manifest's
+ * config and layers): what eviction keeps while the document stays. Empty when the bytes are
+ * not a JSON manifest.
+ */
+export function referencedDigests(bytes: Buffer): string[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return [];
+  }
+  const { manifests, blobs } = manifestReferences(document);
+  return [...manifests, ...blobs].map((digest) => digest.slice('sha256:'.length));
+}

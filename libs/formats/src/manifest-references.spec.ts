@@ -1,4 +1,4 @@
-import { manifestReferences } from './manifest-references';
+import { manifestReferences, referencedDigests } from './manifest-references';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -38,5 +38,21 @@ describe('manifestReferences', () => {
     ['fields of the wrong type', { manifests: 'x', layers: { digest: d('1') } }, [], []],
   ])('%s', (_what, document, manifests, blobs) => {
     expect(manifestReferences(document)).toEqual({ manifests, blobs });
+  });
+});
+
+describe('referencedDigests', () => {
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  it.each([
+    ['an index: its manifests', json({ manifests: [{ digest: d('a') }] }), ['a'.repeat(64)]],
+    [
+      'a manifest: config then layers',
+      json({ config: { digest: d('c') }, layers: [{ digest: d('1') }] }),
+      ['c'.repeat(64), '1'.repeat(64)],
+    ],
+    ['bytes that are not JSON', Buffer.from('\x00not json'), []],
+    ['JSON that is not a manifest', json([1, 2]), []],
+  ])('%s', (_what, bytes, expected) => {
+    expect(referencedDigests(bytes)).toEqual(expected);
   });
 });
