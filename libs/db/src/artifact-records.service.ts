@@ -274,15 +274,29 @@ export class ArtifactRecordsService {
     return new Set(rows.map((row) => row.id));
   }
 
-  /** Of `keys`, those a record other than `ids` still stores its file under. */
-  async keysHeldByOthers(keys: readonly string[], ids: readonly string[]): Promise<Set<string>> {
-    if (keys.length === 0) {
+  /**
+   * Of the records' storage keys, those a record other than `ids` still stores its file under.
+   * Records share a key only with the same content in the same remote (a docker blob pulled
+   * for several images), which is what the (remote, sha256) index finds.
+   */
+  async keysHeldByOthers(
+    stored: ReadonlyArray<Pick<UsedRecord, 'remote' | 'sha256' | 'storageKey'>>,
+    ids: readonly string[],
+  ): Promise<Set<string>> {
+    if (stored.length === 0) {
       return new Set();
     }
     const rows: Array<{ storage_key: string }> = await this.database.requireSource().query(
-      `SELECT DISTINCT storage_key FROM cached_artifacts
-        WHERE storage_key = ANY($1::text[]) AND id <> ALL($2::bigint[])`,
-      [keys, ids],
+      `SELECT DISTINCT c.storage_key FROM cached_artifacts c
+         JOIN unnest($1::text[], $2::bpchar[], $3::text[]) AS v(remote, sha256, storage_key)
+           ON c.remote = v.remote AND c.sha256 = v.sha256 AND c.storage_key = v.storage_key
+        WHERE c.id <> ALL($4::bigint[])`,
+      [
+        stored.map((record) => record.remote),
+        stored.map((record) => record.sha256),
+        stored.map((record) => record.storageKey),
+        ids,
+      ],
     );
     return new Set(rows.map((row) => row.storage_key));
   }

@@ -329,8 +329,10 @@ class Pass {
     }
     const { storage, records, redis, metrics } = this.deps;
     const ids = [...picked.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
+    // Only docker blobs share a stored object (a generic file's key is its remote and path).
+    const docker = new Set(this.dockerRemotes());
     const shared = await records.keysHeldByOthers(
-      picked.map((record) => record.storageKey),
+      picked.filter((record) => docker.has(record.remote)),
       ids,
     );
     // Each object freed is counted once, on the first of its records.
