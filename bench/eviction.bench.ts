@@ -5,7 +5,11 @@
  * before and during the pass, side by side. The records are written straight into Postgres
  * (their objects do not exist: a pass then times the records, not the disk); one real file is
  * fetched through the cache and hit.
- * Knobs: BENCH_RECORDS (1000000), BENCH_EVICT_SHARE (0.15: the share of the bytes over the cap).
+ * BENCH_PACKAGE=docker makes the records images instead: each a manifest that names eight blobs
+ * of its own and a base layer shared by 100 images (so the pass checks every docker record
+ * against the manifests it keeps).
+ * Knobs: BENCH_RECORDS (1000000), BENCH_EVICT_SHARE (0.15: the share of the bytes over the cap),
+ * BENCH_PACKAGE (generic | docker).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
@@ -19,8 +23,48 @@ import { UpstreamServer } from '../test/helpers/upstream-server';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const SHARE = Number(process.env.BENCH_EVICT_SHARE ?? 0.15);
+const PACKAGE = process.env.BENCH_PACKAGE === 'docker' ? 'docker' : 'generic';
 const RECORD_BYTES = 1024;
 const CLIENTS = 8;
+/** Docker: blobs of an image's own, and images that share one base layer. */
+const OWN_BLOBS = 8;
+const BASE_SHARED_BY = 100;
+
+const hexOf = (text: string) => `encode(sha256(convert_to(${text}, 'UTF8')), 'hex')`;
+
+/** Records of a generic remote `bulk`: one file each, used in order. */
+const GENERIC_RECORDS = `
+  INSERT INTO cached_artifacts (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at)
+  SELECT 'bulk', 'f/' || n, 'bulk/f/' || n, $2, repeat('0', 64),
+         now() - interval '30 days' + n * interval '1 ms', now() - interval '10 days' + n * interval '1 ms'
+    FROM generate_series(1, $1) AS n`;
+
+/**
+ * Records of a docker remote `bulk`, as pulls leave them: image i's manifest (by tag) names its
+ * own blobs and its group's base layer, all used when it was; a base layer as late as the last
+ * image of its group. $1: images.
+ */
+const DOCKER_RECORDS = [
+  `INSERT INTO cached_artifacts
+     (remote, path, storage_key, size, sha256, refers_to, fetched_at, last_accessed_at)
+   SELECT 'bulk', 'img' || i || '/manifests/latest', 'bulk/img' || i || '/_tags/latest', $2,
+          ${hexOf(`'m' || i`)},
+          ARRAY[${hexOf(`'base' || (i / ${BASE_SHARED_BY})`)}] ||
+            ARRAY(SELECT ${hexOf(`'b' || i || '-' || j`)} FROM generate_series(1, ${OWN_BLOBS}) AS j),
+          now() - interval '30 days', now() - interval '10 days' + i * interval '1 ms'
+     FROM generate_series(1, $1) AS i`,
+  `INSERT INTO cached_artifacts (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at)
+   SELECT 'bulk', 'img' || i || '/blobs/sha256:' || h, 'bulk/_blobs/sha256/' || h, $2, h,
+          now() - interval '30 days', now() - interval '10 days' + i * interval '1 ms'
+     FROM generate_series(1, $1) AS i, generate_series(1, ${OWN_BLOBS}) AS j,
+          LATERAL (SELECT ${hexOf(`'b' || i || '-' || j`)} AS h) AS blob`,
+  `INSERT INTO cached_artifacts (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at)
+   SELECT 'bulk', 'img' || (g * ${BASE_SHARED_BY}) || '/blobs/sha256:' || h,
+          'bulk/_blobs/sha256/' || h, $2, h, now() - interval '30 days',
+          now() - interval '10 days' + LEAST((g + 1) * ${BASE_SHARED_BY} - 1, $1) * interval '1 ms'
+     FROM generate_series(0, $1 / ${BASE_SHARED_BY}) AS g,
+          LATERAL (SELECT ${hexOf(`'base' || g`)} AS h) AS base`,
+];
 
 /** [when it ended (epoch ms), how long it took (ms)] of each hit while `running()` holds. */
 async function hitLatencies(url: string, running: () => boolean): Promise<Array<[number, number]>> {
@@ -73,11 +117,17 @@ async function main(): Promise<void> {
     });
     await upstream.start();
     upstream.set('files/hot.bin', { body: Buffer.alloc(64 * 1024, 7) });
-    const total = RECORDS * RECORD_BYTES;
+    const images = Math.round(RECORDS / (OWN_BLOBS + 1 + 1 / BASE_SHARED_BY));
+    const records =
+      PACKAGE === 'docker'
+        ? images * (OWN_BLOBS + 1) + Math.floor(images / BASE_SHARED_BY) + 1
+        : RECORDS;
+    const total = records * RECORD_BYTES;
     const cap = Math.floor(total * (1 - SHARE));
     stack = await Stack.start({
       remotes: {
-        files: { package: 'generic', base_url: `${upstream.url}/files`, max_size: String(cap) },
+        files: { package: 'generic', base_url: `${upstream.url}/files` },
+        bulk: { package: PACKAGE, base_url: `${upstream.url}/bulk`, max_size: String(cap) },
       },
       // Long enough to load the records and measure hits first; the pass then runs by itself.
       storage_limits: { evict_interval: 120 },
@@ -85,16 +135,12 @@ async function main(): Promise<void> {
     const hot = `${stack.url()}/api/v1/remote/files/hot.bin`;
     await fetch(hot).then((response) => response.arrayBuffer());
 
-    process.stdout.write(`writing ${RECORDS} records ...\n`);
+    process.stdout.write(`writing ${records} ${PACKAGE} records ...\n`);
     const db = new Client({ connectionString: stack.databaseUrl });
     await db.connect();
-    await db.query(
-      `INSERT INTO cached_artifacts (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at)
-       SELECT 'files', 'bulk/' || n, 'files/bulk/' || n, $2, repeat('0', 64),
-              now() - interval '30 days' + n * interval '1 ms', now() - interval '10 days' + n * interval '1 ms'
-         FROM generate_series(1, $1) AS n`,
-      [RECORDS, RECORD_BYTES],
-    );
+    for (const statement of PACKAGE === 'docker' ? DOCKER_RECORDS : [GENERIC_RECORDS]) {
+      await db.query(statement, [PACKAGE === 'docker' ? images : RECORDS, RECORD_BYTES]);
+    }
     await db.query('ANALYZE cached_artifacts');
 
     const startedAt = Date.now();
@@ -112,13 +158,13 @@ async function main(): Promise<void> {
     const quiet = all.filter(([at]) => at < passStart).map(([, ms]) => ms);
     const busy = all.filter(([at]) => at >= passStart && at <= passEnd).map(([, ms]) => ms);
     const left = await db.query<{ n: string; bytes: string }>(
-      `SELECT count(*) AS n, sum(size) AS bytes FROM cached_artifacts WHERE remote = 'files'`,
+      `SELECT count(*) AS n, sum(size) AS bytes FROM cached_artifacts WHERE remote = 'bulk'`,
     );
     await db.end();
     process.stdout.write(
       [
         '',
-        `records: ${RECORDS} (${(total / 1024 ** 3).toFixed(2)} GiB), cap ${(cap / 1024 ** 3).toFixed(2)} GiB`,
+        `records: ${records} ${PACKAGE} (${(total / 1024 ** 3).toFixed(2)} GiB), cap ${(cap / 1024 ** 3).toFixed(2)} GiB`,
         `pass: removed ${line[1]} files (${(Number(line[2]) / 1024 ** 3).toFixed(2)} GiB) in ${line[3]} s ` +
           `(waited ${((Date.now() - startedAt) / 1000).toFixed(0)} s for the schedule); ${left.rows[0].n} records left, ` +
           `${(Number(left.rows[0].bytes) / 1024 ** 3).toFixed(2)} GiB`,

@@ -256,20 +256,29 @@ export class ArtifactRecordsService {
   }
 
   /**
-   * Of `ids`, those a record outside them refers to (a docker blob or manifest that a cached
-   * manifest or index still names, in the same remote): they stay while it does.
+   * Of `candidates`, those a record not in `gone` names (a docker blob or manifest that a cached
+   * manifest or index still names, in the same remote): they stay while it does. One probe of
+   * the GIN index on `refers_to` per candidate.
    */
-  async referencedFromOutside(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) {
+  async referencedFromOutside(
+    candidates: ReadonlyArray<Pick<UsedRecord, 'id' | 'remote' | 'sha256'>>,
+    gone: readonly string[],
+  ): Promise<Set<string>> {
+    if (candidates.length === 0) {
       return new Set();
     }
     const rows: Array<{ id: string }> = await this.database.requireSource().query(
-      `SELECT c.id::text AS id FROM cached_artifacts c
-        WHERE c.id = ANY($1::bigint[])
-          AND EXISTS (SELECT 1 FROM cached_artifacts m
-                       WHERE m.refers_to @> ARRAY[c.sha256::text] AND m.refers_to IS NOT NULL
-                         AND m.remote = c.remote AND m.id <> ALL($1::bigint[]))`,
-      [ids],
+      `SELECT v.id FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, remote, sha256)
+        CROSS JOIN LATERAL (SELECT 1 FROM cached_artifacts m
+                             WHERE m.refers_to @> ARRAY[v.sha256] AND m.refers_to IS NOT NULL
+                               AND m.remote = v.remote AND m.id <> ALL($4::bigint[])
+                             LIMIT 1) AS named`,
+      [
+        candidates.map((record) => record.id),
+        candidates.map((record) => record.remote),
+        candidates.map((record) => record.sha256),
+        gone,
+      ],
     );
     return new Set(rows.map((row) => row.id));
   }
@@ -327,24 +336,23 @@ export class ArtifactRecordsService {
   }
 
   /**
-   * What the docker remotes' sharing saves: each blob stored once, though N > 1 cached images
-   * name it, saves (N - 1) times its size.
+   * What the docker remotes' sharing saves: each blob (or manifest) stored once, though N > 1
+   * cached images name it, saves (N - 1) times its size.
    */
   async sharedBlobBytes(remotes: readonly string[]): Promise<number> {
     if (remotes.length === 0) {
       return 0;
     }
     const rows: Array<{ bytes: string }> = await this.database.requireSource().query(
-      `SELECT COALESCE(sum(size * (images - 1)), 0)::text AS bytes
-         FROM (SELECT b.size,
-                      (SELECT count(DISTINCT split_part(m.path, '/manifests/', 1))
-                         FROM cached_artifacts m
-                        WHERE m.remote = b.remote AND m.refers_to IS NOT NULL
-                          AND m.refers_to @> ARRAY[b.sha256::text]) AS images
-                 FROM (SELECT DISTINCT ON (remote, storage_key) remote, sha256, size
-                         FROM cached_artifacts
-                        WHERE remote = ANY($1) AND path LIKE '%/blobs/%') AS b) AS shared
-        WHERE images > 1`,
+      `SELECT COALESCE(sum(stored.size * (named.images - 1)), 0)::text AS bytes
+         FROM (SELECT m.remote, child, count(DISTINCT split_part(m.path, '/manifests/', 1)) AS images
+                 FROM cached_artifacts m CROSS JOIN LATERAL unnest(m.refers_to) AS child
+                WHERE m.remote = ANY($1) AND m.refers_to IS NOT NULL
+                GROUP BY m.remote, child
+               HAVING count(DISTINCT split_part(m.path, '/manifests/', 1)) > 1) AS named
+         CROSS JOIN LATERAL (SELECT c.size FROM cached_artifacts c
+                              WHERE c.remote = named.remote AND c.sha256 = named.child::bpchar
+                              LIMIT 1) AS stored`,
       [remotes],
     );
     return Number(rows[0]?.bytes ?? 0);

@@ -310,8 +310,7 @@ class Pass {
     }
     // A dry run deletes no records: what it already picked counts as gone.
     const gone = [...candidates.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
-    const named = await this.deps.records.referencedFromOutside(gone);
-    return new Set(candidates.filter((record) => named.has(record.id)).map((record) => record.id));
+    return this.deps.records.referencedFromOutside(candidates, gone);
   }
 
   /**

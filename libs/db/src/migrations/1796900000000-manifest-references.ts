@@ -5,7 +5,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * manifest record lists the digests it names (`refers_to`, null until known: the eviction pass
  * fills it in for records written before this column), and records are found by digest. Adding
  * a nullable column rewrites nothing; the indexes are built CONCURRENTLY (outside a transaction),
- * so a running cache keeps recording fetches and hits meanwhile.
+ * so a running cache keeps recording fetches and hits meanwhile. The GIN index has no pending
+ * list (fastupdate off): only manifests are in it, and with one the planner, costing the list's
+ * scan, read the whole table for each lookup after a burst of fetches.
  */
 export class ManifestReferences1796900000000 implements MigrationInterface {
   name = 'ManifestReferences1796900000000';
@@ -17,7 +19,8 @@ export class ManifestReferences1796900000000 implements MigrationInterface {
     );
     await queryRunner.query(
       `CREATE INDEX CONCURRENTLY IF NOT EXISTS cached_artifacts_refers_to
-         ON cached_artifacts USING gin (refers_to) WHERE refers_to IS NOT NULL`,
+         ON cached_artifacts USING gin (refers_to) WITH (fastupdate = off)
+         WHERE refers_to IS NOT NULL`,
     );
     await queryRunner.query(
       `CREATE INDEX CONCURRENTLY IF NOT EXISTS cached_artifacts_remote_sha256
