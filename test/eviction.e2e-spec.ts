@@ -54,7 +54,7 @@ describe('eviction', () => {
     for (let i = 1; i <= 6; i += 1) {
       upstream.set(`files/f${i}.bin`, { body: generatedSlice(i * MiB, MiB) });
     }
-    for (const name of ['a', 'b']) {
+    for (const name of ['a', 'b', 'c']) {
       upstream.set(`old/${name}.bin`, { body: generatedSlice(0, 64 * 1024) });
     }
     stack = await Stack.start({
@@ -153,6 +153,21 @@ describe('eviction', () => {
     ]);
     expect((await get('old', 'b.bin')).headers['x-artifact-source']).toBe('cache');
     expect((await get('old', 'a.bin')).headers['x-artifact-source']).toBe('remote');
+  });
+
+  it('keeps the copy a fetch published while the pass ran, though it removes the record it read', async () => {
+    expect((await get('old', 'c.bin')).headers['x-artifact-source']).toBe('remote');
+    await stack.recordsWritten('old', 3);
+    // The pass's view of a file fetched again under it: a record of a fetch long ago, an
+    // object stored just now (whose own record the fetcher writes next).
+    await stack.query(
+      `UPDATE cached_artifacts SET fetched_at = now() - interval '1 hour', last_accessed_at = NULL
+        WHERE remote = 'old' AND path = 'c.bin'`,
+    );
+    const pass = await json<PassReport>('POST', '/admin/api/evict');
+    expect(pass.removed).toContainEqual(expect.objectContaining({ remote: 'old', path: 'c.bin' }));
+    expect(stack.storedKeys()).toContain('old/c.bin');
+    expect((await get('old', 'c.bin')).headers['x-artifact-source']).toBe('cache');
   });
 });
 

@@ -46,6 +46,8 @@ export interface UsedRecord {
   lastUsedExact: string;
   /** the fetch this record describes, exactly as Postgres has it */
   fetchedAt: string;
+  /** the same, as a date (milliseconds) */
+  fetchedDate: Date;
 }
 
 const LAST_USE = 'COALESCE(last_accessed_at, fetched_at)';
@@ -219,7 +221,8 @@ export class ArtifactRecordsService {
     params.push(limit);
     const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
       `SELECT id, remote, path, storage_key, size, sha256, ${LAST_USE} AS last_used,
-              ${LAST_USE}::text AS last_used_exact, fetched_at::text AS fetched_at
+              ${LAST_USE}::text AS last_used_exact, fetched_at::text AS fetched_at,
+              fetched_at AS fetched_date
          FROM cached_artifacts
         WHERE ${where.join(' AND ')}
         ORDER BY ${LAST_USE}, id
@@ -236,6 +239,7 @@ export class ArtifactRecordsService {
       lastUsed: row.last_used as Date,
       lastUsedExact: row.last_used_exact as string,
       fetchedAt: row.fetched_at as string,
+      fetchedDate: row.fetched_date as Date,
     }));
   }
 

@@ -18,6 +18,12 @@ const PAGE = 1000;
 const STORAGE_CONCURRENCY = 16;
 /** Removed files listed in a pass's report (the counts cover them all). */
 const MAX_LISTED = 1000;
+/**
+ * An object stored this long after its record's fetch was published by a newer fetch than the
+ * record describes (the file was fetched again while the pass ran): it stays. The margin covers
+ * clock skew between fetchers, Postgres and the S3 server.
+ */
+const REFETCH_MARGIN_MS = 60_000;
 /** Reading one stored manifest whose references a pass records. */
 const MANIFEST_READ_TIMEOUT_MS = 10_000;
 
@@ -301,6 +307,19 @@ class Pass {
     }
   }
 
+  /**
+   * Deletes the record's object unless a fetch published it anew since the record was read (its
+   * own record, written next, keeps it; otherwise the copy just fetched would be lost to a
+   * record that describes an older one).
+   */
+  private async deleteUnlessRefetched(record: UsedRecord): Promise<void> {
+    const { storage } = this.deps;
+    const info = await storage.head(record.storageKey);
+    if (info && info.storedAt.getTime() <= record.fetchedDate.getTime() + REFETCH_MARGIN_MS) {
+      await storage.delete(record.storageKey);
+    }
+  }
+
   /** Of a page of docker records, those a cached manifest outside the pass's picks names. */
   private async stillReferenced(picked: readonly UsedRecord[]): Promise<Set<string>> {
     const docker = new Set(this.dockerRemotes());
@@ -326,7 +345,7 @@ class Pass {
     if (picked.length === 0) {
       return 0;
     }
-    const { storage, records, redis, metrics } = this.deps;
+    const { records, redis, metrics } = this.deps;
     const ids = [...picked.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
     // Only docker blobs share a stored object (a generic file's key is its remote and path).
     const docker = new Set(this.dockerRemotes());
@@ -344,7 +363,9 @@ class Pass {
     const bytesOf = (record: UsedRecord) =>
       freed.get(record.storageKey) === record ? record.size : 0;
     if (!this.dryRun) {
-      await inBatches([...freed.keys()], STORAGE_CONCURRENCY, (key) => storage.delete(key));
+      await inBatches([...freed.values()], STORAGE_CONCURRENCY, (record) =>
+        this.deleteUnlessRefetched(record),
+      );
       await records.deleteUnlessRefetched(picked);
       // One message for the page; a single key is read as a prefix, which drops the same copy.
       if (freed.size > 0) {
