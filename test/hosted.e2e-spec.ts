@@ -7,6 +7,7 @@ import { download, rawRequest, request, sha256Of } from './helpers/http';
 import { scratchDir } from './helpers/isolated-services';
 import { Stack } from './helpers/stack';
 import { runCommand } from '../tools/processes';
+import { waitFor } from '../tools/wait-for';
 import { UpstreamServer, generatedSha256, generatedStream } from './helpers/upstream-server';
 
 const TOKEN = 'test-admin-token';
@@ -169,8 +170,15 @@ describe('hosted remotes and the admin token', () => {
         headers: { range: 'bytes=0-9' },
       });
       expect(range.status).toBe(206);
-      const rows = await stack.query<{ size: string; sha256: string }>(
-        `SELECT size, sha256 FROM hosted_files WHERE remote = 'files' AND path = 'releases/v1/tool-1.0.tar.gz'`,
+      // The record is written on the side: it arrives shortly after the 201.
+      const rows = await waitFor(
+        async () => {
+          const found = await stack.query<{ size: string; sha256: string }>(
+            `SELECT size, sha256 FROM hosted_files WHERE remote = 'files' AND path = 'releases/v1/tool-1.0.tar.gz'`,
+          );
+          return found.length > 0 ? found : null;
+        },
+        { description: 'the upload recorded in Postgres', timeoutMs: 10_000 },
       );
       expect(rows).toEqual([{ size: String(content.length), sha256: sha256Of(content) }]);
     });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { exitOnFatal, forceExitAfterGrace } from '@app/common';
+import { AppLogger, exitOnFatal, forceExitAfterGrace } from '@app/common';
 import { type AppConfig, loadAppConfig } from '@app/config';
 import { FetcherModule } from './fetcher.module';
 
@@ -9,6 +9,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(
     FetcherModule.forRoot(config),
     new FastifyAdapter({ return503OnClosing: true }),
+    { logger: new AppLogger({ app: 'fetcher', ...config.log }) },
   );
   app.enableShutdownHooks();
   forceExitAfterGrace();

@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { exitOnFatal, forceExitAfterGrace } from '@app/common';
+import { AppLogger, exitOnFatal, forceExitAfterGrace } from '@app/common';
 import { type AppConfig, loadAppConfig } from '@app/config';
 import { MetricsService, answerClusterMetrics } from '@app/metrics';
 import { AdminTokenCheck } from './admin/admin-token';
@@ -14,6 +12,9 @@ import { superviseGateways } from './cluster/gateway-supervisor';
 import { ApiExceptionFilter } from './errors/api-exception.filter';
 import { GatewayModule } from './gateway.module';
 import { HitRoute } from './hits/hit-route';
+import { requestIdOf } from './http/request-id';
+import { RequestLog } from './http/request-log';
+import { registerRequestLog } from './http/request-log.hook';
 import { registerRequestMetrics } from './http/request-metrics.hook';
 
 async function bootstrap(config: AppConfig): Promise<void> {
@@ -35,7 +36,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(
     GatewayModule.forRoot(config),
     adapter,
-    { bodyParser: false },
+    { bodyParser: false, logger: new AppLogger({ app: 'gateway', ...config.log }) },
   );
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeAllContentTypeParsers();
@@ -44,18 +45,11 @@ async function bootstrap(config: AppConfig): Promise<void> {
   await registerQueueBoard(app, new AdminTokenCheck(config.adminToken));
   app.useGlobalFilters(new ApiExceptionFilter());
   registerRequestMetrics(fastify, app.get(MetricsService));
+  registerRequestLog(fastify, app.get(RequestLog));
   app.get(HitRoute).attach(fastify.server);
   app.enableShutdownHooks();
   forceExitAfterGrace();
   await app.listen(config.port, config.host);
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/** A client's (or a proxy's) X-Request-Id when it is a plain token, else a fresh one. */
-function requestIdOf(request: IncomingMessage): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 let config: AppConfig;

@@ -1,3 +1,4 @@
+export * from './app-logger';
 export * from './app-version';
 export * from './artifact-error';
 export * from './bootstrap';

@@ -12,6 +12,7 @@ import type {
   RemoteConfig,
   StorageConfig,
 } from './config.types';
+import { LOG_LEVELS } from './config.types';
 import { parseByteSize } from './byte-size';
 import { substituteEnv } from './env-substitution';
 import { PACKAGE_DEFAULTS } from './package-defaults';
@@ -253,6 +254,11 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     memoryTier: {
       maxBytes: read.bytes('MEMORY_TIER_SIZE', 256 * MiB),
       maxObjectBytes: read.bytes('MEMORY_TIER_MAX_OBJECT', 4 * MiB),
+    },
+    log: {
+      level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+      format: read.oneOf('LOG_FORMAT', ['json', 'text', 'auto'], 'auto'),
+      access: read.boolean('ACCESS_LOG', true),
     },
   };
 }

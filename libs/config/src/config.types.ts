@@ -122,6 +122,7 @@ export interface AppConfig {
   readonly gatewayProcesses: number;
   /** each gateway process's in-memory copies of small immutable hits (0 bytes: off) */
   readonly memoryTier: { readonly maxBytes: number; readonly maxObjectBytes: number };
+  readonly log: LogConfig;
   readonly remotes: Readonly<Record<string, RemoteConfig>>;
   readonly docker: { readonly defaultRemote: string | null };
   /** the remotes file's `storage`: a cap over every remote, and how often eviction runs */
@@ -130,3 +131,15 @@ export interface AppConfig {
 
 /** How a path of a remote is cached, or that it is refused. */
 export type PathClass = 'immutable' | 'mutable' | 'forbidden';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LogConfig {
+  /** the least severe lines written */
+  readonly level: LogLevel;
+  /** json: one object per line; text: for a terminal; auto: text on a terminal, else json */
+  readonly format: 'json' | 'text' | 'auto';
+  /** one line per request the gateway answers */
+  readonly access: boolean;
+}

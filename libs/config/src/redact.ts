@@ -74,6 +74,7 @@ export interface RedactedRuntime {
   readonly leftover_max_age: number;
   readonly gateway_processes: number;
   readonly memory_tier: { readonly max_bytes: number; readonly max_object_bytes: number };
+  readonly log: { readonly level: string; readonly format: string; readonly access: boolean };
 }
 
 /**
@@ -199,5 +200,6 @@ export function redactRuntime(config: AppConfig): RedactedRuntime {
       max_bytes: config.memoryTier.maxBytes,
       max_object_bytes: config.memoryTier.maxObjectBytes,
     },
+    log: { level: config.log.level, format: config.log.format, access: config.log.access },
   };
 }

@@ -51,3 +51,12 @@ function tokenOf(header: string | undefined): string | null {
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
+
+/**
+ * Who presented the credentials, for audit lines: the first 12 hex digits of the token's
+ * sha256 (never the token); null when the header carries none.
+ */
+export function tokenFingerprint(header: string | undefined): string | null {
+  const presented = tokenOf(header);
+  return presented === null ? null : digest(presented).toString('hex').slice(0, 12);
+}

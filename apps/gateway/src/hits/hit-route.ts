@@ -10,7 +10,9 @@ import { performance } from 'node:perf_hooks';
 import { MetricsService } from '@app/metrics';
 import { ArtifactsService } from '../artifacts/artifacts.service';
 import { splitRemotePath } from '../http/path-guard';
+import { requestIdOf } from '../http/request-id';
 import { registryRouteOf } from '../http/request-labels';
+import { RequestLog } from '../http/request-log';
 import { RegistryService } from '../registry/registry.service';
 import type { PullTarget } from '../serving/pull-through.service';
 import { PullThroughService } from '../serving/pull-through.service';
@@ -44,6 +46,7 @@ export class HitRoute {
     private readonly registry: RegistryService,
     private readonly pullThrough: PullThroughService,
     private readonly metrics: MetricsService,
+    private readonly requestLog: RequestLog,
   ) {}
 
   private fullRoutes: RequestListener = () => undefined;
@@ -77,7 +80,7 @@ export class HitRoute {
     }
     const held = this.pullThrough.memoryHit(known.target, method);
     if (held) {
-      this.send(known, held, response, started);
+      this.send(known, held, request, response, started);
       return true;
     }
     if (method === 'HEAD') {
@@ -101,21 +104,43 @@ export class HitRoute {
       plan = null;
     }
     if (plan) {
-      this.send(known, plan, response, started);
+      this.send(known, plan, request, response, started);
     } else {
       this.fullRoutes(request, response);
     }
   }
 
-  private send(known: KnownUrl, plan: ServePlan, response: ServerResponse, started: number): void {
+  private send(
+    known: KnownUrl,
+    plan: ServePlan,
+    request: IncomingMessage,
+    response: ServerResponse,
+    started: number,
+  ): void {
     const remote = known.target.remote.name;
+    const length = Number(plan.headers['content-length']);
     response.once('finish', () => {
       this.metrics.request(remote, known.route, 'cache', plan.status, elapsed(started));
-      const length = Number(plan.headers['content-length']);
       if (plan.body && length > 0) {
         this.metrics.served(remote, 'cache', length);
       }
     });
+    const requestId = requestIdOf(request);
+    response.once('close', () =>
+      this.requestLog.access({
+        requestId,
+        method: request.method ?? 'GET',
+        path: request.url ?? '',
+        remote,
+        route: known.route,
+        source: 'cache',
+        status: plan.status,
+        bytes: Number.isFinite(length) ? length : null,
+        completed: response.writableFinished,
+        seconds: elapsed(started),
+      }),
+    );
+    response.setHeader('x-request-id', requestId);
     sendPlan(response, plan);
   }
 

@@ -2,10 +2,12 @@ import { Module } from '@nestjs/common';
 import { ArtifactsModule } from '../artifacts/artifacts.module';
 import { RegistryModule } from '../registry/registry.module';
 import { ServingModule } from '../serving/serving.module';
+import { RequestLog } from '../http/request-log';
 import { HitRoute } from './hit-route';
 
 @Module({
   imports: [ArtifactsModule, RegistryModule, ServingModule],
-  providers: [HitRoute],
+  providers: [HitRoute, RequestLog],
+  exports: [RequestLog],
 })
 export class HitsModule {}

@@ -1,0 +1,133 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { type LogFormat, formatLogLine, isLogged, resolveLogFormat } from '@app/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
+/** What one answered request's access line says. */
+export interface AccessEntry {
+  requestId: string;
+  method: string;
+  /** the path asked for, without its query */
+  path: string;
+  remote: string;
+  route: string;
+  /** X-Artifact-Source (cache, remote, stale, local) or `-` */
+  source: string;
+  status: number;
+  /** the body's length as declared (Content-Length); null when it was not */
+  bytes: number | null;
+  /** false when the client went away before the last byte */
+  completed: boolean;
+  seconds: number;
+}
+
+/** What a request that changes something (upload, delete, flush, purge, admin action) did. */
+export interface AuditEntry {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  /** tokenFingerprint of the credentials presented; null: none */
+  who: string | null;
+}
+
+/** Lines gathered this long at most before they are written together. */
+const FLUSH_AFTER_MS = 100;
+const FLUSH_AT_BYTES = 64 * 1024;
+
+/**
+ * The gateway's access and audit lines (docs/OPERATIONS.md "Logs"), in the apps' log format.
+ * Access lines are written in batches, so a hit costs no write of its own.
+ */
+@Injectable()
+export class RequestLog implements OnApplicationShutdown {
+  private readonly format: LogFormat;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly flushOnExit = () => this.flush();
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.format = resolveLogFormat(config.log.format);
+    process.once('exit', this.flushOnExit);
+  }
+
+  access(entry: AccessEntry): void {
+    if (!this.config.log.access || !isLogged('info', this.config.log.level)) {
+      return;
+    }
+    this.add(
+      formatLogLine(
+        {
+          time: new Date(),
+          level: 'info',
+          app: 'gateway',
+          context: 'access',
+          msg: `${entry.method} ${entry.path} ${entry.status}`,
+          fields: {
+            request_id: entry.requestId,
+            method: entry.method,
+            path: entry.path,
+            remote: entry.remote,
+            route: entry.route,
+            source: entry.source,
+            status: entry.status,
+            bytes: entry.bytes,
+            completed: entry.completed,
+            ms: Math.round(entry.seconds * 1e6) / 1000,
+          },
+        },
+        this.format,
+      ),
+    );
+  }
+
+  audit(entry: AuditEntry): void {
+    this.add(
+      formatLogLine(
+        {
+          time: new Date(),
+          level: 'info',
+          app: 'gateway',
+          context: 'audit',
+          msg: `${entry.method} ${entry.path} ${entry.status} by ${entry.who ?? 'anonymous'}`,
+          fields: {
+            request_id: entry.requestId,
+            method: entry.method,
+            path: entry.path,
+            status: entry.status,
+            who: entry.who,
+          },
+        },
+        this.format,
+      ),
+    );
+    this.flush();
+  }
+
+  private add(line: string): void {
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes >= FLUSH_AT_BYTES) {
+      this.flush();
+    } else {
+      this.timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending.length > 0) {
+      process.stdout.write(this.pending.join(''));
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.flush();
+    process.removeListener('exit', this.flushOnExit);
+  }
+}
