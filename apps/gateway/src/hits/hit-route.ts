@@ -119,14 +119,16 @@ export class HitRoute {
   ): void {
     const remote = known.target.remote.name;
     const length = Number(plan.headers['content-length']);
-    response.once('finish', () => {
-      this.metrics.request(remote, known.route, 'cache', plan.status, elapsed(started));
-      if (plan.body && length > 0) {
-        this.metrics.served(remote, 'cache', length);
-      }
-    });
     const requestId = requestIdOf(request);
-    response.once('close', () =>
+    response.once('close', () => {
+      const seconds = elapsed(started);
+      const completed = response.writableFinished;
+      if (completed) {
+        this.metrics.request(remote, known.route, 'cache', plan.status, seconds);
+        if (plan.body && length > 0) {
+          this.metrics.served(remote, 'cache', length);
+        }
+      }
       this.requestLog.access({
         requestId,
         method: request.method ?? 'GET',
@@ -136,10 +138,10 @@ export class HitRoute {
         source: 'cache',
         status: plan.status,
         bytes: Number.isFinite(length) ? length : null,
-        completed: response.writableFinished,
-        seconds: elapsed(started),
-      }),
-    );
+        completed,
+        seconds,
+      });
+    });
     response.setHeader('x-request-id', requestId);
     sendPlan(response, plan);
   }

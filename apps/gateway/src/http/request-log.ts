@@ -44,6 +44,8 @@ export class RequestLog implements OnApplicationShutdown {
   private pending: string[] = [];
   private pendingBytes = 0;
   private timer: NodeJS.Timeout | null = null;
+  private lastMs = 0;
+  private lastIso = '';
   private readonly flushOnExit = () => this.flush();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
@@ -55,30 +57,55 @@ export class RequestLog implements OnApplicationShutdown {
     if (!this.config.log.access || !isLogged('info', this.config.log.level)) {
       return;
     }
-    this.add(
-      formatLogLine(
-        {
-          time: new Date(),
-          level: 'info',
-          app: 'gateway',
-          context: 'access',
-          msg: `${entry.method} ${entry.path} ${entry.status}`,
-          fields: {
-            request_id: entry.requestId,
-            method: entry.method,
-            path: entry.path,
-            remote: entry.remote,
-            route: entry.route,
-            source: entry.source,
-            status: entry.status,
-            bytes: entry.bytes,
-            completed: entry.completed,
-            ms: Math.round(entry.seconds * 1e6) / 1000,
-          },
-        },
-        this.format,
-      ),
+    this.add(this.format === 'json' ? this.accessJson(entry) : this.accessText(entry));
+  }
+
+  /**
+   * The same line formatLogLine writes, put together by hand: it is written for every hit, and
+   * building an object to stringify cost the 4 KiB hit a measurable share of its time.
+   */
+  private accessJson(entry: AccessEntry): string {
+    const path = JSON.stringify(entry.path);
+    const msg = JSON.stringify(`${entry.method} ${entry.path} ${entry.status}`);
+    return (
+      `{"time":"${this.now()}","level":"info","app":"gateway","context":"access","msg":${msg},` +
+      `"request_id":${JSON.stringify(entry.requestId)},"method":"${entry.method}","path":${path},` +
+      `"remote":${JSON.stringify(entry.remote)},"route":"${entry.route}","source":"${entry.source}",` +
+      `"status":${entry.status},"bytes":${entry.bytes ?? 'null'},"completed":${entry.completed},` +
+      `"ms":${Math.round(entry.seconds * 1e6) / 1000}}\n`
     );
+  }
+
+  private accessText(entry: AccessEntry): string {
+    return formatLogLine(
+      {
+        time: new Date(),
+        level: 'info',
+        app: 'gateway',
+        context: 'access',
+        msg: `${entry.method} ${entry.path} ${entry.status}`,
+        fields: {
+          request_id: entry.requestId,
+          remote: entry.remote,
+          route: entry.route,
+          source: entry.source,
+          bytes: entry.bytes,
+          completed: entry.completed,
+          ms: Math.round(entry.seconds * 1e6) / 1000,
+        },
+      },
+      'text',
+    );
+  }
+
+  /** The time as ISO 8601, made once per millisecond however many lines share it. */
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
   }
 
   audit(entry: AuditEntry): void {
