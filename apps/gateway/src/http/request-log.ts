@@ -30,20 +30,21 @@ export interface AuditEntry {
   who: string | null;
 }
 
-/** Lines gathered this long at most before they are written together. */
-const FLUSH_AFTER_MS = 100;
+/** Lines gathered at most before they are written together (else at the loop turn's end). */
 const FLUSH_AT_BYTES = 64 * 1024;
 
 /**
  * The gateway's access and audit lines (docs/OPERATIONS.md "Logs"), in the apps' log format.
- * Access lines are written in batches, so a hit costs no write of its own.
+ * The lines of one turn of the event loop are written together, so a hit costs no write of its
+ * own; and no later, so that they die young: held for 100 ms they outlived scavenges, were
+ * promoted, and the old generation's collections cost 4 KiB hits a fifth of their rate.
  */
 @Injectable()
 export class RequestLog implements OnApplicationShutdown {
   private readonly format: LogFormat;
   private pending: string[] = [];
   private pendingBytes = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private scheduled: NodeJS.Immediate | null = null;
   private lastMs = 0;
   private lastIso = '';
   private readonly flushOnExit = () => this.flush();
@@ -137,14 +138,14 @@ export class RequestLog implements OnApplicationShutdown {
     if (this.pendingBytes >= FLUSH_AT_BYTES) {
       this.flush();
     } else {
-      this.timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();
+      this.scheduled ??= setImmediate(() => this.flush());
     }
   }
 
   flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
     }
     if (this.pending.length > 0) {
       process.stdout.write(this.pending.join(''));
