@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { REDIS, RedisLease, STORAGE_DROPPED_CHANNEL } from '@app/cache';
+import { isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, type RemoteUsage, type UsedRecord } from '@app/db';
 import { MANIFEST_MAX_BYTES, readManifest, referencedDigests } from '@app/formats';
@@ -223,7 +224,9 @@ class Pass {
 
   /**
    * Docker manifests cached before their references were recorded (by an older release) get
-   * them now, read from the stored copy; one that cannot be read refers to nothing.
+   * them now, read from the stored copy; one whose copy is gone refers to nothing. Storage
+   * failing ends this for the pass, leaving the rest for the next (an empty list recorded then
+   * would leave a cached image's blobs unprotected for good).
    */
   private async recordReferences(): Promise<void> {
     const { records } = this.deps;
@@ -231,7 +234,14 @@ class Pass {
     for (;;) {
       const page = await records.manifestsWithoutReferences(docker, PAGE);
       for (const manifest of page) {
-        await records.setReferences(manifest.id, await this.storedReferences(manifest.storageKey));
+        const references = await this.storedReferences(manifest.storageKey);
+        if (references === null) {
+          new Logger(EvictionService.name).warn(
+            `${manifest.storageKey}: storage did not answer; references left for the next pass`,
+          );
+          return;
+        }
+        await records.setReferences(manifest.id, references);
       }
       if (page.length < PAGE) {
         return;
@@ -240,23 +250,28 @@ class Pass {
     }
   }
 
-  private async storedReferences(key: string): Promise<string[]> {
+  /** The digests a stored manifest names; null when storage could not be read. */
+  private async storedReferences(key: string): Promise<string[] | null> {
     const signal = AbortSignal.timeout(MANIFEST_READ_TIMEOUT_MS);
+    let found;
     try {
-      const found = await this.deps.storage.read(key, { signal });
-      if (!found) {
-        return [];
-      }
-      if (found.info.size > MANIFEST_MAX_BYTES) {
-        found.body.destroy();
-        return [];
-      }
+      found = await this.deps.storage.read(key, { signal });
+    } catch {
+      return null;
+    }
+    if (!found) {
+      return [];
+    }
+    if (found.info.size > MANIFEST_MAX_BYTES) {
+      found.body.destroy();
+      return [];
+    }
+    try {
       return referencedDigests((await readManifest(found.body, undefined)).bytes);
     } catch (error) {
-      new Logger(EvictionService.name).warn(
-        `${key}: references not read: ${(error as Error).message}`,
-      );
-      return [];
+      found.body.destroy();
+      // Over the cap: not a manifest the cache could have served, so it names nothing.
+      return isArtifactError(error, 'upstream_integrity') ? [] : null;
     }
   }
 
