@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { AppConfig } from '@app/config';
 import { type AccessEntry, RequestLog } from './request-log';
 
@@ -15,24 +14,25 @@ const entry: AccessEntry = {
   seconds: 0.000412,
 };
 
-async function written(format: 'json' | 'text', write: (log: RequestLog) => void): Promise<string> {
+function written(format: 'json' | 'text', write: (log: RequestLog) => void): string {
   const config = { log: { level: 'info', format, access: true } } as unknown as AppConfig;
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  const log = new RequestLog(config, sink);
-  write(log);
-  await log.onApplicationShutdown();
-  return chunks.join('');
+  const log = new RequestLog(config);
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  try {
+    write(log);
+    log.flush();
+    return out.mock.calls.map(([text]) => String(text)).join('');
+  } finally {
+    out.mockRestore();
+    log.onApplicationShutdown();
+  }
 }
 
 describe('RequestLog', () => {
-  it('writes an access line as one JSON object, whatever the path holds', async () => {
-    const lines = (await written('json', (log) => log.access(entry))).split('\n').filter(Boolean);
+  it('writes an access line as one JSON object, whatever the path holds', () => {
+    const lines = written('json', (log) => log.access(entry))
+      .split('\n')
+      .filter(Boolean);
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toEqual({
       time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -53,19 +53,17 @@ describe('RequestLog', () => {
     });
   });
 
-  it('writes a declared length of none as null, and text on a terminal', async () => {
-    const json = await written('json', (log) =>
-      log.access({ ...entry, bytes: null, completed: false }),
-    );
+  it('writes a declared length of none as null, and text on a terminal', () => {
+    const json = written('json', (log) => log.access({ ...entry, bytes: null, completed: false }));
     expect(JSON.parse(json)).toMatchObject({ bytes: null, completed: false });
-    const text = await written('text', (log) => log.access(entry));
+    const text = written('text', (log) => log.access(entry));
     expect(text).toMatch(
       / INFO {2}gateway \[access\] GET .* 200 request_id=build-17 .*ms=0\.412\n$/,
     );
   });
 
-  it('writes an audit line at once, naming who by fingerprint', async () => {
-    const text = await written('json', (log) =>
+  it('writes an audit line at once, naming who by fingerprint', () => {
+    const text = written('json', (log) =>
       log.audit({ requestId: 'r1', method: 'DELETE', path: '/cache/x/', status: 200, who: 'ab12' }),
     );
     expect(JSON.parse(text)).toMatchObject({ context: 'audit', who: 'ab12', status: 200 });

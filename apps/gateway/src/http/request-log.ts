@@ -1,11 +1,6 @@
-import { createWriteStream, writeSync } from 'node:fs';
-import type { Writable } from 'node:stream';
-import { Inject, Injectable, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type LogFormat, formatLogLine, isLogged, resolveLogFormat } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-
-/** Where the lines go instead of stdout (specs). */
-export const REQUEST_LOG_SINK = Symbol('REQUEST_LOG_SINK');
 
 /** What one answered request's access line says. */
 export interface AccessEntry {
@@ -40,11 +35,9 @@ const FLUSH_AT_BYTES = 64 * 1024;
 
 /**
  * The gateway's access and audit lines (docs/OPERATIONS.md "Logs"), in the apps' log format.
- * The lines of one turn of the event loop are handed over together, so a hit costs no write of
- * its own; and no later, so that they die young: held for 100 ms they outlived scavenges, were
- * promoted, and the old generation's collections cost 4 KiB hits a fifth of their rate. Off a
- * terminal they are written to stdout's descriptor on the thread pool: process.stdout writes a
- * file synchronously, and a write that waited for the disk stalled every request behind it.
+ * The lines of one turn of the event loop are written together, so a hit costs no write of its
+ * own; and no later, so that they die young: held for 100 ms they outlived scavenges, were
+ * promoted, and the old generation's collections cost 4 KiB hits a fifth of their rate.
  */
 @Injectable()
 export class RequestLog implements OnApplicationShutdown {
@@ -54,19 +47,10 @@ export class RequestLog implements OnApplicationShutdown {
   private scheduled: NodeJS.Immediate | null = null;
   private lastMs = 0;
   private lastIso = '';
-  private readonly flushOnExit = () => this.writeNowAndSync();
-  private readonly sink: Writable;
+  private readonly flushOnExit = () => this.flush();
 
-  constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Optional() @Inject(REQUEST_LOG_SINK) sink?: Writable,
-  ) {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.format = resolveLogFormat(config.log.format);
-    this.sink =
-      sink ??
-      (process.stdout.isTTY
-        ? process.stdout
-        : createWriteStream('/dev/stdout', { fd: 1, autoClose: false }));
     process.once('exit', this.flushOnExit);
   }
 
@@ -164,37 +148,14 @@ export class RequestLog implements OnApplicationShutdown {
       this.scheduled = null;
     }
     if (this.pending.length > 0) {
-      this.sink.write(this.pending.join(''));
+      process.stdout.write(this.pending.join(''));
       this.pending = [];
       this.pendingBytes = 0;
     }
   }
 
-  /** At exit nothing asynchronous runs any more: what is left is written at once. */
-  private writeNowAndSync(): void {
-    if (this.pending.length > 0) {
-      try {
-        writeSync(1, this.pending.join(''));
-      } catch {
-        // stdout gone: nothing left to tell
-      }
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
-  }
-
-  /** Hands over what is pending and waits (1 s at most) until it is written. */
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.flush();
     process.removeListener('exit', this.flushOnExit);
-    if (this.sink !== process.stdout) {
-      await new Promise<void>((resolve) => {
-        const deadline = setTimeout(resolve, 1000);
-        this.sink.write('', () => {
-          clearTimeout(deadline);
-          resolve();
-        });
-      });
-    }
   }
 }
