@@ -141,12 +141,15 @@ class Pass {
   private readonly now = new Date();
   private readonly removed = new Set<string>();
   private readonly report: PassReport;
+  /** remotes whose records are docker manifests and blobs (references, shared objects) */
+  private readonly docker: ReadonlySet<string>;
 
   constructor(
     private readonly deps: PassDeps,
     private readonly remotes: readonly ProxyRemoteConfig[],
     private readonly dryRun: boolean,
   ) {
+    this.docker = new Set(remotes.filter((r) => r.package === 'docker').map((r) => r.name));
     this.report = {
       at: this.now.toISOString(),
       dryRun,
@@ -194,7 +197,7 @@ class Pass {
       for (const held of after) {
         metrics.storageUsage(held.remote, held.objects, held.bytes);
       }
-      metrics.dedupSaved(await records.sharedBlobBytes(this.dockerRemotes()));
+      metrics.dedupSaved(await records.sharedBlobBytes([...this.docker]));
       const total = after.reduce((sum, held) => sum + held.bytes, 0);
       if (cap !== null && total > cap) {
         new Logger(EvictionService.name).warn(
@@ -204,10 +207,6 @@ class Pass {
     }
     this.report.seconds = (Date.now() - this.began) / 1000;
     return this.report;
-  }
-
-  private dockerRemotes(): string[] {
-    return this.remotes.filter((r) => r.package === 'docker').map((remote) => remote.name);
   }
 
   /** Bytes the remotes hold, less what this pass removed from them. */
@@ -230,7 +229,7 @@ class Pass {
    */
   private async recordReferences(): Promise<void> {
     const { records } = this.deps;
-    const docker = this.dockerRemotes();
+    const docker = [...this.docker];
     for (;;) {
       const page = await records.manifestsWithoutReferences(docker, PAGE);
       for (const manifest of page) {
@@ -327,7 +326,7 @@ class Pass {
    * own record, written next, keeps it; otherwise the copy just fetched would be lost to a
    * record that describes an older one).
    */
-  private async deleteUnlessRefetched(record: UsedRecord): Promise<void> {
+  private async deleteObjectUnlessRefetched(record: UsedRecord): Promise<void> {
     const { storage } = this.deps;
     const info = await storage.head(record.storageKey);
     if (info && info.storedAt.getTime() <= record.fetchedDate.getTime() + REFETCH_MARGIN_MS) {
@@ -337,8 +336,7 @@ class Pass {
 
   /** Of a page of docker records, those a cached manifest outside the pass's picks names. */
   private async stillReferenced(picked: readonly UsedRecord[]): Promise<Set<string>> {
-    const docker = new Set(this.dockerRemotes());
-    const candidates = picked.filter((record) => docker.has(record.remote));
+    const candidates = picked.filter((record) => this.docker.has(record.remote));
     if (candidates.length === 0) {
       return new Set();
     }
@@ -363,9 +361,8 @@ class Pass {
     const { records, redis, metrics } = this.deps;
     const ids = [...picked.map((record) => record.id), ...(this.dryRun ? this.removed : [])];
     // Only docker blobs share a stored object (a generic file's key is its remote and path).
-    const docker = new Set(this.dockerRemotes());
     const shared = await records.keysHeldByOthers(
-      picked.filter((record) => docker.has(record.remote)),
+      picked.filter((record) => this.docker.has(record.remote)),
       ids,
     );
     // Each object freed is counted once, on the first of its records.
@@ -379,7 +376,7 @@ class Pass {
       freed.get(record.storageKey) === record ? record.size : 0;
     if (!this.dryRun) {
       await inBatches([...freed.values()], STORAGE_CONCURRENCY, (record) =>
-        this.deleteUnlessRefetched(record),
+        this.deleteObjectUnlessRefetched(record),
       );
       await records.deleteUnlessRefetched(picked);
       // One message for the page; a single key is read as a prefix, which drops the same copy.
