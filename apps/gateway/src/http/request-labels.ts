@@ -26,3 +26,21 @@ export function registryRouteOf(rest: string): string {
   }
   return rest.endsWith('/tags/list') ? 'tags' : 'registry';
 }
+
+/** The route label of a request no route labelled (health, metrics, admin, ...). */
+export function routeOf(url: string): string {
+  const path = url.split('?')[0];
+  if (path === '/' || path === '/health' || path === '/metrics' || path === '/config') {
+    return path === '/' ? 'root' : path.slice(1);
+  }
+  if (path.startsWith('/v2')) {
+    return 'registry';
+  }
+  if (path.startsWith('/cache/')) {
+    return 'flush';
+  }
+  if (path.startsWith('/admin')) {
+    return 'admin';
+  }
+  return 'other';
+}

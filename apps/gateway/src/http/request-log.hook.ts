@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { tokenFingerprint } from '../admin/admin-token';
 import type { RequestLog } from './request-log';
-import { labelsOf } from './request-labels';
+import { labelsOf, routeOf } from './request-labels';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -17,15 +17,15 @@ export function registerRequestLog(fastify: FastifyInstance, log: RequestLog): v
   });
   fastify.addHook('onResponse', (request, reply, done) => {
     const path = request.url.split('?')[0];
-    const labels = labelsOf(request.raw);
+    const labels = labelsOf(request.raw) ?? { remote: '-', route: routeOf(request.url) };
     const source = reply.getHeader('x-artifact-source');
     const length = Number(reply.getHeader('content-length'));
     log.access({
       requestId: request.id,
       method: request.method,
       path,
-      remote: labels?.remote ?? '-',
-      route: labels?.route ?? '-',
+      remote: labels.remote,
+      route: labels.route,
       source: typeof source === 'string' ? source : '-',
       status: reply.statusCode,
       bytes: Number.isFinite(length) ? length : null,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ArtifactSource, MetricsService } from '@app/metrics';
-import { labelsOf } from './request-labels';
+import { labelsOf, routeOf } from './request-labels';
 
 const SOURCES = new Set<string>(['cache', 'remote', 'stale', 'local']);
 
@@ -35,21 +35,4 @@ export function registerRequestMetrics(fastify: FastifyInstance, metrics: Metric
     }
     done();
   });
-}
-
-function routeOf(url: string): string {
-  const path = url.split('?')[0];
-  if (path === '/' || path === '/health' || path === '/metrics' || path === '/config') {
-    return path === '/' ? 'root' : path.slice(1);
-  }
-  if (path.startsWith('/v2')) {
-    return 'registry';
-  }
-  if (path.startsWith('/cache/')) {
-    return 'flush';
-  }
-  if (path.startsWith('/admin')) {
-    return 'admin';
-  }
-  return 'other';
 }
