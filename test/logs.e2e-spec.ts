@@ -37,7 +37,7 @@ describe('logs', () => {
         files: { package: 'generic', base_url: `${upstream.url}/files` },
         hosted: { package: 'local' },
       },
-      env: { ADMIN_TOKEN: TOKEN },
+      env: { ADMIN_TOKEN: TOKEN, ACCESS_LOG: 'true' },
     });
   });
 
