@@ -17,7 +17,8 @@ const FilesystemStore = require('s3rver/lib/stores/filesystem');
 // s3rver removes a directory once its last object is deleted, racing a concurrent PUT into the
 // same directory (mkdir done, open not yet): the PUT's file stream then fails unhandled and the
 // whole server dies. A real S3 has no directories; here they are only removed when no object
-// lands in them meanwhile, and the staging directory (every write passes through it) never is.
+// lands in them meanwhile, and the staging and content directories (every write passes through
+// them) never are.
 FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
   await Promise.all(
     ['object', 'object.md5', 'metadata.json'].map((resource) =>
@@ -27,7 +28,8 @@ FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key
     ),
   );
   const parts = key.split('/').slice(0, -1);
-  while (parts.length > 0 && !(parts.length === 1 && parts[0] === '.staging')) {
+  const kept = ['.staging', '.staging-content'];
+  while (parts.length > 0 && !(parts.length === 1 && kept.includes(parts[0]))) {
     try {
       await fs.rmdir(path.join(this.getBucketPath(bucket), ...parts));
     } catch (error) {

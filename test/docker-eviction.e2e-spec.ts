@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { request } from './helpers/http';
+import { metricValue } from './helpers/prometheus-text';
 import { type PublishedImage, digestOf, publishImage } from './helpers/registry-images';
 import { Stack } from './helpers/stack';
 import { UpstreamServer } from './helpers/upstream-server';
@@ -127,9 +128,14 @@ describe.each([['fs'], ['s3']] as const)('docker eviction (%s storage)', (storag
     expect(await pullImage('hub', a)).toEqual(['remote', 'remote', 'remote', 'cache', 'remote']);
     await usedSince(aShared, repulled);
 
-    // mirror (no cap) holds both images: the shared layer is stored once for two of them
+    // As the pass left them: mirror (no cap) holds both images, the shared layer once for two
+    // of them (256 KiB); b's three layers are stored once for both remotes (768 KiB), and so are
+    // the documents held under several keys (b's index by tag and by digest in both remotes, its
+    // manifest in both, a's index by tag and by digest in mirror: a few hundred bytes each).
     const metrics = (await request(`${stack.url()}/metrics`)).body.toString();
-    expect(metrics).toContain(`artifactcache_dedup_saved_bytes ${256 * KiB}`);
+    const saved = metricValue(metrics, 'artifactcache_dedup_saved_bytes');
+    expect(saved).toBeGreaterThan(1024 * KiB);
+    expect(saved).toBeLessThan(1024 * KiB + 8 * KiB);
   });
 
   it('keeps a layer whose own use is old while a cached manifest names it, references read back from storage', async () => {

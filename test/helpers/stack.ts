@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
-import { writeFile, rm } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
@@ -13,14 +13,15 @@ import {
   createBucket,
   createDatabase,
   requireEnv,
+  type TestBucket,
 } from './isolated-services';
 
 export interface StackOptions {
   /** the remotes file's `remotes` map, snake_case as in remotes.yaml */
   remotes: Record<string, Record<string, unknown>>;
   docker?: { default_remote?: string };
-  /** the remotes file's `storage` section (caps, eviction interval) */
-  storage_limits?: { max_size?: string; evict_interval?: number };
+  /** the remotes file's `storage` section (caps, eviction interval, collection grace) */
+  storage_limits?: { max_size?: string; evict_interval?: number; gc_grace?: number };
   gateways?: number;
   fetchers?: number;
   storage?: 'fs' | 's3';
@@ -85,6 +86,8 @@ export class Stack {
   readonly databaseUrl: string;
   readonly storagePath: string;
   readonly dir: string;
+  /** the stack's bucket, with s3 storage */
+  bucket: TestBucket | null = null;
 
   private constructor(
     readonly name: string,
@@ -127,7 +130,7 @@ export class Stack {
       REDIS_URL: redisUrl,
       DATABASE_URL: databaseUrl,
       ...(options.storage === 's3'
-        ? await s3Env(name)
+        ? s3Env((stack.bucket = await createBucket(name)))
         : { STORAGE_DRIVER: 'fs', STORAGE_PATH: storagePath }),
       ...options.env,
     };
@@ -219,13 +222,57 @@ export class Stack {
       .sort();
   }
 
+  /**
+   * Bytes storage holds, the way a disk or a bill counts them: fs: each file under blobs/ and
+   * content/ once, however many names it has; s3: the size of every object in the bucket.
+   */
+  async storedBytes(): Promise<number> {
+    if (this.bucket !== null) {
+      const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+      const client = new S3Client({
+        endpoint: this.bucket.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: {
+          accessKeyId: this.bucket.accessKeyId,
+          secretAccessKey: this.bucket.secretAccessKey,
+        },
+      });
+      try {
+        let bytes = 0;
+        let token: string | undefined;
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: this.bucket.bucket, ContinuationToken: token }),
+          );
+          bytes += (page.Contents ?? []).reduce((sum, object) => sum + (object.Size ?? 0), 0);
+          token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token !== undefined);
+        return bytes;
+      } finally {
+        client.destroy();
+      }
+    }
+    const sizes = new Map<number, number>();
+    for (const dir of ['blobs', 'content']) {
+      const entries = await readdir(join(this.storagePath, dir), {
+        recursive: true,
+        withFileTypes: true,
+      }).catch(() => []);
+      for (const entry of entries.filter((e) => e.isFile())) {
+        const info = await stat(join(entry.parentPath, entry.name));
+        sizes.set(info.ino, info.size);
+      }
+    }
+    return [...sizes.values()].reduce((sum, size) => sum + size, 0);
+  }
+
   async removeStorage(): Promise<void> {
     await rm(this.storagePath, { recursive: true, force: true });
   }
 }
 
-async function s3Env(name: string): Promise<Record<string, string>> {
-  const bucket = await createBucket(name);
+function s3Env(bucket: TestBucket): Record<string, string> {
   return {
     STORAGE_DRIVER: 's3',
     S3_ENDPOINT: bucket.endpoint,

@@ -513,7 +513,11 @@ describe('configuration errors', () => {
       evictUnusedAfter: 2_592_000,
     });
     expect(config.remotes.plain).toMatchObject({ maxSize: null, evictUnusedAfter: null });
-    expect(config.eviction).toEqual({ maxSize: 2 * 1024 ** 4, intervalSeconds: 60 });
+    expect(config.eviction).toEqual({
+      maxSize: 2 * 1024 ** 4,
+      intervalSeconds: 60,
+      gcGraceSeconds: 600,
+    });
   });
 
   it('takes storage limits on a docker remote, and refuses unknown storage keys', () => {

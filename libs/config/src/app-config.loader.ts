@@ -64,6 +64,7 @@ function assemble(runtime: RuntimeConfig, file: RemotesFile | null, problems: st
     eviction: {
       maxSize: file.storage?.max_size ?? null,
       intervalSeconds: file.storage?.evict_interval ?? 60,
+      gcGraceSeconds: file.storage?.gc_grace ?? 600,
     },
   });
 }

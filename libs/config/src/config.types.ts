@@ -125,8 +125,15 @@ export interface AppConfig {
   readonly log: LogConfig;
   readonly remotes: Readonly<Record<string, RemoteConfig>>;
   readonly docker: { readonly defaultRemote: string | null };
-  /** the remotes file's `storage`: a cap over every remote, and how often eviction runs */
-  readonly eviction: { readonly maxSize: number | null; readonly intervalSeconds: number };
+  /**
+   * the remotes file's `storage`: a cap over every remote, how often eviction runs, and how long
+   * a stored content no record names stays before it is removed
+   */
+  readonly eviction: {
+    readonly maxSize: number | null;
+    readonly intervalSeconds: number;
+    readonly gcGraceSeconds: number;
+  };
 }
 
 /** How a path of a remote is cached, or that it is refused. */

@@ -87,7 +87,7 @@ describe('redactConfig', () => {
         hosted: { package: 'local', allow_overwrite: true },
       },
       docker: { default_remote: 'hub' },
-      storage: { max_size: null, evict_interval: 60 },
+      storage: { max_size: null, evict_interval: 60, gc_grace: 600 },
     });
     expect(view.remotes.hub).not.toHaveProperty('username');
   });

@@ -43,7 +43,11 @@ export interface RedactedLocalRemote {
 export interface RedactedConfig {
   readonly remotes: Readonly<Record<string, RedactedProxyRemote | RedactedLocalRemote>>;
   readonly docker: { readonly default_remote: string | null };
-  readonly storage: { readonly max_size: number | null; readonly evict_interval: number };
+  readonly storage: {
+    readonly max_size: number | null;
+    readonly evict_interval: number;
+    readonly gc_grace: number;
+  };
 }
 
 export type RedactedRedis =
@@ -163,6 +167,7 @@ export function redactConfig(config: AppConfig): RedactedConfig {
     storage: {
       max_size: config.eviction.maxSize,
       evict_interval: config.eviction.intervalSeconds,
+      gc_grace: config.eviction.gcGraceSeconds,
     },
   };
 }

@@ -278,6 +278,7 @@ const remotesFileSchema = z.preprocess(
         .object({
           max_size: byteSize.optional(),
           evict_interval: duration.default(60),
+          gc_grace: duration.default(600),
         })
         .strict()
         .nullish(),

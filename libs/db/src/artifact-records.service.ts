@@ -61,13 +61,13 @@ export class ArtifactRecordsService {
     await this.database.requireSource().query(
       `INSERT INTO cached_artifacts
          (remote, path, storage_key, size, sha256, content_type, upstream_etag,
-          upstream_last_modified, refers_to, fetched_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+          upstream_last_modified, refers_to, fetched_at, content_shared)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), true)
        ON CONFLICT (remote, path) DO UPDATE SET
          storage_key = EXCLUDED.storage_key, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
          content_type = EXCLUDED.content_type, upstream_etag = EXCLUDED.upstream_etag,
          upstream_last_modified = EXCLUDED.upstream_last_modified,
-         refers_to = EXCLUDED.refers_to, fetched_at = now()`,
+         refers_to = EXCLUDED.refers_to, fetched_at = now(), content_shared = true`,
       [
         record.remote,
         record.path,

@@ -4,12 +4,14 @@ import { HostedFile } from './entities/hosted-file.entity';
 import { InitialSchema1764050000000 } from './migrations/1764050000000-initial-schema';
 import { LastUseIndex1796200000000 } from './migrations/1796200000000-last-use-index';
 import { ManifestReferences1796900000000 } from './migrations/1796900000000-manifest-references';
+import { SharedContents1797000000000 } from './migrations/1797000000000-shared-contents';
 
 const ENTITIES = [CachedArtifact, HostedFile];
 const MIGRATIONS = [
   InitialSchema1764050000000,
   LastUseIndex1796200000000,
   ManifestReferences1796900000000,
+  SharedContents1797000000000,
 ];
 
 /** Longest any query may take, from the client's side (pg's query_timeout). */

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { ArtifactRecordsService } from './artifact-records.service';
+import { ContentRecordsService } from './content-records.service';
 import { DatabaseService } from './database.service';
 import { DeferredWrites } from './deferred-writes.service';
 import { HitRecorder } from './hit-recorder.service';
@@ -10,6 +11,7 @@ import { HostedRecordsService } from './hosted-records.service';
   providers: [
     DatabaseService,
     ArtifactRecordsService,
+    ContentRecordsService,
     DeferredWrites,
     HitRecorder,
     HostedRecordsService,
@@ -17,6 +19,7 @@ import { HostedRecordsService } from './hosted-records.service';
   exports: [
     DatabaseService,
     ArtifactRecordsService,
+    ContentRecordsService,
     DeferredWrites,
     HitRecorder,
     HostedRecordsService,

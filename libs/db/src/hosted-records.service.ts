@@ -17,11 +17,12 @@ export class HostedRecordsService {
 
   async upsert(record: HostedFileRecord): Promise<void> {
     await this.database.requireSource().query(
-      `INSERT INTO hosted_files (remote, path, storage_key, size, sha256, content_type, uploaded_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now())
+      `INSERT INTO hosted_files
+         (remote, path, storage_key, size, sha256, content_type, uploaded_at, content_shared)
+       VALUES ($1, $2, $3, $4, $5, $6, now(), true)
        ON CONFLICT (remote, path) DO UPDATE SET
          storage_key = EXCLUDED.storage_key, size = EXCLUDED.size, sha256 = EXCLUDED.sha256,
-         content_type = EXCLUDED.content_type, uploaded_at = now()`,
+         content_type = EXCLUDED.content_type, uploaded_at = now(), content_shared = true`,
       [
         record.remote,
         record.path,

@@ -1,4 +1,5 @@
 export * from './artifact-records.service';
+export * from './content-records.service';
 export * from './data-source';
 export * from './database.service';
 export * from './deferred-writes.service';

@@ -45,6 +45,7 @@ describe('Postgres through TypeORM (real server)', () => {
       'InitialSchema1764050000000',
       'LastUseIndex1796200000000',
       'ManifestReferences1796900000000',
+      'SharedContents1797000000000',
     ]);
     // Built outside a transaction (CONCURRENTLY) and valid: eviction reads through them.
     const indexes: Array<{ relname: string; indisvalid: boolean }> = await source.query(
@@ -55,6 +56,10 @@ describe('Postgres through TypeORM (real server)', () => {
           'cached_artifacts_last_use',
           'cached_artifacts_refers_to',
           'cached_artifacts_remote_sha256',
+          'cached_artifacts_sha256',
+          'cached_artifacts_unshared',
+          'hosted_files_sha256',
+          'hosted_files_unshared',
         ],
       ],
     );
@@ -62,6 +67,10 @@ describe('Postgres through TypeORM (real server)', () => {
       { relname: 'cached_artifacts_last_use', indisvalid: true },
       { relname: 'cached_artifacts_refers_to', indisvalid: true },
       { relname: 'cached_artifacts_remote_sha256', indisvalid: true },
+      { relname: 'cached_artifacts_sha256', indisvalid: true },
+      { relname: 'cached_artifacts_unshared', indisvalid: true },
+      { relname: 'hosted_files_sha256', indisvalid: true },
+      { relname: 'hosted_files_unshared', indisvalid: true },
     ]);
   });
 

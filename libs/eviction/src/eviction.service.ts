@@ -3,7 +3,14 @@ import type { Redis } from 'ioredis';
 import { REDIS, RedisLease, STORAGE_DROPPED_CHANNEL } from '@app/cache';
 import { isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { ArtifactRecordsService, type RemoteUsage, type UsedRecord } from '@app/db';
+import {
+  ArtifactRecordsService,
+  ContentRecordsService,
+  type RecordTable,
+  type RemoteUsage,
+  type UnreferencedContent,
+  type UsedRecord,
+} from '@app/db';
 import { MANIFEST_MAX_BYTES, readManifest, referencedDigests } from '@app/formats';
 import { MetricsService } from '@app/metrics';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
@@ -25,6 +32,10 @@ const MAX_LISTED = 1000;
  * clock skew between fetchers, Postgres and the S3 server.
  */
 const REFETCH_MARGIN_MS = 60_000;
+/** Objects of older releases a pass makes share their content (the rest wait for the next). */
+const SHARE_PER_PASS = 2000;
+/** Unreferenced contents looked at per query. */
+const CONTENT_PAGE = 500;
 /** Reading one stored manifest whose references a pass records. */
 const MANIFEST_READ_TIMEOUT_MS = 10_000;
 
@@ -47,6 +58,10 @@ export interface PassReport {
   /** bytes freed: a stored object that other records still use frees nothing */
   bytes: number;
   byRemote: Record<string, { objects: number; bytes: number }>;
+  /** objects stored by older releases that now share their content */
+  shared: number;
+  /** stored contents removed because no file had named them for storage.gc_grace */
+  collected: { contents: number; bytes: number };
 }
 
 /**
@@ -68,17 +83,10 @@ export class EvictionService {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly records: ArtifactRecordsService,
+    private readonly contents: ContentRecordsService,
     private readonly metrics: MetricsService,
   ) {
     this.lease = new RedisLease(redis, LEASE_KEY, LEASE_TTL_MS);
-  }
-
-  /** Whether any remote or the storage has a limit: without one a pass has nothing to do. */
-  get configured(): boolean {
-    return (
-      this.config.eviction.maxSize !== null ||
-      this.evictable().some((remote) => remote.maxSize !== null || remote.evictUnusedAfter !== null)
-    );
   }
 
   /**
@@ -91,16 +99,18 @@ export class EvictionService {
       return null;
     }
     try {
-      const { config, records, storage, redis, metrics, lease } = this;
-      const deps = { config, records, storage, redis, metrics, lease };
+      const { config, records, contents, storage, redis, metrics, lease } = this;
+      const deps = { config, records, contents, storage, redis, metrics, lease };
       const report = await new Pass(deps, this.evictable(), dryRun).run();
       if (!dryRun) {
         await this.redis
           .set(LAST_PASS_KEY, JSON.stringify({ ...report, removed: [] }))
           .catch(() => undefined);
-        if (report.objects > 0) {
+        if (report.objects > 0 || report.collected.contents > 0 || report.shared > 0) {
           this.logger.log(
-            `evicted ${report.objects} files, ${report.bytes} bytes in ${report.seconds.toFixed(2)} s`,
+            `evicted ${report.objects} files (${report.bytes} bytes), collected ` +
+              `${report.collected.contents} unreferenced contents (${report.collected.bytes} ` +
+              `bytes), shared ${report.shared} older objects in ${report.seconds.toFixed(2)} s`,
           );
         }
       }
@@ -129,6 +139,7 @@ export class EvictionService {
 interface PassDeps {
   config: AppConfig;
   records: ArtifactRecordsService;
+  contents: ContentRecordsService;
   storage: StorageDriver;
   redis: Redis;
   metrics: MetricsService;
@@ -158,6 +169,8 @@ class Pass {
       objects: 0,
       bytes: 0,
       byRemote: {},
+      shared: 0,
+      collected: { contents: 0, bytes: 0 },
     };
   }
 
@@ -193,11 +206,16 @@ class Pass {
       cap,
     );
     if (!this.dryRun) {
+      await this.shareOlderObjects();
+      await this.collectUnreferenced();
       const after = await records.usage();
       for (const held of after) {
         metrics.storageUsage(held.remote, held.objects, held.bytes);
       }
-      metrics.dedupSaved(await records.sharedBlobBytes([...this.docker]));
+      metrics.dedupSaved(
+        (await records.sharedBlobBytes([...this.docker])) +
+          (await this.deps.contents.sharedContentBytes()),
+      );
       const total = after.reduce((sum, held) => sum + held.bytes, 0);
       if (cap !== null && total > cap) {
         new Logger(EvictionService.name).warn(
@@ -207,6 +225,85 @@ class Pass {
     }
     this.report.seconds = (Date.now() - this.began) / 1000;
     return this.report;
+  }
+
+  /**
+   * Objects stored by older releases hold bytes of their own: a bounded batch per pass is made to
+   * share its content, in place (the key stays readable throughout; nothing is fetched again).
+   * Storage failing ends this for the pass; what was done is recorded.
+   */
+  private async shareOlderObjects(): Promise<void> {
+    const { contents, storage } = this.deps;
+    const done = new Map<RecordTable, string[]>();
+    try {
+      await inBatches(
+        await contents.unshared(SHARE_PER_PASS),
+        STORAGE_CONCURRENCY,
+        async (record) => {
+          if (await storage.shareStored(record.storageKey)) {
+            this.report.shared += 1;
+          }
+          (done.get(record.table) ?? done.set(record.table, []).get(record.table)!).push(record.id);
+        },
+      );
+    } catch (error) {
+      new Logger(EvictionService.name).warn(
+        `sharing the contents of older objects stopped for this pass: ${(error as Error).message}`,
+      );
+    } finally {
+      for (const [table, ids] of done) {
+        await contents.markShared(table, ids);
+      }
+    }
+  }
+
+  /**
+   * The second phase of collection (the first is the trigger noting a digest its last record
+   * stopped naming): a content unreferenced for storage.gc_grace, that no record names again, is
+   * removed, unless storage finds it still used (fs: a key links it; s3: stored again since its
+   * first look, which only reads its version). Those are noted again and looked at after another
+   * grace period.
+   */
+  private async collectUnreferenced(): Promise<void> {
+    const { config, contents, storage, metrics } = this.deps;
+    const before = new Date(this.now.getTime() - config.eviction.gcGraceSeconds * 1000);
+    for (;;) {
+      const page = await contents.unreferenced(before, CONTENT_PAGE);
+      const named = await contents.named(page.map((content) => content.sha256));
+      const done = page.filter((content) => named.has(content.sha256));
+      const again: UnreferencedContent[] = [];
+      try {
+        await inBatches(
+          page.filter((content) => !named.has(content.sha256)),
+          STORAGE_CONCURRENCY,
+          async (content) => {
+            const result = await storage.collectContent(content.sha256, content.seen);
+            if (result.outcome === 'seen' || result.outcome === 'kept') {
+              again.push({ ...content, seen: result.outcome === 'seen' ? result.version : null });
+              return;
+            }
+            done.push(content);
+            if (result.outcome === 'collected') {
+              this.report.collected.contents += 1;
+              this.report.collected.bytes += result.size;
+              metrics.collected(result.size);
+            }
+          },
+        );
+      } catch (error) {
+        new Logger(EvictionService.name).warn(
+          `collecting unreferenced contents stopped for this pass: ${(error as Error).message}`,
+        );
+        return;
+      } finally {
+        await contents.forget(done);
+        await contents.noteAgain(again);
+      }
+      if (page.length < CONTENT_PAGE) {
+        return;
+      }
+      await this.renewLease();
+    }
   }
 
   /** Bytes the remotes hold, less what this pass removed from them. */

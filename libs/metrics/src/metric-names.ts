@@ -98,7 +98,7 @@ export const METRICS = {
   dedupSavedBytes: {
     name: 'artifactcache_dedup_saved_bytes',
     type: 'gauge',
-    help: 'Bytes docker remotes did not store again: a blob several cached images name is stored once (after each eviction pass)',
+    help: 'Bytes not stored again: a content that several cached or hosted files (or images) name is stored once (after each eviction pass)',
     labels: [],
   },
   remoteUp: {
@@ -142,6 +142,12 @@ export const METRICS = {
     type: 'counter',
     help: 'Bytes of cached files evicted, by remote and reason',
     labels: ['remote', 'reason'],
+  },
+  collectedBytes: {
+    name: 'artifactcache_collected_bytes_total',
+    type: 'counter',
+    help: 'Bytes of stored contents removed because no file had named them for storage.gc_grace',
+    labels: [],
   },
 } as const satisfies Record<string, MetricDefinition>;
 

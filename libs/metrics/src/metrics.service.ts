@@ -29,6 +29,7 @@ export class MetricsService {
     @InjectMetric(METRIC.storageObjects) private readonly storageObjects: Gauge<string>,
     @InjectMetric(METRIC.dedupSavedBytes) private readonly dedupSavedBytes: Gauge<string>,
     @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
+    @InjectMetric(METRIC.collectedBytes) private readonly collectedBytes: Counter<string>,
     @InjectMetric(METRIC.remoteUp) private readonly remoteUp: Gauge<string>,
     @InjectMetric(METRIC.upstreamRequests) private readonly upstreamRequests: Counter<string>,
     @InjectMetric(METRIC.upstreamRateLimitRemaining)
@@ -106,6 +107,10 @@ export class MetricsService {
 
   evicted(remote: string, reason: 'size' | 'unused', bytes: number): void {
     this.evictedBytes.inc({ remote, reason }, bytes);
+  }
+
+  collected(bytes: number): void {
+    this.collectedBytes.inc(bytes);
   }
 
   remoteState(remote: string, up: boolean): void {

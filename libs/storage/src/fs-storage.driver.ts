@@ -22,6 +22,7 @@ import { FileBody } from './file-body';
 import { HashingTransform } from './hashing.transform';
 import type {
   AdoptedFile,
+  CollectResult,
   ObjectInfo,
   ObjectReadResult,
   ReadOptions,
@@ -63,6 +64,12 @@ const UNAVAILABLE_CODES = new Set([
  *
  *   <root>/keys/<key>                    small JSON record (FsRecord)
  *   <root>/blobs/<id[0..2]>/<id>         the bytes; id is a random UUID, never reused
+ *   <root>/content/<sha[0..2]>/<sha256>  the same file under its digest: every blob with these
+ *                                        bytes is a hard link of it, so they are stored once
+ *
+ * A key's blob is a name of its own for the shared file: deleting the key unlinks only that
+ * name, and the file's bytes stay readable by every other key until its last blob goes. The
+ * content name is removed by `collectContent` once no blob links it (link count 1).
  *
  * Publishing is a `rename` of a fully written record over the old one, so readers see either the
  * old or the new object, never a mix, and metadata always matches its bytes. A reader opens the
@@ -75,11 +82,13 @@ export class FsStorageDriver implements StorageDriver {
   readonly root: string;
   private readonly keysDir: string;
   private readonly blobsDir: string;
+  private readonly contentDir: string;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.keysDir = join(this.root, 'keys');
     this.blobsDir = join(this.root, 'blobs');
+    this.contentDir = join(this.root, 'content');
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -222,6 +231,7 @@ export class FsStorageDriver implements StorageDriver {
     let tempRecord: string | null = null;
     let published = false;
     try {
+      await this.shareBlob(id, record.sha256, record.size);
       tempRecord = await this.writeTempRecord(key, recordPath, record);
       signal?.throwIfAborted();
       const previous = await this.readRecord(recordPath, key).catch(() => null);
@@ -250,6 +260,121 @@ export class FsStorageDriver implements StorageDriver {
         }
       }
     }
+  }
+
+  /**
+   * Makes blob `id` a name of the content `sha256`: its first copy, or a link to the copy stored
+   * already (the blob's own bytes are then dropped). Best effort: a filesystem that refuses the
+   * links leaves the blob with bytes of its own. True when the blob shares the content.
+   */
+  private async shareBlob(id: string, sha256: string, size: number): Promise<boolean> {
+    const blob = this.blobPath(id);
+    const content = this.contentPath(sha256);
+    await mkdir(dirname(content), { recursive: true });
+    // Three attempts: the collector may remove the content between our two steps.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(blob, content);
+        return true;
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') {
+          return false;
+        }
+      }
+      const stored = await stat(content).catch(() => null);
+      if (stored === null) {
+        continue;
+      }
+      if (stored.size !== size) {
+        return false;
+      }
+      // Replace the blob's name, never the record: a reader holding the old file keeps it.
+      const temp = `${blob}.${randomUUID()}${PARTIAL_SUFFIX}`;
+      try {
+        await link(content, temp);
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT') {
+          continue;
+        }
+        return false;
+      }
+      try {
+        await rename(temp, blob);
+        return true;
+      } catch {
+        await unlinkQuietly(temp);
+        return false;
+      }
+    }
+    return false;
+  }
+
+  async contentSize(sha256: string): Promise<number | null> {
+    const info = await stat(this.contentPath(sha256)).catch(() => null);
+    return info === null ? null : info.size;
+  }
+
+  async collectContent(sha256: string, _seenVersion: string | null): Promise<CollectResult> {
+    const content = this.contentPath(sha256);
+    let info;
+    try {
+      info = await stat(content);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') {
+        return { outcome: 'absent' };
+      }
+      throw toStorageError(error, 'collect', sha256);
+    }
+    // A blob linking it is a key using it. One that links it after this check holds the file
+    // itself, so removing the name cannot take its bytes.
+    if (info.nlink > 1) {
+      return { outcome: 'kept' };
+    }
+    try {
+      await unlink(content);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') {
+        return { outcome: 'absent' };
+      }
+      throw toStorageError(error, 'collect', sha256);
+    }
+    return { outcome: 'collected', size: info.size };
+  }
+
+  async shareStored(key: string): Promise<boolean> {
+    const recordPath = this.recordPath(key);
+    try {
+      const record = await this.readRecord(recordPath, key);
+      if (record === null) {
+        return false;
+      }
+      const [own, content] = await Promise.all([
+        stat(this.blobPath(record.blob)).catch(() => null),
+        stat(this.contentPath(record.sha256)).catch(() => null),
+      ]);
+      if (
+        own === null ||
+        (content !== null && content.ino === own.ino && content.dev === own.dev)
+      ) {
+        return false;
+      }
+      const shared = await this.shareBlob(record.blob, record.sha256, record.size);
+      // A write that replaced the key meanwhile unlinked this blob first: drop the name again.
+      const now = await this.readRecord(recordPath, key).catch(() => null);
+      if (now?.blob !== record.blob) {
+        await unlinkQuietly(this.blobPath(record.blob));
+      }
+      return shared;
+    } catch (error) {
+      throw toStorageError(error, 'share', key);
+    }
+  }
+
+  private contentPath(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) {
+      throw new Error(`bad content digest ${JSON.stringify(sha256)}`);
+    }
+    return join(this.contentDir, sha256.slice(0, 2), sha256);
   }
 
   private blobsDeviceId: Promise<number> | null = null;

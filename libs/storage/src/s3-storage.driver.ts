@@ -15,18 +15,22 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   UploadPartCopyCommand,
   type CompletedPart,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { AppConfig } from '@app/config';
-import { ArtifactError } from '@app/common';
+import { ArtifactError, isArtifactError } from '@app/common';
 import { HashingTransform } from './hashing.transform';
 import { guardStalls } from './stall-guard';
 import type {
   AdoptedFile,
+  CollectResult,
   ObjectInfo,
   ObjectReadResult,
   ReadOptions,
@@ -83,10 +87,46 @@ const COPY_CONCURRENCY = 4;
 const HEAD_CONCURRENCY = 16;
 const DELETE_BATCH = 1000;
 const STAGING_PREFIX = `${RESERVED_SEGMENT_PREFIX}/`;
+/** Where the bytes are, one object per content (by sha256), named by the keys' pointers. */
+const CONTENT_PREFIX = `${RESERVED_SEGMENT_PREFIX}-content/`;
 /** user metadata name: sent as `x-amz-meta-sha256` */
 const SHA256_META = 'sha256';
 /** user metadata name for the upstream's Last-Modified (ISO 8601) */
 const LAST_MODIFIED_META = 'upstream-last-modified';
+/** user metadata name that makes an object a pointer: the size of the content it names */
+const CONTENT_SIZE_META = 'content-size';
+
+function contentKey(sha256: string): string {
+  return `${CONTENT_PREFIX}${sha256}`;
+}
+
+/** An object of an older release holds its key's bytes itself; a pointer names its content. */
+function isPointer(metadata: Record<string, string> | undefined): boolean {
+  return metadata?.[CONTENT_SIZE_META] !== undefined;
+}
+
+/** What an object's headers say of its key; null when this driver did not write it. */
+function objectInfo(
+  key: string,
+  out: HeadObjectCommandOutput | GetObjectCommandOutput,
+): ObjectInfo | null {
+  const sha256 = out.Metadata?.[SHA256_META];
+  if (sha256 === undefined || !SHA256_HEX.test(sha256)) {
+    return null;
+  }
+  const contentSize = out.Metadata?.[CONTENT_SIZE_META];
+  if (contentSize !== undefined && !/^\d+$/.test(contentSize)) {
+    return null;
+  }
+  return {
+    key,
+    size: contentSize !== undefined ? Number(contentSize) : (out.ContentLength ?? 0),
+    sha256,
+    contentType: out.ContentType ?? null,
+    storedAt: out.LastModified ?? new Date(0),
+    ...lastModifiedOf(out.Metadata),
+  };
+}
 
 /** The user metadata of an object this driver writes. */
 function metadataOf(sha256: string, lastModified: Date | undefined): Record<string, string> {
@@ -194,25 +234,19 @@ export class S3StorageDriver implements StorageDriver {
 
   async head(key: string): Promise<ObjectInfo | null> {
     assertValidKey(key);
+    const out = await this.headObject(key, 'head');
+    return out === null ? null : objectInfo(key, out);
+  }
+
+  /** null when the object does not exist */
+  private async headObject(key: string, op: string): Promise<HeadObjectCommandOutput | null> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      const sha256 = out.Metadata?.[SHA256_META];
-      if (sha256 === undefined || !SHA256_HEX.test(sha256)) {
-        return null;
-      }
-      return {
-        key,
-        size: out.ContentLength ?? 0,
-        sha256,
-        contentType: out.ContentType ?? null,
-        storedAt: out.LastModified ?? new Date(0),
-        ...lastModifiedOf(out.Metadata),
-      };
+      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (error) {
       if (isNotFound(error)) {
         return null;
       }
-      throw toStorageError(error, 'head', key);
+      throw toStorageError(error, op, key);
     }
   }
 
@@ -220,11 +254,49 @@ export class S3StorageDriver implements StorageDriver {
     assertValidKey(key);
     options.signal?.throwIfAborted();
     const { range, signal } = options;
-    let out;
+    // One request for an object of an older release: metadata and bytes come from the same
+    // object version. A pointer's content is immutable, so reading it next pairs them as well.
+    let out: GetObjectCommandOutput | null;
+    let unsatisfiable: ArtifactError | null = null;
     try {
-      // One request: metadata and bytes come from the same object version, so a concurrent
-      // overwrite can never pair new metadata with old bytes.
-      out = await this.readClient.send(
+      out = await this.getObject(key, range, signal);
+    } catch (error) {
+      // A pointer has no bytes of its own: a ranged GET of it is unsatisfiable.
+      if (!(range && isArtifactError(error, 'range_not_satisfiable'))) {
+        throw error;
+      }
+      unsatisfiable = error;
+      out = await this.getObject(key, undefined, signal);
+    }
+    if (out === null) {
+      return null;
+    }
+    const body = bodyOf(out, key);
+    const info = objectInfo(key, out);
+    if (info === null || isPointer(out.Metadata)) {
+      body.resume();
+      if (info === null) {
+        return null;
+      }
+      const content = await this.getObject(contentKey(info.sha256), range, signal);
+      // A content collected under a pointer a lost record left: as good as missing.
+      return content === null ? null : this.readResult(info, content, range, signal);
+    }
+    if (unsatisfiable !== null) {
+      body.destroy();
+      throw unsatisfiable;
+    }
+    return this.readResult(info, out, range, signal);
+  }
+
+  /** null when the object does not exist */
+  private async getObject(
+    key: string,
+    range: ReadOptions['range'],
+    signal: AbortSignal | undefined,
+  ): Promise<GetObjectCommandOutput | null> {
+    try {
+      return await this.readClient.send(
         new GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
@@ -241,15 +313,17 @@ export class S3StorageDriver implements StorageDriver {
       }
       throw toStorageError(error, 'read', key);
     }
-    const body = out.Body;
-    if (!(body instanceof Readable)) {
-      throw new Error(`s3 read ${key}: response body is not a Node.js stream`);
-    }
-    const sha256 = out.Metadata?.[SHA256_META];
-    if (sha256 === undefined || !SHA256_HEX.test(sha256)) {
-      body.destroy();
-      return null;
-    }
+  }
+
+  /** The bytes `out` carries of the object `info` describes, cut to `range`. */
+  private readResult(
+    info: ObjectInfo,
+    out: GetObjectCommandOutput,
+    range: ReadOptions['range'],
+    signal: AbortSignal | undefined,
+  ): ObjectReadResult {
+    const { key } = info;
+    const body = bodyOf(out, key);
     let size = out.ContentLength ?? 0;
     let stream: Readable = body;
     if (range) {
@@ -285,17 +359,7 @@ export class S3StorageDriver implements StorageDriver {
           `s3 read ${key}: the server sent nothing for ${S3_BODY_STALL_MS} ms`,
         ),
     );
-    return {
-      info: {
-        key,
-        size,
-        sha256,
-        contentType: out.ContentType ?? null,
-        storedAt: out.LastModified ?? new Date(0),
-        ...lastModifiedOf(out.Metadata),
-      },
-      body: stream,
-    };
+    return { info: { ...info, size }, body: stream };
   }
 
   /** Objects are uploaded: a local file is never adopted. */
@@ -313,34 +377,35 @@ export class S3StorageDriver implements StorageDriver {
       expectedSize: options.expectedSize,
       expectedSha256: options.expectedSha256,
     });
-    // S3 user metadata is fixed when the upload starts. With a known digest the upload goes
-    // straight to the key: a mismatch fails the hasher in flush, the multipart upload is aborted
-    // and nothing appears. Without one, the digest is only known at the end, so the bytes go to a
-    // staging key and a server-side copy publishes them with their metadata.
+    // The bytes go to their content object, then the key becomes a pointer to it. With a known
+    // digest the upload goes straight to the content: a mismatch fails the hasher in flush, the
+    // upload is aborted and the content stored before (if any) stays. Without one, the digest is
+    // only known at the end, so the bytes go to a staging key and a server-side copy stores them.
+    // A content stored already is written again (same bytes): a collector that found it
+    // unreferenced then sees it as stored after that, and keeps it.
     const expectedSha256 = options.expectedSha256?.toLowerCase();
     const direct = expectedSha256 !== undefined;
-    const target = direct ? key : `${STAGING_PREFIX}${randomUUID()}`;
-    const contentType = options.contentType ?? undefined;
+    const target = direct ? contentKey(expectedSha256) : `${STAGING_PREFIX}${randomUUID()}`;
     try {
       await this.upload(
         target,
         source,
         hasher,
-        contentType,
-        expectedSha256 !== undefined ? metadataOf(expectedSha256, options.lastModified) : undefined,
+        undefined,
+        direct ? metadataOf(expectedSha256, undefined) : undefined,
         options.signal,
       );
+      // The pointer is the commit: an abort that arrives once the content is stored is too late.
       if (!direct) {
-        // The copy is the commit: an abort that arrives once it has started is too late.
         options.signal?.throwIfAborted();
-        await this.copy(
-          target,
-          key,
-          hasher.byteCount,
-          metadataOf(hasher.sha256, options.lastModified),
-          contentType,
-        );
+        await this.copyToContent(target, hasher.sha256, hasher.byteCount);
       }
+      await this.putPointer(key, {
+        size: hasher.byteCount,
+        sha256: hasher.sha256,
+        contentType: options.contentType ?? null,
+        lastModified: options.lastModified,
+      });
       return { size: hasher.byteCount, sha256: hasher.sha256 };
     } catch (error) {
       throw toStorageError(error, 'write', key);
@@ -354,6 +419,71 @@ export class S3StorageDriver implements StorageDriver {
           .catch(() => undefined);
       }
     }
+  }
+
+  /** Stores the object `source` as the content `sha256` (server-side). */
+  private copyToContent(source: string, sha256: string, size: number): Promise<void> {
+    return this.copy(source, contentKey(sha256), size, metadataOf(sha256, undefined), undefined);
+  }
+
+  /** Makes `key` an empty object whose metadata describes the stored content it names. */
+  private async putPointer(key: string, facts: AdoptedFile): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: '',
+        ContentType: facts.contentType ?? undefined,
+        Metadata: {
+          ...metadataOf(facts.sha256, facts.lastModified),
+          [CONTENT_SIZE_META]: String(facts.size),
+        },
+      }),
+    );
+  }
+
+  async contentSize(sha256: string): Promise<number | null> {
+    const out = await this.headObject(contentKey(sha256), 'head');
+    return out === null ? null : (out.ContentLength ?? 0);
+  }
+
+  async collectContent(sha256: string, seenVersion: string | null): Promise<CollectResult> {
+    const key = contentKey(sha256);
+    const out = await this.headObject(key, 'collect');
+    if (out === null) {
+      return { outcome: 'absent' };
+    }
+    // Every write stores its content again, so a changed Last-Modified (the server's own clock)
+    // is a write that raced the collector since its first look.
+    const version = `${(out.LastModified ?? new Date(0)).toISOString()} ${out.ETag ?? ''}`;
+    if (seenVersion === null) {
+      return { outcome: 'seen', version };
+    }
+    if (version !== seenVersion) {
+      return { outcome: 'kept' };
+    }
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      throw toStorageError(error, 'collect', key);
+    }
+    return { outcome: 'collected', size: out.ContentLength ?? 0 };
+  }
+
+  async shareStored(key: string): Promise<boolean> {
+    assertValidKey(key);
+    const out = await this.headObject(key, 'share');
+    const info = out === null ? null : objectInfo(key, out);
+    if (out === null || info === null || isPointer(out.Metadata)) {
+      return false;
+    }
+    try {
+      await this.copyToContent(key, info.sha256, info.size);
+      await this.putPointer(key, info);
+    } catch (error) {
+      throw toStorageError(error, 'share', key);
+    }
+    return true;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -712,6 +842,13 @@ export class S3StorageDriver implements StorageDriver {
     }
     return keys.length;
   }
+}
+
+function bodyOf(out: GetObjectCommandOutput, key: string): Readable {
+  if (!(out.Body instanceof Readable)) {
+    throw new Error(`s3 read ${key}: response body is not a Node.js stream`);
+  }
+  return out.Body;
 }
 
 /** `length` bytes of `body` after skipping `skip`; stops reading (destroys `body`) once done. */

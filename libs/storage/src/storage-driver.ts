@@ -46,6 +46,15 @@ export interface WriteResult {
   sha256: string;
 }
 
+/**
+ * What `collectContent` did with a stored content. `seen`: nothing yet; this is the version the
+ * content has now, to pass back on the next look (s3 compares them on its own clock).
+ */
+export type CollectResult =
+  | { outcome: 'collected'; size: number }
+  | { outcome: 'kept' | 'absent' }
+  | { outcome: 'seen'; version: string };
+
 /** What the caller of `adoptFile` measured of a file as it wrote it. */
 export interface AdoptedFile {
   size: number;
@@ -62,6 +71,10 @@ export interface AdoptedFile {
  * `write` publishes atomically: the object becomes visible only once every byte arrived and the
  * expected size/digest (when given) matched; a failed or aborted write leaves the previous object
  * (if any) in place and nothing half-written that `head`/`read`/`list` could return.
+ *
+ * Bytes are stored once per content: every key whose bytes have the same sha256 names one stored
+ * content (fs: hard links of one file; s3: small pointer objects naming one content object).
+ * Deleting a key leaves its content; `collectContent` removes a content no key uses any more.
  */
 export interface StorageDriver {
   readonly kind: 'fs' | 's3';
@@ -81,8 +94,23 @@ export interface StorageDriver {
    * adopted after all (then nothing was published; the caller writes it).
    */
   adoptFile(key: string, path: string, facts: AdoptedFile): Promise<WriteResult | null>;
-  /** true when something was deleted */
+  /** true when something was deleted (the key; its content stays for `collectContent`) */
   delete(key: string): Promise<boolean>;
+  /** The size of the stored content with this digest, or null when none is stored. */
+  contentSize(sha256: string): Promise<number | null>;
+  /**
+   * Removes the content `sha256`, which no record names, unless a key may still use it. fs: a
+   * key's blob still links it ('kept'); removing the name never takes bytes from a key. s3: the
+   * first look (`seenVersion` null) only answers the content's version ('seen'); a later look
+   * removes it when that version is unchanged, and keeps it when a write stored it again since.
+   */
+  collectContent(sha256: string, seenVersion: string | null): Promise<CollectResult>;
+  /**
+   * Makes `key`, stored by an older release with bytes of its own, use the shared content of its
+   * digest (its own copy is freed when that content was stored already). False when there was
+   * nothing to do: no such key, or it shares already.
+   */
+  shareStored(key: string): Promise<boolean>;
   /** every object whose key starts with `prefix` (plain string prefix) */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** deletes every object whose key starts with `prefix`; returns how many */

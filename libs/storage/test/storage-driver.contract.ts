@@ -381,6 +381,65 @@ export function describeStorageDriverContract(
       });
     });
 
+    describe('one stored content per digest', () => {
+      /** bytes no other test (or run) stores */
+      function unique(label: string): Buffer {
+        return Buffer.concat([
+          Buffer.from(`${runId} ${testNumber} ${label} `),
+          pattern(64 * KiB, 3),
+        ]);
+      }
+
+      it('stores bytes once for every key that has them, and keeps them while one does', async () => {
+        const data = unique('shared');
+        const digest = sha256(data);
+        await driver.write(`${prefix}a`, Readable.from(split(data, 3)));
+        await driver.write(`${prefix}b`, Readable.from([data]), { expectedSha256: digest });
+        await driver.write(`${prefix}other`, Readable.from([unique('other')]));
+        expect(await driver.contentSize(digest)).toBe(data.length);
+        expect(await driver.delete(`${prefix}a`)).toBe(true);
+        await expectStored(`${prefix}b`, data);
+        const ranged = await driver.read(`${prefix}b`, { range: { start: 10, end: 19 } });
+        expect(await readSmall(ranged!.body)).toEqual(data.subarray(10, 20));
+        expect(await driver.contentSize(digest)).toBe(data.length);
+      });
+
+      it('collects a content no key uses any more, once', async () => {
+        const data = unique('collected');
+        const digest = sha256(data);
+        await driver.write(`${prefix}gone`, Readable.from([data]));
+        await driver.delete(`${prefix}gone`);
+        // A driver may need a second look (s3): the first then only tells the version.
+        let result = await driver.collectContent(digest, null);
+        if (result.outcome === 'seen') {
+          result = await driver.collectContent(digest, result.version);
+        }
+        expect(result).toEqual({ outcome: 'collected', size: data.length });
+        expect(await driver.contentSize(digest)).toBeNull();
+        expect(await driver.collectContent(digest, null)).toEqual({ outcome: 'absent' });
+      });
+
+      it('keeps a content that a write stored again after the first look', async () => {
+        const data = unique('raced');
+        const digest = sha256(data);
+        await driver.write(`${prefix}first`, Readable.from([data]));
+        await driver.delete(`${prefix}first`);
+        const first = await driver.collectContent(digest, null);
+        // Past the second in which it was stored (S3's Last-Modified has seconds).
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        await driver.write(`${prefix}second`, Readable.from([data]));
+        const seen = first.outcome === 'seen' ? first.version : null;
+        expect(await driver.collectContent(digest, seen)).toEqual({ outcome: 'kept' });
+        await expectStored(`${prefix}second`, data);
+      });
+
+      it('has nothing to share for a key written by this release, or a missing one', async () => {
+        await driver.write(`${prefix}new`, Readable.from([unique('new')]));
+        expect(await driver.shareStored(`${prefix}new`)).toBe(false);
+        expect(await driver.shareStored(`${prefix}missing`)).toBe(false);
+      });
+    });
+
     describe('list and deletePrefix', () => {
       const keys = ['a/x', 'a/y/z', 'a/y/zz', 'a-b/w', 'ab', 'b/a/x'];
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,6 +164,39 @@ describe('FsStorageDriver specifics', () => {
     expect(await readdir(join(root, 'keys'))).toEqual([]);
   });
 
+  it('stores one file for keys with the same bytes; a key of an older release shares it once asked', async () => {
+    const data = pattern(256 * 1024, 11);
+    const digest = sha256(data);
+    await driver.write('old', Readable.from([data]));
+    // What an older release left: a blob with bytes of its own, no content name.
+    await unlink(join(root, 'content', digest.slice(0, 2), digest));
+    await driver.write('new/a', Readable.from([data]));
+    await driver.write('new/b', Readable.from([data]), { expectedSha256: digest });
+    const inodes = async (): Promise<Set<number>> => {
+      const names = await filesUnder(join(root, 'blobs'));
+      const stats = await Promise.all(
+        names.map((name) => stat(join(root, 'blobs', name.slice(0, 2), name))),
+      );
+      return new Set(stats.map((info) => info.ino));
+    };
+    expect((await inodes()).size).toBe(2);
+    expect(await driver.shareStored('old')).toBe(true);
+    expect(await driver.shareStored('old')).toBe(false);
+    expect((await inodes()).size).toBe(1);
+    const read = await driver.read('old');
+    expect((await readSmall(read!.body)).equals(data)).toBe(true);
+    // The file outlives the name of every key but one, and the content name goes last.
+    await driver.delete('old');
+    await driver.delete('new/a');
+    expect(await driver.collectContent(digest, null)).toEqual({ outcome: 'kept' });
+    await driver.delete('new/b');
+    expect(await driver.collectContent(digest, null)).toEqual({
+      outcome: 'collected',
+      size: data.length,
+    });
+    expect(await filesUnder(join(root, 'content'))).toEqual([]);
+  });
+
   it('leaves no blob or temp file behind after failed writes', async () => {
     await rejection(driver.write('x', Readable.from([Buffer.from('abc')]), { expectedSize: 2 }));
     await rejection(driver.write('x', Readable.from([Buffer.from('abc')]), { expectedSize: 4 }));
@@ -252,6 +285,40 @@ describe('S3StorageDriver specifics', () => {
     expect(await driver.read(key)).toBeNull();
     expect(await collect(driver.list(`${prefix}foreign/`))).toEqual([]);
     expect(await driver.deletePrefix(`${prefix}foreign/`)).toBe(1);
+  });
+
+  it('reads an object of an older release (bytes under the key) and makes it a pointer once asked', async () => {
+    const key = `${prefix}legacy/file`;
+    const data = Buffer.from(`legacy ${randomUUID()} `.repeat(100));
+    const digest = sha256(data);
+    await raw.send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: key,
+        Body: data,
+        ContentType: 'text/x-legacy',
+        Metadata: { sha256: digest },
+      }),
+    );
+    const expectReadable = async (): Promise<void> => {
+      const read = await driver.read(key);
+      expect(read?.info).toMatchObject({
+        size: data.length,
+        sha256: digest,
+        contentType: 'text/x-legacy',
+      });
+      expect((await readSmall(read!.body)).equals(data)).toBe(true);
+      const ranged = await driver.read(key, { range: { start: 5, end: 14 } });
+      expect((await readSmall(ranged!.body)).equals(data.subarray(5, 15))).toBe(true);
+    };
+    await expectReadable();
+    expect(await driver.contentSize(digest)).toBeNull();
+    expect(await driver.shareStored(key)).toBe(true);
+    expect(await driver.shareStored(key)).toBe(false);
+    const pointer = await raw.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key }));
+    expect(pointer.ContentLength).toBe(0);
+    expect(await driver.contentSize(digest)).toBe(data.length);
+    await expectReadable();
   });
 
   it('sweepLeftovers removes staging objects and open multipart uploads older than the cutoff', async () => {

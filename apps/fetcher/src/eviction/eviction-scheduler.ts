@@ -10,7 +10,8 @@ import { EvictionService } from '@app/eviction';
 
 /**
  * Runs an eviction pass every `storage.evict_interval` seconds on whichever fetcher takes the
- * lease first, when any limit is configured. A pass that fails is logged; the next one starts over.
+ * lease first. Without any limit a pass still collects the contents no file names any more and
+ * makes older objects share theirs. A pass that fails is logged; the next one starts over.
  */
 @Injectable()
 export class EvictionScheduler implements OnModuleInit, OnApplicationShutdown {
@@ -24,9 +25,6 @@ export class EvictionScheduler implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    if (!this.eviction.configured) {
-      return;
-    }
     this.timer = setInterval(() => void this.tick(), this.config.eviction.intervalSeconds * 1000);
     this.timer.unref();
   }

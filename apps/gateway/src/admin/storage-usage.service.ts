@@ -18,8 +18,16 @@ export interface RemoteUsageView {
 
 export interface UsageView {
   remotes: RemoteUsageView[];
-  storage: { bytes: number; max_size: number | null; evict_interval: number };
-  last_pass: { at: string; seconds: number; removed_objects: number; removed_bytes: number } | null;
+  storage: { bytes: number; max_size: number | null; evict_interval: number; gc_grace: number };
+  last_pass: {
+    at: string;
+    seconds: number;
+    removed_objects: number;
+    removed_bytes: number;
+    shared_objects: number;
+    collected_contents: number;
+    collected_bytes: number;
+  } | null;
 }
 
 /** What the cache holds per remote, its limits and the last eviction pass (docs/STORAGE.md). */
@@ -67,6 +75,7 @@ export class StorageUsageService {
         bytes: held.reduce((sum, usage) => sum + usage.bytes, 0),
         max_size: this.config.eviction.maxSize,
         evict_interval: this.config.eviction.intervalSeconds,
+        gc_grace: this.config.eviction.gcGraceSeconds,
       },
       last_pass: last
         ? {
@@ -74,6 +83,9 @@ export class StorageUsageService {
             seconds: last.seconds,
             removed_objects: last.objects,
             removed_bytes: last.bytes,
+            shared_objects: last.shared,
+            collected_contents: last.collected.contents,
+            collected_bytes: last.collected.bytes,
           }
         : null,
     };

@@ -45,4 +45,8 @@ export class CachedArtifact {
 
   @Column({ name: 'hit_count', type: 'bigint', default: 0, transformer: bigintAsNumber })
   hitCount!: number;
+
+  /** false while its stored object holds bytes of its own (stored by an older release) */
+  @Column({ name: 'content_shared', type: 'boolean', default: false })
+  contentShared!: boolean;
 }
