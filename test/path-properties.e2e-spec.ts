@@ -160,7 +160,7 @@ describe('path properties against a running gateway (generated raw URLs)', () =>
       { description: 'storage holding only valid keys', timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(stack.storedKeys()).toContain('local/ok/x.bin');
-    expect(readdirSync(stack.storagePath).sort()).toEqual(['blobs', 'keys']);
+    expect(readdirSync(stack.storagePath).sort()).toEqual(['blobs', 'content', 'keys']);
     expect(readdirSync(stack.dir).sort()).toEqual(dirBefore);
   }
 
