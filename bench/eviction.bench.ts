@@ -34,9 +34,11 @@ const hexOf = (text: string) => `encode(sha256(convert_to(${text}, 'UTF8')), 'he
 
 /** Records of a generic remote `bulk`: one file each, used in order. */
 const GENERIC_RECORDS = `
-  INSERT INTO cached_artifacts (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at)
-  SELECT 'bulk', 'f/' || n, 'bulk/f/' || n, $2, repeat('0', 64),
-         now() - interval '30 days' + n * interval '1 ms', now() - interval '10 days' + n * interval '1 ms'
+  INSERT INTO cached_artifacts
+    (remote, path, storage_key, size, sha256, fetched_at, last_accessed_at, content_shared)
+  SELECT 'bulk', 'f/' || n, 'bulk/f/' || n, $2, ${hexOf(`'f' || n`)},
+         now() - interval '30 days' + n * interval '1 ms', now() - interval '10 days' + n * interval '1 ms',
+         true
     FROM generate_series(1, $1) AS n`;
 
 /**
@@ -129,8 +131,10 @@ async function main(): Promise<void> {
         files: { package: 'generic', base_url: `${upstream.url}/files` },
         bulk: { package: PACKAGE, base_url: `${upstream.url}/bulk`, max_size: String(cap) },
       },
-      // Long enough to load the records and measure hits first; the pass then runs by itself.
-      storage_limits: { evict_interval: 120 },
+      // Long enough to load the records and measure hits first; the pass then runs by itself,
+      // and collects what it evicted in the same pass (a 1 s grace: about the most a pass can have
+      // to do).
+      storage_limits: { evict_interval: 120, gc_grace: 1 },
     });
     const hot = `${stack.url()}/api/v1/remote/files/hot.bin`;
     await fetch(hot).then((response) => response.arrayBuffer());
@@ -148,11 +152,14 @@ async function main(): Promise<void> {
     const hits = hitLatencies(hot, () => measuring);
     const fetcherLog = () => stack?.fetchers[0].log() ?? '';
     const line = await waitFor(
-      () => /evicted (\d+) files, (\d+) bytes in ([\d.]+) s/.exec(fetcherLog()),
+      () =>
+        /evicted (\d+) files \((\d+) bytes\), collected (\d+) unreferenced contents .* in ([\d.]+) s/.exec(
+          fetcherLog(),
+        ),
       { description: 'the fetcher to finish its pass', timeoutMs: 10 * 60_000, intervalMs: 100 },
     );
     const passEnd = Date.now();
-    const passStart = passEnd - Number(line[3]) * 1000;
+    const passStart = passEnd - Number(line[4]) * 1000;
     measuring = false;
     const all = await hits;
     const quiet = all.filter(([at]) => at < passStart).map(([, ms]) => ms);
@@ -165,7 +172,8 @@ async function main(): Promise<void> {
       [
         '',
         `records: ${records} ${PACKAGE} (${(total / 1024 ** 3).toFixed(2)} GiB), cap ${(cap / 1024 ** 3).toFixed(2)} GiB`,
-        `pass: removed ${line[1]} files (${(Number(line[2]) / 1024 ** 3).toFixed(2)} GiB) in ${line[3]} s ` +
+        `pass: removed ${line[1]} files (${(Number(line[2]) / 1024 ** 3).toFixed(2)} GiB) and collected ` +
+          `${line[3]} unreferenced contents in ${line[4]} s ` +
           `(waited ${((Date.now() - startedAt) / 1000).toFixed(0)} s for the schedule); ${left.rows[0].n} records left, ` +
           `${(Number(left.rows[0].bytes) / 1024 ** 3).toFixed(2)} GiB`,
         `hits before the pass: ${quiet.length} requests, p50 ${quantile(quiet, 0.5).toFixed(2)} ms, p99 ${quantile(quiet, 0.99).toFixed(2)} ms`,

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { FETCH_QUEUE, type FetchProgress, fetchJobId } from '@app/jobs';
 import { download, request } from './helpers/http';
+import { metricValue } from './helpers/prometheus-text';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
 import { waitFor } from '../tools/wait-for';
@@ -10,9 +11,13 @@ const MiB = 1024 * 1024;
 /**
  * docs/CACHING.md "Cold misses stream to every waiter": headers and bytes reach every waiting client, on
  * every gateway replica, while the one fetch runs; the fetch belongs to the fetcher; the last
- * bytes wait for verification.
+ * bytes wait for verification. Both ways a gateway follows a fetch: reading the fetcher's spool
+ * file (same host, the default) and receiving the bytes over HTTP (SPOOL_DIRECT_READ=false).
  */
-describe('cold misses stream to every waiting client', () => {
+describe.each([
+  ['spool_file', 'true'],
+  ['http', 'false'],
+] as const)('cold misses stream to every waiting client (via %s)', (via, direct) => {
   const upstream = new UpstreamServer();
   let stack: Stack;
   const url = (gateway: number, path: string) => `${stack.url(gateway)}/api/v1/remote/slow/${path}`;
@@ -30,6 +35,7 @@ describe('cold misses stream to every waiting client', () => {
       },
       gateways: 2,
       fetchers: 2,
+      env: { SPOOL_DIRECT_READ: direct },
     });
   });
 
@@ -66,6 +72,22 @@ describe('cold misses stream to every waiting client', () => {
       expect(result).toMatchObject({ status: 200, size, sha256: expected, complete: true });
     }
     expect(upstream.count('slow/big.bin')).toBe(1);
+    let followed = { spool_file: 0, http: 0 };
+    for (const gateway of [0, 1]) {
+      const text = (await request(`${stack.url(gateway)}/metrics`)).body.toString();
+      followed = {
+        spool_file:
+          followed.spool_file +
+          metricValue(text, 'artifactcache_inflight_streams_total', { via: 'spool_file' }),
+        http:
+          followed.http +
+          metricValue(text, 'artifactcache_inflight_streams_total', { via: 'http' }),
+      };
+    }
+    expect(followed).toEqual({
+      spool_file: via === 'spool_file' ? 16 : 0,
+      http: via === 'http' ? 16 : 0,
+    });
 
     const hit = await download(url(1, 'big.bin'));
     expect(hit.headers['x-artifact-source']).toBe('cache');

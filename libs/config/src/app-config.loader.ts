@@ -248,6 +248,7 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     storage: readStorage(read),
     adminToken: read.string('ADMIN_TOKEN') ?? null,
     fetchWaitTimeout: read.seconds('FETCH_WAIT_TIMEOUT', 300),
+    spoolDirectRead: read.boolean('SPOOL_DIRECT_READ', true),
     fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),
     janitorInterval: read.seconds('JANITOR_INTERVAL', 600),
     leftoverMaxAge: read.seconds('LEFTOVER_MAX_AGE', 24 * 3600),

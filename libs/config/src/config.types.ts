@@ -112,6 +112,8 @@ export interface AppConfig {
   readonly adminToken: string | null;
   /** seconds a request waits for its fetch to start */
   readonly fetchWaitTimeout: number;
+  /** a gateway reads an in-flight fetch from the fetcher's spool file when it can open it */
+  readonly spoolDirectRead: boolean;
   /** seconds one fetch attempt may take at most, however steadily its upstream trickles */
   readonly fetchJobTimeout: number;
   /** seconds between the fetchers' sweeps of interrupted writes and dead spool files */

@@ -73,6 +73,7 @@ export interface RedactedRuntime {
   readonly storage: Readonly<Record<string, string | boolean | null>>;
   readonly admin_token: typeof REDACTED | null;
   readonly fetch_wait_timeout: number;
+  readonly spool_direct_read: boolean;
   readonly fetch_job_timeout: number;
   readonly janitor_interval: number;
   readonly leftover_max_age: number;
@@ -197,6 +198,7 @@ export function redactRuntime(config: AppConfig): RedactedRuntime {
           },
     admin_token: config.adminToken === null ? null : REDACTED,
     fetch_wait_timeout: config.fetchWaitTimeout,
+    spool_direct_read: config.spoolDirectRead,
     fetch_job_timeout: config.fetchJobTimeout,
     janitor_interval: config.janitorInterval,
     leftover_max_age: config.leftoverMaxAge,

@@ -266,7 +266,7 @@ class Pass {
    */
   private async collectUnreferenced(): Promise<void> {
     const { config, contents, storage, metrics } = this.deps;
-    const before = new Date(this.now.getTime() - config.eviction.gcGraceSeconds * 1000);
+    const before = new Date(Date.now() - config.eviction.gcGraceSeconds * 1000);
     for (;;) {
       const page = await contents.unreferenced(before, CONTENT_PAGE);
       const named = await contents.named(page.map((content) => content.sha256));

@@ -99,6 +99,11 @@ export interface StreamingProgress {
   phase: 'streaming';
   /** URL on the fetcher's own port that streams the bytes received so far, then the rest */
   streamUrl: string;
+  /**
+   * The spool file the bytes arrive in: a gateway that can open this very file (same host) reads
+   * it, and asks `${streamUrl}/windows` only how far it may read. Absent from older fetchers.
+   */
+  spool?: { path: string; device: number; inode: number };
   contentLength: number | null;
   contentType: string | null;
   /** hex sha256 when known before the first byte (docker blobs) */

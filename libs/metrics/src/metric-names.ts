@@ -143,6 +143,12 @@ export const METRICS = {
     help: 'Bytes of cached files evicted, by remote and reason',
     labels: ['remote', 'reason'],
   },
+  inflightStreams: {
+    name: 'artifactcache_inflight_streams_total',
+    type: 'counter',
+    help: "Cold misses a gateway streamed from a running fetch, by how: spool_file (read from the fetcher's spool file, same host) or http (the bytes over HTTP)",
+    labels: ['via'],
+  },
   collectedBytes: {
     name: 'artifactcache_collected_bytes_total',
     type: 'counter',

@@ -30,6 +30,7 @@ export class MetricsService {
     @InjectMetric(METRIC.dedupSavedBytes) private readonly dedupSavedBytes: Gauge<string>,
     @InjectMetric(METRIC.evictedBytes) private readonly evictedBytes: Counter<string>,
     @InjectMetric(METRIC.collectedBytes) private readonly collectedBytes: Counter<string>,
+    @InjectMetric(METRIC.inflightStreams) private readonly inflightStreams: Counter<string>,
     @InjectMetric(METRIC.remoteUp) private readonly remoteUp: Gauge<string>,
     @InjectMetric(METRIC.upstreamRequests) private readonly upstreamRequests: Counter<string>,
     @InjectMetric(METRIC.upstreamRateLimitRemaining)
@@ -111,6 +112,10 @@ export class MetricsService {
 
   collected(bytes: number): void {
     this.collectedBytes.inc(bytes);
+  }
+
+  inflightStream(via: 'spool_file' | 'http'): void {
+    this.inflightStreams.inc({ via });
   }
 
   remoteState(remote: string, up: boolean): void {

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 
 /** Reads in flight ahead of the socket while it sends: one being written, one being read. */
@@ -58,4 +59,23 @@ function writeTo(out: Writable, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     out.write(chunk, (error) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * A stream's _destroy over a file it reads: closes the file (when still open), then reports the
+ * stream's own error, whatever the close did.
+ */
+export function closeThenDone(
+  handle: FileHandle | null,
+  error: Error | null,
+  done: (error?: Error | null) => void,
+): void {
+  if (!handle) {
+    done(error);
+    return;
+  }
+  handle.close().then(
+    () => done(error),
+    () => done(error),
+  );
 }

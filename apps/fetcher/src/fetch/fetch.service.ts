@@ -318,6 +318,7 @@ export class FetchService {
       await job.updateProgress({
         phase: 'streaming',
         streamUrl: attempt.streamUrl,
+        spool: await attempt.spool.identity(),
         contentLength,
         contentType,
         sha256: target.expectedSha256 ?? null,

@@ -37,4 +37,28 @@ export class InflightController {
       () => response.destroy(),
     );
   }
+
+  /**
+   * How far the spool file may be read, a line each time that grows (`<bytes>`), then
+   * `end <bytes>`: for a gateway on this host, which reads the file itself. Cut like the byte
+   * stream when the fetch fails.
+   */
+  @Get(':attemptId/windows')
+  windows(@Param('attemptId') attemptId: string, @Res() reply: FastifyReply): void {
+    const attempt = this.registry.get(attemptId);
+    if (!attempt) {
+      throw new NotFoundException('no such in-flight fetch');
+    }
+    reply.hijack();
+    const response = reply.raw;
+    const gone = new AbortController();
+    response.once('close', () => gone.abort());
+    response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    void (async () => {
+      for await (const { readable, ended } of attempt.spool.windows('released', gone.signal)) {
+        response.write(ended ? `end ${readable}\n` : `${readable}\n`);
+      }
+      response.end();
+    })().catch(() => response.destroy());
+  }
 }

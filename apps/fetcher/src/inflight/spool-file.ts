@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { ArtifactError } from '@app/common';
-import { sendWithReusedBuffers } from '@app/storage';
+import { closeThenDone, sendWithReusedBuffers } from '@app/storage';
 import {
   type ReaderGate,
   type SpoolEvent,
@@ -140,6 +140,39 @@ export class SpoolFile {
       return { readable: 0, ended: false, failure: this.failure ?? new Error('fetch failed') };
     }
     return { readable: window.readable, ended: window.ended, failure: null };
+  }
+
+  /**
+   * How far a reader behind `gate` may read, each time that grows, until the end (a gateway on
+   * the same host reads the file itself and is sent only these). Throws when the fetch fails.
+   */
+  async *windows(
+    gate: ReaderGate,
+    signal?: AbortSignal,
+  ): AsyncGenerator<{ readable: number; ended: boolean }> {
+    let told = -1;
+    for (;;) {
+      const { readable, ended, failure } = this.snapshot(gate);
+      if (failure) {
+        throw failure;
+      }
+      if (readable !== told || ended) {
+        told = readable;
+        yield { readable, ended };
+        if (ended) {
+          return;
+        }
+        // Looked at again first: what changed while the consumer held us is not missed.
+        continue;
+      }
+      await this.waitForChange(signal);
+    }
+  }
+
+  /** Which file this is, for a reader that opens it by its path (it must find this very file). */
+  async identity(): Promise<{ path: string; device: number; inode: number }> {
+    const info = await this.handle.stat();
+    return { path: this.path, device: info.dev, inode: info.ino };
   }
 
   /** @internal */
@@ -357,13 +390,6 @@ class SpoolReader extends Readable {
     this.abort.abort();
     const handle = this.handle;
     this.handle = null;
-    if (!handle) {
-      callback(error);
-      return;
-    }
-    handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    closeThenDone(handle, error, callback);
   }
 }

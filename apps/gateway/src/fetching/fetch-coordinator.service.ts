@@ -110,7 +110,7 @@ export class FetchCoordinator {
             if (event.progress.phase === 'retrying') {
               throw failureError(event.progress.failure);
             }
-            const body = await this.streams.open(event.progress.streamUrl, streamSilenceMs, signal);
+            const body = await this.streams.open(event.progress, streamSilenceMs, signal);
             if (body) {
               return { kind: 'streaming', progress: event.progress, body };
             }

@@ -23,6 +23,9 @@ export class SharedContents1797000000000 implements MigrationInterface {
          seen text
        )`,
     );
+    await queryRunner.query(
+      `CREATE INDEX IF NOT EXISTS unreferenced_contents_since ON unreferenced_contents (since)`,
+    );
     for (const table of ['cached_artifacts', 'hosted_files']) {
       await queryRunner.query(
         `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS content_shared boolean NOT NULL DEFAULT false`,

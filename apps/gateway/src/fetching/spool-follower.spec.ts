@@ -1,0 +1,78 @@
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { SpoolFollower } from './spool-follower';
+
+describe('SpoolFollower', () => {
+  let dir: string;
+  const data = Buffer.from('0123456789'.repeat(100_000));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'spool-follower-'));
+    await writeFile(join(dir, 'spool'), data);
+  });
+
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  async function follower(): Promise<{ body: SpoolFollower; windows: PassThrough }> {
+    const windows = new PassThrough();
+    return { body: new SpoolFollower(await open(join(dir, 'spool'), 'r'), windows), windows };
+  }
+
+  /** Everything the body gives before it ends or fails; the failure, if any. */
+  async function drain(body: SpoolFollower): Promise<{ bytes: Buffer; error: Error | null }> {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of body) {
+        chunks.push(chunk as Buffer);
+      }
+      return { bytes: Buffer.concat(chunks), error: null };
+    } catch (error) {
+      return { bytes: Buffer.concat(chunks), error: error as Error };
+    }
+  }
+
+  it('gives the file only as far as the windows say, and ends only at the end line', async () => {
+    const { body, windows } = await follower();
+    const got: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => got.push(chunk));
+    windows.write('10');
+    windows.write('00\n');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Buffer.concat(got)).toEqual(data.subarray(0, 1000));
+    windows.write(`${data.length - 1}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The held-back byte stays held back until the fetch is published.
+    expect(Buffer.concat(got).length).toBe(data.length - 1);
+    const ended = new Promise((resolve) => body.on('end', resolve));
+    windows.end(`end ${data.length}\n`);
+    await ended;
+    expect(Buffer.concat(got)).toEqual(data);
+  });
+
+  it('fails, short of the end, when the windows are cut before the end line', async () => {
+    const { body, windows } = await follower();
+    windows.end(`${data.length - 1}\n`);
+    const { bytes, error } = await drain(body);
+    expect(error?.message).toMatch(/cut before its end/);
+    expect(bytes.length).toBeLessThan(data.length);
+  });
+
+  it('fails on a window it cannot read, and on a window past the end of the file', async () => {
+    const bad = await follower();
+    bad.windows.end('half\n');
+    expect((await drain(bad.body)).error?.message).toMatch(/bad window/);
+    const past = await follower();
+    past.windows.end(`end ${data.length + 10}\n`);
+    expect((await drain(past.body)).error?.message).toMatch(/spool file ended at byte/);
+  });
+
+  it('lets the windows go when the body is destroyed', async () => {
+    const { body, windows } = await follower();
+    windows.write('5\n');
+    body.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(windows.destroyed).toBe(true);
+  });
+});
