@@ -59,11 +59,14 @@ export async function startApp(kind: AppKind, options: StartAppOptions): Promise
   }
   const name = options.name ?? kind;
   const url = `http://${HOST}:${options.port}`;
-  const managed = await startProcess(name, process.execPath, [...appNodeFlags(), ENTRY[kind]], {
-    logFile: options.logFile,
-    env: options.env,
-    cwd: ROOT,
-  });
+  // For profiling, e.g. APP_EXTRA_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (docs/PERFORMANCE.md).
+  const extra = process.env.APP_EXTRA_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const managed = await startProcess(
+    name,
+    process.execPath,
+    [...appNodeFlags(), ...extra, ENTRY[kind]],
+    { logFile: options.logFile, env: options.env, cwd: ROOT },
+  );
   const app = Object.assign(managed, { kind, port: options.port, url });
   const healthy = options.ready === 'healthy';
   try {

@@ -8,25 +8,35 @@ export interface HashingTransformOptions {
   expectedSha256?: string;
 }
 
-/**
- * Passes bytes through unchanged while counting them and computing their sha256.
- *
- * With expectations it fails the stream, so whatever consumes it never commits: too many bytes
- * fail at once (no need to store the excess), a short body or a wrong digest fail in `flush`,
- * i.e. before the readable side ends. An S3 multipart `Upload` then aborts instead of completing,
- * and the fs driver never renames its temp file into place.
- */
-export class HashingTransform extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  private readonly expectedSize: number | undefined;
-  private readonly expectedSha256: string | undefined;
-  private bytes = 0;
-  private digest: string | null = null;
+/** The failure of bytes whose sha256 is not the one expected. */
+export function digestMismatch(expectedSha256: string, actualSha256: string): ArtifactError {
+  return new ArtifactError(
+    'upstream_integrity',
+    `sha256 mismatch: expected ${expectedSha256}, got ${actualSha256}`,
+    { expectedSha256, actualSha256 },
+  );
+}
 
-  constructor(options: HashingTransformOptions = {}) {
+function sizeMismatch(expectedSize: number, actualSize: number, atLeast: boolean): ArtifactError {
+  return new ArtifactError(
+    'upstream_integrity',
+    `size mismatch: expected ${expectedSize} bytes, got ${atLeast ? 'at least ' : ''}${actualSize}`,
+    { expectedSize, actualSize },
+  );
+}
+
+/**
+ * Passes bytes through unchanged while counting them. With an expected size it fails the stream:
+ * too many bytes at once (no need to store the excess), too few in `flush`, i.e. before the
+ * readable side ends, so whatever consumes it never commits.
+ */
+export class SizeCheck extends Transform {
+  private readonly expectedSize: number | undefined;
+  private bytes = 0;
+
+  constructor(options: { expectedSize?: number } = {}) {
     super();
     this.expectedSize = options.expectedSize;
-    this.expectedSha256 = options.expectedSha256?.toLowerCase();
   }
 
   /**
@@ -37,6 +47,52 @@ export class HashingTransform extends Transform {
     return this.bytes;
   }
 
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
+      callback(sizeMismatch(this.expectedSize, this.bytes, true));
+      return;
+    }
+    this.seen(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
+      callback(sizeMismatch(this.expectedSize, this.bytes, false));
+      return;
+    }
+    let failure: Error | null = null;
+    try {
+      this.ended();
+    } catch (error) {
+      failure = error as Error;
+    }
+    callback(failure);
+  }
+
+  /** Each chunk, once counted (HashingTransform hashes it). */
+  protected seen(_chunk: Buffer): void {}
+
+  /** At the end, the size being right; throws to fail the stream. */
+  protected ended(): void {}
+}
+
+/**
+ * A SizeCheck that also computes the bytes' sha256 and, with an expected digest, fails in `flush`
+ * when it differs. An S3 multipart `Upload` then aborts instead of completing, and the fs driver
+ * never renames its temp file into place.
+ */
+export class HashingTransform extends SizeCheck {
+  private readonly hash: Hash = createHash('sha256');
+  private readonly expectedSha256: string | undefined;
+  private digest: string | null = null;
+
+  constructor(options: HashingTransformOptions = {}) {
+    super(options);
+    this.expectedSha256 = options.expectedSha256?.toLowerCase();
+  }
+
   /** hex sha256 of every byte, available once the stream has been flushed */
   get sha256(): string {
     if (this.digest === null) {
@@ -45,45 +101,15 @@ export class HashingTransform extends Transform {
     return this.digest;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
-      callback(
-        new ArtifactError(
-          'upstream_integrity',
-          `size mismatch: expected ${this.expectedSize} bytes, got at least ${this.bytes}`,
-          { expectedSize: this.expectedSize, actualSize: this.bytes },
-        ),
-      );
-      return;
-    }
+  protected override seen(chunk: Buffer): void {
     this.hash.update(chunk);
-    callback(null, chunk);
   }
 
-  override _flush(callback: TransformCallback): void {
+  protected override ended(): void {
     const digest = this.hash.digest('hex');
-    if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
-      callback(
-        new ArtifactError(
-          'upstream_integrity',
-          `size mismatch: expected ${this.expectedSize} bytes, got ${this.bytes}`,
-          { expectedSize: this.expectedSize, actualSize: this.bytes },
-        ),
-      );
-      return;
-    }
     if (this.expectedSha256 !== undefined && digest !== this.expectedSha256) {
-      callback(
-        new ArtifactError(
-          'upstream_integrity',
-          `sha256 mismatch: expected ${this.expectedSha256}, got ${digest}`,
-          { expectedSha256: this.expectedSha256, actualSha256: digest },
-        ),
-      );
-      return;
+      throw digestMismatch(this.expectedSha256, digest);
     }
     this.digest = digest;
-    callback();
   }
 }

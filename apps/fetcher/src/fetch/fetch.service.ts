@@ -25,7 +25,8 @@ import {
 } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
 import {
-  HashingTransform,
+  SizeCheck,
+  digestMismatch,
   type ObjectInfo,
   STORAGE_DRIVER,
   type StorageDriver,
@@ -324,25 +325,34 @@ export class FetchService {
         sha256: target.expectedSha256 ?? null,
         upstreamHeaders: pick(response.headers, PASSED_HEADERS),
       });
-      const verify = new HashingTransform({
-        expectedSize: contentLength ?? undefined,
-        expectedSha256: target.expectedSha256,
-      });
+      const received = new SizeCheck({ expectedSize: contentLength ?? undefined });
       const adopt = await this.storage.canAdopt(dirname(attempt.spool.path));
+      // The spool file is hashed on a worker thread as it grows (SpoolHashers): this thread only
+      // receives and writes.
       const download = pipeline(
         response.body,
-        verify,
+        received,
         attempt.spool.createWriter({ syncBehind: adopt }),
-        {
-          signal,
-        },
-      ).then(
-        () => attempt.spool.verified(),
-        (error: Error) => {
-          attempt.spool.fail(error);
-          throw error;
-        },
-      );
+        { signal },
+      )
+        .then(() => attempt.spool.sha256())
+        .then((sha256) => {
+          const expected = target.expectedSha256?.toLowerCase();
+          if (expected !== undefined && sha256 !== expected) {
+            throw digestMismatch(expected, sha256);
+          }
+          return sha256;
+        })
+        .then(
+          (sha256) => {
+            attempt.spool.verified();
+            return sha256;
+          },
+          (error: Error) => {
+            attempt.spool.fail(error);
+            throw error;
+          },
+        );
       // The verified spool file becomes the stored file (no second copy, no second hash) when
       // storage can take it; otherwise storage follows the spool while it grows.
       const writeFromSpool = (): Promise<WriteResult> =>
@@ -359,8 +369,8 @@ export class FetchService {
         ? download.then(
             async () =>
               (await this.storage.adoptFile(target.storageKey, attempt.spool.path, {
-                size: verify.byteCount,
-                sha256: verify.sha256,
+                size: received.byteCount,
+                sha256: await download,
                 contentType,
                 lastModified,
               })) ?? (await writeFromSpool()),

@@ -1,10 +1,17 @@
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { SpoolFile } from './spool-file';
+import { SpoolHashers } from './spool-hasher';
 
 /** Names the pid of the fetcher that owns a spool directory. */
 const OWNER_FILE = '.owner';
@@ -31,9 +38,10 @@ export interface InflightAttempt {
  * progress of a dead attempt gets a 404 rather than someone else's bytes).
  */
 @Injectable()
-export class InflightRegistry implements OnModuleInit {
+export class InflightRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(InflightRegistry.name);
   private readonly attempts = new Map<string, InflightAttempt>();
+  private readonly hashers = new SpoolHashers();
   private readonly spoolRoot: string;
   private readonly spoolDir: string;
 
@@ -82,7 +90,7 @@ export class InflightRegistry implements OnModuleInit {
 
   async begin(): Promise<InflightAttempt> {
     const id = randomUUID();
-    const spool = await SpoolFile.create(join(this.spoolDir, id));
+    const spool = await SpoolFile.create(join(this.spoolDir, id), this.hashers);
     const attempt = {
       id,
       spool,
@@ -100,5 +108,9 @@ export class InflightRegistry implements OnModuleInit {
   async end(attempt: InflightAttempt): Promise<void> {
     this.attempts.delete(attempt.id);
     await attempt.spool.dispose();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.hashers.close();
   }
 }

@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
-import { ArtifactError } from '@app/common';
+import { ArtifactError, withDeadline } from '@app/common';
 import { closeThenDone, sendWithReusedBuffers } from '@app/storage';
 import {
   type ReaderGate,
@@ -10,6 +10,7 @@ import {
   nextSpoolState,
   readerWindow,
 } from './spool-state';
+import type { SpoolHash, SpoolHashers } from './spool-hasher';
 
 // Large reads: every chunk leaves a few hundred bytes of heap garbage behind (buffer, promise,
 // stream bookkeeping); with 64 KiB reads 16 followers of a 1 GiB fetch grew the old generation
@@ -17,6 +18,8 @@ import {
 const READ_CHUNK_BYTES = 256 * 1024;
 /** Received bytes gathered while the previous spool write runs (then written in one). */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+/** The hashing thread is told of the file's growth in steps of this many bytes (and at the end). */
+const HASH_STEP_BYTES = 4 * 1024 * 1024;
 /** With syncBehind, the written bytes are flushed to the disk in steps of this many. */
 const SYNC_BEHIND_BYTES = 8 * 1024 * 1024;
 
@@ -27,6 +30,7 @@ const SYNC_BEHIND_BYTES = 8 * 1024 * 1024;
  */
 export class SpoolFile {
   private written = 0;
+  private hashTold = 0;
   private synced = 0;
   private syncing = false;
   private state: SpoolState = 'receiving';
@@ -36,12 +40,31 @@ export class SpoolFile {
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
+    private readonly hash: SpoolHash | null,
   ) {
     this.changes.setMaxListeners(0);
   }
 
-  static async create(path: string): Promise<SpoolFile> {
-    return new SpoolFile(path, await open(path, 'wx+', 0o600));
+  /** With `hashers`, the file is hashed as it grows (sha256()). */
+  static async create(path: string, hashers?: SpoolHashers): Promise<SpoolFile> {
+    const handle = await open(path, 'wx+', 0o600);
+    return new SpoolFile(path, handle, hashers?.follow(path) ?? null);
+  }
+
+  /**
+   * hex sha256 of every byte written, once the writer has finished. The hashing thread is given
+   * 30 s plus 20 ms per MiB (50 MB/s, a twentieth of its speed here) before this fails.
+   */
+  sha256(): Promise<string> {
+    if (!this.hash) {
+      return Promise.reject(new Error('this spool file is not hashed'));
+    }
+    const ms = 30_000 + Math.ceil(this.written / (1024 * 1024)) * 20;
+    return withDeadline(
+      this.hash.digest(this.written),
+      ms,
+      () => new Error(`hashing the spool took over ${ms} ms`),
+    );
   }
 
   /**
@@ -52,6 +75,10 @@ export class SpoolFile {
   createWriter(options: { syncBehind?: boolean } = {}): Writable {
     return new SpoolWriter(async (bytes) => {
       await this.writeAll([bytes]);
+      if (this.hash && this.written - this.hashTold >= HASH_STEP_BYTES) {
+        this.hashTold = this.written;
+        this.hash.grew(this.written);
+      }
       this.changes.emit('change');
       if (options.syncBehind) {
         this.syncBehind();
@@ -183,6 +210,7 @@ export class SpoolFile {
   /** Removes the file; readers that already opened it keep their descriptor (unix semantics). */
   async dispose(): Promise<void> {
     this.fail(new Error('spool disposed'));
+    this.hash?.abandon();
     await this.handle.close().catch(() => undefined);
     await unlink(this.path).catch(() => undefined);
   }
