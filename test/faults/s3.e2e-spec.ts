@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -189,6 +190,37 @@ describe('faults: S3 storage', () => {
         },
       );
     });
+  });
+
+  it('a client that leaves while S3 is stopped before its hit is read: the gateway stays up and serves the next', async () => {
+    const size = 8 * MiB;
+    const sha256 = generatedSha256(size);
+    upstream.set('files/left.bin', { size });
+    expectServed(await ask(url('left.bin'), { withinMs: FAST_MS * 3 }), sha256, size);
+    expect(
+      (await ask(url('left.bin'), { withinMs: FAST_MS * 3 })).headers['x-artifact-source'],
+    ).toBe('cache');
+    freezer.stop([s3.pid]);
+    try {
+      // Too large for the memory tier: the hit waits for the stopped S3 server, and the client
+      // gives up before it answers.
+      await new Promise<void>((resolve) => {
+        const request = get(url('left.bin'), () => undefined);
+        request.on('error', () => resolve());
+        setTimeout(() => {
+          request.destroy();
+          resolve();
+        }, 300);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      freezer.cont([s3.pid]);
+    }
+    // The storage read completes for a client that is gone: nothing to write to, no crash.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const after = await ask(url('left.bin'), { withinMs: FAST_MS * 3 });
+    expectServed(after, sha256, size);
+    expect(after.headers['x-artifact-source']).toBe('cache');
   });
 
   it('stopped mid-read of a cached file: the transfer breaks within the S3 request timeout; after SIGCONT hits work', async () => {

@@ -432,7 +432,8 @@ export class S3StorageDriver implements StorageDriver {
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: key,
-        Body: '',
+        Body: new Uint8Array(0),
+        ContentLength: 0,
         ContentType: facts.contentType ?? undefined,
         Metadata: {
           ...metadataOf(facts.sha256, facts.lastModified),

@@ -25,8 +25,16 @@ export function writePlan(reply: FastifyReply, plan: ServePlan): FastifyReply {
  * buffers, anything else as writePlan would send it. A body that fails breaks the transfer.
  */
 export function sendPlan(response: ServerResponse, plan: ServePlan): void {
-  response.writeHead(plan.status, plan.headers);
   const body = plan.body;
+  if (response.destroyed) {
+    // The client left while storage was being read: nothing to write to (piping to a destroyed
+    // response throws at once).
+    if (body && !Buffer.isBuffer(body)) {
+      body.destroy();
+    }
+    return;
+  }
+  response.writeHead(plan.status, plan.headers);
   if (!body || Buffer.isBuffer(body)) {
     response.end(body ?? undefined);
     return;
