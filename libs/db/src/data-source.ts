@@ -39,17 +39,43 @@ export function createDataSource(databaseUrl: string): DataSource {
 }
 
 // Several gateways and fetchers may start at once against one database: one of them migrates
-// while the others wait on this advisory lock, then find nothing left to do.
+// while the others wait for this advisory lock, then find nothing left to do.
 const MIGRATION_LOCK_ID = 7_420_001;
+/** How long a process waits for another one's migration before it gives up (and retries later). */
+const MIGRATION_WAIT_MS = 120_000;
+const MIGRATION_POLL_MS = 200;
 
 export async function runMigrationsLocked(dataSource: DataSource): Promise<void> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
+  let locked = false;
   try {
-    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+    // Polled rather than waited for in one statement: a session blocked in pg_advisory_lock is
+    // a running statement, which the migrating session's CREATE INDEX CONCURRENTLY waits out,
+    // while it waits for the lock that session holds. Postgres broke that deadlock by failing one
+    // of them, and the process whose migration failed wrote nothing for seconds.
+    const deadline = Date.now() + MIGRATION_WAIT_MS;
+    while (!locked) {
+      const rows = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [
+        MIGRATION_LOCK_ID,
+      ])) as Array<{ locked: boolean }>;
+      locked = rows[0]?.locked === true;
+      if (!locked) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `another process has been migrating the schema for over ${MIGRATION_WAIT_MS / 1000} s`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, MIGRATION_POLL_MS));
+      }
+    }
     await dataSource.runMigrations({ transaction: 'each' });
   } finally {
-    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+    if (locked) {
+      await runner
+        .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID])
+        .catch(() => undefined);
+    }
     await runner.release();
   }
 }

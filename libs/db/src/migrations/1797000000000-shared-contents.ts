@@ -30,12 +30,11 @@ export class SharedContents1797000000000 implements MigrationInterface {
       await queryRunner.query(
         `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS content_shared boolean NOT NULL DEFAULT false`,
       );
-      await queryRunner.query(
-        `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${table}_sha256 ON ${table} (sha256)`,
-      );
-      await queryRunner.query(
-        `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${table}_unshared ON ${table} (id)
-           WHERE NOT content_shared`,
+      await createIndexConcurrently(queryRunner, `${table}_sha256`, `ON ${table} (sha256)`);
+      await createIndexConcurrently(
+        queryRunner,
+        `${table}_unshared`,
+        `ON ${table} (id) WHERE NOT content_shared`,
       );
     }
     await queryRunner.query(
@@ -69,4 +68,24 @@ export class SharedContents1797000000000 implements MigrationInterface {
     await queryRunner.query(`DROP FUNCTION IF EXISTS note_unreferenced_content()`);
     await queryRunner.query(`DROP TABLE IF EXISTS unreferenced_contents`);
   }
+}
+
+/**
+ * A build that failed (a timeout, a deadlock) leaves an invalid index of its name behind, which
+ * IF NOT EXISTS would then keep for good: it is dropped and built again.
+ */
+async function createIndexConcurrently(
+  queryRunner: QueryRunner,
+  name: string,
+  definition: string,
+): Promise<void> {
+  const invalid = (await queryRunner.query(
+    `SELECT 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+      WHERE c.relname = $1 AND NOT i.indisvalid`,
+    [name],
+  )) as unknown[];
+  if (invalid.length > 0) {
+    await queryRunner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+  }
+  await queryRunner.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ${definition}`);
 }
