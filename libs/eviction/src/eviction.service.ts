@@ -234,7 +234,7 @@ class Pass {
    */
   private async shareOlderObjects(): Promise<void> {
     const { contents, storage } = this.deps;
-    const done = new Map<RecordTable, string[]>();
+    const done: Record<RecordTable, string[]> = { cached_artifacts: [], hosted_files: [] };
     try {
       await inBatches(
         await contents.unshared(SHARE_PER_PASS),
@@ -243,7 +243,7 @@ class Pass {
           if (await storage.shareStored(record.storageKey)) {
             this.report.shared += 1;
           }
-          (done.get(record.table) ?? done.set(record.table, []).get(record.table)!).push(record.id);
+          done[record.table].push(record.id);
         },
       );
     } catch (error) {
@@ -251,9 +251,8 @@ class Pass {
         `sharing the contents of older objects stopped for this pass: ${(error as Error).message}`,
       );
     } finally {
-      for (const [table, ids] of done) {
-        await contents.markShared(table, ids);
-      }
+      await contents.markShared('cached_artifacts', done.cached_artifacts);
+      await contents.markShared('hosted_files', done.hosted_files);
     }
   }
 
