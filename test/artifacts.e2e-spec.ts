@@ -3,6 +3,7 @@ import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSlice } from './helpers/upstream-server';
 import { rawRequest, request, sha256Of } from './helpers/http';
 import { waitFor } from '../tools/wait-for';
+import { QueueProbe } from './faults/fault-services';
 
 /** A mutable_ttl no test outlives. */
 const LONG_TTL = 3600;
@@ -17,6 +18,7 @@ describe('pull-through route /api/v1/remote', () => {
   const upstream = new UpstreamServer();
   let stack: Stack;
   let api: string;
+  const queue = new QueueProbe(() => stack.redisUrl);
 
   beforeAll(async () => {
     await upstream.start();
@@ -76,12 +78,18 @@ describe('pull-through route /api/v1/remote', () => {
   });
 
   afterAll(async () => {
+    await queue.close();
     await stack?.stop();
     await upstream.stop();
   });
 
-  /** What a TTL running out does: the freshness marker of a mutable copy disappears. */
+  /**
+   * What a TTL running out does: the freshness marker of a mutable copy disappears. The fetch
+   * that stored the copy is let finish first: its client had every byte before the job ended,
+   * and a revalidation of the same path joins a job still running (and answers its result).
+   */
   async function expireCopy(remote: string, path: string): Promise<void> {
+    expect(await queue.settle(remote, path)).toBeNull();
     const redis = stack.redis();
     try {
       expect(await redis.del(cacheKey('fresh', remote, path))).toBe(1);
