@@ -34,6 +34,8 @@ TEST_PACKAGES=(
   chromium
   # The failover spec runs its own primary, replica and three sentinels (/usr/bin/redis-sentinel).
   redis-sentinel
+  # The pypi client spec installs with pip (`python3 -m pip`).
+  python3-pip
 )
 # Load generator of the hit benchmark (npm run bench:hits), on top of TEST_PACKAGES.
 BENCH_PACKAGES=(wrk)
@@ -90,6 +92,7 @@ present() {
     createrepo-c) command -v createrepo_c >/dev/null ;;
     nginx | nginx-light) command -v nginx >/dev/null ;;
     prometheus | wrk) command -v "$name" >/dev/null ;;
+    python3-pip) python3 -m pip --version >/dev/null 2>&1 ;;
     *) return 1 ;;
   esac
 }

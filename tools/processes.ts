@@ -318,15 +318,42 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (the OS picks it). */
-export function freePort(): Promise<number> {
+/**
+ * Under jest, each worker hands out its own range of ports below the kernel's ephemeral range
+ * (32768 and up): a port the OS picked, released, and not yet bound by the app it is for could
+ * otherwise be picked again by another worker's `listen(0)` (a test upstream), which then
+ * answers the app's readiness checks.
+ */
+const WORKER_PORTS = { first: 20_000, perWorker: 1_000, workers: 12 };
+let workerPortsHandedOut = 0;
+
+/** A port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.JEST_WORKER_ID);
+  if (!Number.isInteger(worker) || worker < 1) {
+    return bindablePort(0);
+  }
+  const first = WORKER_PORTS.first + ((worker - 1) % WORKER_PORTS.workers) * WORKER_PORTS.perWorker;
+  for (let tries = 0; tries < WORKER_PORTS.perWorker; tries += 1) {
+    const port = first + (workerPortsHandedOut % WORKER_PORTS.perWorker);
+    workerPortsHandedOut += 1;
+    const bound = await bindablePort(port).catch(() => null);
+    if (bound !== null) {
+      return bound;
+    }
+  }
+  return bindablePort(0);
+}
+
+/** Binds `port` (0: the OS picks) on 127.0.0.1 and lets it go again; the port it had. */
+function bindablePort(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
+    server.listen(port, HOST, () => {
+      const { port: bound } = server.address() as AddressInfo;
+      server.close(() => resolve(bound));
     });
   });
 }

@@ -3,7 +3,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildAppConfig, loadAppConfig } from './app-config.loader';
 import { ConfigError } from './config-error';
-import type { AppConfig, LocalRemoteConfig, ProxyRemoteConfig } from './config.types';
+import {
+  type AppConfig,
+  type LocalRemoteConfig,
+  PACKAGE_TYPES,
+  type ProxyRemoteConfig,
+} from './config.types';
 import { RESERVED_REMOTE_NAMES } from './remote-config.schema';
 import { classifyPath } from './path-rules';
 
@@ -53,9 +58,8 @@ describe('loadAppConfig', () => {
   it('loads the shipped config/remotes.yaml with an empty environment', () => {
     const config = loadAppConfig({ ARTIFACT_CONFIG: SHIPPED_CONFIG });
     const remotes = Object.values(config.remotes);
-    expect(new Set(remotes.map((r) => r.package))).toEqual(
-      new Set(['docker', 'rpm', 'alpine', 'debian', 'generic', 'local']),
-    );
+    // an example of every package type
+    expect(new Set(remotes.map((r) => r.package))).toEqual(new Set(PACKAGE_TYPES));
     expect(config.docker.defaultRemote).not.toBeNull();
     expect(config.remotes[config.docker.defaultRemote!].package).toBe('docker');
     for (const remote of remotes) {
@@ -323,7 +327,7 @@ remotes:
 describe('configuration errors', () => {
   it('names an unknown package and lists the valid ones', () => {
     expect(problemsOfRemote({ package: 'rmp', base_url: 'https://mirror.example.org' })).toEqual([
-      'remotes.x.package: must be one of docker, rpm, alpine, debian, generic, local (got "rmp")',
+      'remotes.x.package: must be one of docker, rpm, alpine, debian, generic, pypi, local (got "rmp")',
     ]);
   });
 

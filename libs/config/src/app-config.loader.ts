@@ -475,6 +475,7 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     maxRequestsPerMinute: entry.max_requests_per_minute ?? null,
     maxConcurrent: entry.max_concurrent ?? null,
     tagCheckWindow: entry.tag_check_window,
+    filesUrl: entry.files_url ?? null,
   };
 }
 

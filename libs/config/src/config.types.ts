@@ -1,6 +1,14 @@
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
-export const PACKAGE_TYPES = ['docker', 'rpm', 'alpine', 'debian', 'generic', 'local'] as const;
+export const PACKAGE_TYPES = [
+  'docker',
+  'rpm',
+  'alpine',
+  'debian',
+  'generic',
+  'pypi',
+  'local',
+] as const;
 export type PackageType = (typeof PACKAGE_TYPES)[number];
 export type ProxyPackageType = Exclude<PackageType, 'local'>;
 
@@ -48,6 +56,8 @@ export interface ProxyRemoteConfig {
   readonly maxConcurrent: number | null;
   /** seconds a tag's last upstream check answers its revalidations (docker); 0: none */
   readonly tagCheckWindow: number;
+  /** where a pypi index's files are, when not under base_url (no trailing slash); null: none */
+  readonly filesUrl: string | null;
 }
 
 /** A hosted remote: files uploaded by users. */

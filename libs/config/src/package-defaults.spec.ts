@@ -14,9 +14,9 @@ const SHA256 = 'a'.repeat(40) + '0123456789abcdef0123456789ab';
 const SHA1 = '3f2a4b6c8d0e1f2a3b4c5d6e7f8091a2b3c4d5e6';
 const SHA512 = 'c0ffee42'.repeat(16);
 
-// Docker paths are classified by the registry request they are: libs/formats fetch-target.spec.
+// Docker and pypi paths are classified by their format's own layout: libs/formats.
 const cases: Record<
-  Exclude<ProxyPackageType, 'docker'>,
+  Exclude<ProxyPackageType, 'docker' | 'pypi'>,
   readonly (readonly [string, PathClass])[]
 > = {
   rpm: [

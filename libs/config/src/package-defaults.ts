@@ -41,4 +41,6 @@ export const PACKAGE_DEFAULTS: Readonly<Record<ProxyPackageType, PackagePatterns
     ],
   },
   generic: { immutable: ['.*'], mutable: [] },
+  // The index/file split is pypi's own path layout (libs/formats pypi).
+  pypi: { immutable: [], mutable: [] },
 };

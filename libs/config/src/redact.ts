@@ -31,6 +31,7 @@ export interface RedactedProxyRemote {
   readonly max_concurrent: number | null;
   /** docker remotes only */
   readonly tag_check_window?: number;
+  readonly files_url?: string | null;
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -149,6 +150,7 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     max_requests_per_minute: remote.maxRequestsPerMinute,
     max_concurrent: remote.maxConcurrent,
     ...(remote.package === 'docker' && { tag_check_window: remote.tagCheckWindow }),
+    ...(remote.package === 'pypi' && { files_url: remote.filesUrl && redactUrl(remote.filesUrl) }),
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

@@ -42,6 +42,7 @@ const PROXY_ONLY_KEYS = [
   'max_requests_per_minute',
   'max_concurrent',
   'tag_check_window',
+  'files_url',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -192,6 +193,7 @@ const remoteFields = z
       .finite({ message: 'must be a number of seconds >= 0' })
       .min(0, { message: 'must be a number of seconds >= 0' })
       .default(0),
+    files_url: baseUrl.optional(),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();
@@ -232,13 +234,19 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
   if (raw.package !== 'docker' && 'tag_check_window' in raw) {
     addIssue('tag_check_window', 'only allowed for package docker (tags are docker manifests)');
   }
-  if (raw.package === 'docker') {
+  if (raw.package !== 'pypi' && 'files_url' in raw) {
+    addIssue('files_url', 'only allowed for package pypi (where an index links its files to)');
+  }
+  const decidedByFormat: Partial<Record<PackageType, string>> = {
+    docker:
+      'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
+    pypi: 'not used by package pypi (index pages are mutable, the files they link to immutable); use include_patterns to restrict projects',
+  };
+  const reason = decidedByFormat[raw.package];
+  if (reason !== undefined) {
     for (const key of ['immutable_patterns', 'mutable_patterns']) {
       if (key in raw) {
-        addIssue(
-          key,
-          'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
-        );
+        addIssue(key, reason);
       }
     }
   }

@@ -1,9 +1,8 @@
 import { ArtifactError } from '@app/common';
-import { type ProxyRemoteConfig, classifyPath, isIncluded } from '@app/config';
+import type { ProxyRemoteConfig } from '@app/config';
 import type { FetchKind, FetchRequest } from '@app/jobs';
 import { keyProblem } from '@app/storage';
-import { MANIFEST_ACCEPT, registryKeys } from './docker-keys';
-import { type RegistryRequest, parseRegistryRequest, splitRegistryPath } from './docker-request';
+import { FORMATS } from './formats';
 
 /**
  * What fetching one artifact of a proxy remote means: where it comes from upstream, where it is
@@ -14,9 +13,16 @@ import { type RegistryRequest, parseRegistryRequest, splitRegistryPath } from '.
  */
 export interface FetchTarget {
   pathClass: 'immutable' | 'mutable';
+  /**
+   * The path the fetch job, the freshness state and the records name, when it is not the
+   * request's own: one per stored variant (pypi's `simple/<project>/index.json`).
+   */
+  jobPath?: string;
   storageKey: string;
-  /** relative to the remote's base_url, no leading slash */
+  /** relative to the remote's base_url (or upstreamBaseUrl), no leading slash */
   upstreamPath: string;
+  /** another base URL of the remote's config, e.g. a pypi remote's files_url */
+  upstreamBaseUrl?: string;
   /** hex sha256 the bytes must hash to (docker blobs, manifests by digest) */
   expectedSha256?: string;
   /** Accept header to send upstream (docker manifests) */
@@ -27,99 +33,28 @@ export interface FetchTarget {
    * docker documents, small and read whole: a manifest (also stored under
    * `<manifestDigestKeyPrefix>/sha256/<hex>`, revalidated by digest) or a tag list (pages merged)
    */
-  document?: { kind: 'manifest'; manifestDigestKeyPrefix: string } | { kind: 'tag_list' };
+  document?:
+    | { kind: 'manifest'; manifestDigestKeyPrefix: string }
+    | { kind: 'tag_list' }
+    /** read whole and rewritten by the format before it is stored (PackageFormat.rewrite) */
+    | { kind: 'index' };
 }
 
 /**
- * The job path of a /v2 request: `<image>/manifests/<tag or sha256:hex>`, `<image>/blobs/sha256:<hex>`
- * or `<image>/tags/list`. A blob's path names its image: registries link blobs to repositories,
- * so one image's 404 (or its failed fetch) must never answer another image's request.
+ * Throws `bad_path` or `forbidden` ArtifactErrors for a path the remote does not serve. `accept`
+ * is the client's Accept header, for formats whose documents have variants (pypi's index).
  */
-export function dockerJobPath(request: RegistryRequest): string {
-  switch (request.kind) {
-    case 'blob':
-      return `${request.image}/blobs/sha256:${request.digest}`;
-    case 'manifest': {
-      const ref = request.reference;
-      return `${request.image}/manifests/${ref.type === 'digest' ? `sha256:${ref.hex}` : ref.tag}`;
-    }
-    case 'tags':
-      return `${request.image}/tags/list`;
-  }
-}
-
-/** Throws `bad_path` or `forbidden` ArtifactErrors for a path the remote does not serve. */
-export function fetchTargetOf(remote: ProxyRemoteConfig, path: string): FetchTarget {
-  const target =
-    remote.package === 'docker' ? dockerTarget(remote, path) : fileTarget(remote, path);
+export function fetchTargetOf(
+  remote: ProxyRemoteConfig,
+  path: string,
+  accept?: string,
+): FetchTarget {
+  const target = FORMATS[remote.package].target(remote, path, accept);
   const problem = keyProblem(target.storageKey);
   if (problem !== null) {
     throw new ArtifactError('bad_path', `${remote.name}/${path}: ${problem}`);
   }
   return target;
-}
-
-function fileTarget(remote: ProxyRemoteConfig, path: string): FetchTarget {
-  if (!isIncluded(remote, path)) {
-    throw new ArtifactError(
-      'forbidden',
-      `${path} is not allowed by ${remote.name}'s include_patterns`,
-    );
-  }
-  const pathClass = classifyPath(remote, path);
-  if (pathClass === 'forbidden') {
-    throw new ArtifactError('forbidden', `${path} matches none of ${remote.name}'s patterns`);
-  }
-  return { pathClass, storageKey: `${remote.name}/${path}`, upstreamPath: path };
-}
-
-function dockerTarget(remote: ProxyRemoteConfig, path: string): FetchTarget {
-  const { segments, operation } = splitRegistryPath(path);
-  const request = parseRegistryRequest(segments, operation, '');
-  if (!isIncluded(remote, request.image)) {
-    throw new ArtifactError(
-      'forbidden',
-      `${request.image} is not allowed by ${remote.name}'s include_patterns`,
-      { registryCode: 'DENIED' },
-    );
-  }
-  const scope = `repository:${request.image}:pull`;
-  switch (request.kind) {
-    case 'blob':
-      return {
-        pathClass: 'immutable',
-        storageKey: registryKeys.blob(remote.name, request.digest),
-        upstreamPath: `v2/${request.image}/blobs/sha256:${request.digest}`,
-        expectedSha256: request.digest,
-        scope,
-      };
-    case 'manifest': {
-      const ref = request.reference;
-      const byDigest = ref.type === 'digest';
-      return {
-        pathClass: byDigest ? 'immutable' : 'mutable',
-        storageKey: byDigest
-          ? registryKeys.manifestByDigest(remote.name, request.image, ref.hex)
-          : registryKeys.manifestByTag(remote.name, request.image, ref.tag),
-        upstreamPath: `v2/${request.image}/manifests/${byDigest ? `sha256:${ref.hex}` : ref.tag}`,
-        expectedSha256: byDigest ? ref.hex : undefined,
-        accept: MANIFEST_ACCEPT,
-        scope,
-        document: {
-          kind: 'manifest',
-          manifestDigestKeyPrefix: registryKeys.manifestDigestPrefix(remote.name, request.image),
-        },
-      };
-    }
-    case 'tags':
-      return {
-        pathClass: 'mutable',
-        storageKey: registryKeys.tagList(remote.name, request.image),
-        upstreamPath: `v2/${request.image}/tags/list`,
-        scope,
-        document: { kind: 'tag_list' },
-      };
-  }
 }
 
 /**

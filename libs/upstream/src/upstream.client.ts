@@ -30,6 +30,8 @@ export interface UpstreamRequestOptions {
   signal?: AbortSignal;
   /** docker: the token scope this request needs, e.g. `repository:library/alpine:pull` */
   scope?: string;
+  /** another base URL of the remote's own config (a pypi remote's files_url); default base_url */
+  baseUrl?: string;
 }
 
 export interface UpstreamResponse {
@@ -75,7 +77,7 @@ export class UpstreamClient implements OnApplicationShutdown {
   ): Promise<UpstreamResponse> {
     const release = await this.gate.admit(remote, options.signal);
     try {
-      const url = upstreamUrl(remote.baseUrl, path, options.query);
+      const url = upstreamUrl(options.baseUrl ?? remote.baseUrl, path, options.query);
       const response = await this.send(remote, url, options, 0, false);
       await this.health.note(remote, {
         status: response.status,

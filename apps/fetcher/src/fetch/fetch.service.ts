@@ -8,8 +8,11 @@ import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/c
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites, type FetchedArtifactRecord } from '@app/db';
 import {
+  FORMATS,
   type FetchTarget,
+  INDEX_MAX_BYTES,
   fetchTargetOf,
+  readDocument,
   readManifest,
   readTagListPage,
   referencedDigests,
@@ -223,6 +226,8 @@ export class FetchService {
           return this.storeManifest(context, response, document.manifestDigestKeyPrefix);
         case 'tag_list':
           return this.storeTagList(context, response);
+        case 'index':
+          return this.storeIndex(context, response);
         case undefined:
           return this.download(context, response);
       }
@@ -285,6 +290,7 @@ export class FetchService {
         method,
         headers,
         scope: context.target.scope,
+        baseUrl: context.target.upstreamBaseUrl,
         query,
         signal: context.signal,
       });
@@ -560,6 +566,40 @@ export class FetchService {
       contentType: 'application/json',
     };
     await this.recordPublished(context, artifact, {});
+    return { outcome: 'stored', ...artifact };
+  }
+
+  /**
+   * An index page, read whole and rewritten by the remote's format (pypi: its file links lead
+   * to the cache) before it is stored; the rewritten bytes are what every client is served.
+   */
+  private async storeIndex(
+    context: FetchContext,
+    response: UpstreamResponse,
+  ): Promise<FetchJobResult> {
+    const { remote, target } = context;
+    const rewrite = FORMATS[remote.package].rewrite;
+    if (rewrite === undefined) {
+      throw new Error(`unreachable: package ${remote.package} has an index but no rewrite`);
+    }
+    const contentType = response.headers['content-type'];
+    const body = await readDocument(response.body, INDEX_MAX_BYTES, 'index page');
+    const bytes = rewrite({ body, contentType }, remote, target);
+    const storedType = contentType ?? 'text/html';
+    const written = await this.writeDocument(
+      context,
+      target.storageKey,
+      bytes,
+      storedType,
+      undefined,
+    );
+    const artifact: StoredArtifact = {
+      storageKey: target.storageKey,
+      size: written.size,
+      sha256: written.sha256,
+      contentType: storedType,
+    };
+    await this.recordPublished(context, artifact, response.headers);
     return { outcome: 'stored', ...artifact };
   }
 

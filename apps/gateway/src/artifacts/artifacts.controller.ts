@@ -6,7 +6,7 @@ import { splitRemotePath } from '../http/path-guard';
 import { labelRequest } from '../http/request-labels';
 import { serveRequestOf } from '../http/serve-request';
 import { writePlan } from '../serving/reply-writer';
-import { ARTIFACT_ROUTE_PREFIX } from '../serving/remote-resolver';
+import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
 import { ArtifactsService } from './artifacts.service';
 
 @Controller('api/v1/remote')

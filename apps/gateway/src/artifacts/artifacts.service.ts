@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { fetchTargetOf } from '@app/formats';
-import { cleanPath } from '../http/path-guard';
+import { FORMATS, fetchTargetOf } from '@app/formats';
+import { cleanDirectoryPath, cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
 import { type PullTarget, PullThroughService } from '../serving/pull-through.service';
 import { isLocal, resolveRemote } from '../serving/remote-resolver';
@@ -26,29 +26,39 @@ export class ArtifactsService {
     if (isLocal(remote)) {
       return this.hosted.serve(remote, rawPath, request);
     }
-    return this.pullThrough.serve(this.pullTarget(remote, rawPath), request);
+    return this.pullThrough.serve(this.pullTarget(remote, rawPath, request.accept), request);
   }
 
-  /** The artifact a request names, or null for a hosted remote; throws for a bad request. */
+  /**
+   * The artifact a request without an Accept header names, or null for a hosted remote; throws
+   * for a bad request.
+   */
   targetOf(remoteName: string, rawPath: string): PullTarget | null {
     const remote = resolveRemote(this.config, remoteName);
-    return isLocal(remote) ? null : this.pullTarget(remote, rawPath);
+    return isLocal(remote) ? null : this.pullTarget(remote, rawPath, undefined);
   }
 
-  private pullTarget(remote: ProxyRemoteConfig, rawPath: string): PullTarget {
-    const path = cleanPath(rawPath);
-    if (remote.package === 'docker') {
+  private pullTarget(
+    remote: ProxyRemoteConfig,
+    rawPath: string,
+    accept: string | undefined,
+  ): PullTarget {
+    const format = FORMATS[remote.package];
+    if (format.route === 'registry') {
       throw new ArtifactError(
         'wrong_package',
-        `${remote.name} is a docker remote: pull through /v2/${remote.name}/<image>/...`,
+        `${remote.name} is a ${remote.package} remote: pull through /v2/${remote.name}/<image>/...`,
       );
     }
+    const path = format.pagePaths ? cleanDirectoryPath(rawPath) : cleanPath(rawPath);
+    const fetch = fetchTargetOf(remote, path, accept);
     return {
       remote,
-      path,
-      fetch: fetchTargetOf(remote, path),
+      path: fetch.jobPath ?? path,
+      fetch,
       headers: artifactHeaders,
-      headMiss: 'upstream_head',
+      // A rewritten document's size is known once it is fetched, not from an upstream HEAD.
+      headMiss: fetch.document ? 'fetch' : 'upstream_head',
     };
   }
 }

@@ -16,7 +16,7 @@ import { RequestLog } from '../http/request-log';
 import { RegistryService } from '../registry/registry.service';
 import type { PullTarget } from '../serving/pull-through.service';
 import { PullThroughService } from '../serving/pull-through.service';
-import { ARTIFACT_ROUTE_PREFIX } from '../serving/remote-resolver';
+import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
 import { sendPlan } from '../serving/reply-writer';
 import type { ServePlan } from '../serving/serve-plan';
 

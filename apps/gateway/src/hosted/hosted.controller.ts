@@ -2,7 +2,7 @@ import { Controller, Delete, HttpCode, Put, Req, UseGuards } from '@nestjs/commo
 import type { FastifyRequest } from 'fastify';
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { splitRemotePath } from '../http/path-guard';
-import { ARTIFACT_ROUTE_PREFIX } from '../serving/remote-resolver';
+import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
 import { HostedService, type UploadResult } from './hosted.service';
 import { uploadBody } from './upload-body';
 

@@ -8,7 +8,8 @@ import {
   rawRemote,
   urlFault,
 } from '../../../../test/helpers/path-properties';
-import { ARTIFACT_ROUTE_PREFIX, artifactKey } from '../serving/remote-resolver';
+import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
+import { artifactKey } from '../serving/remote-resolver';
 import { cleanPath, splitRemotePath } from './path-guard';
 
 const RUNS = 3000;

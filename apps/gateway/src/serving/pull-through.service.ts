@@ -369,6 +369,7 @@ export class PullThroughService {
         method: 'HEAD',
         signal: request.signal,
         scope: fetch.scope,
+        baseUrl: fetch.upstreamBaseUrl,
         headers: fetch.accept ? { accept: fetch.accept } : {},
       });
     } catch (error) {

@@ -17,6 +17,3 @@ export function isLocal(remote: RemoteConfig): remote is LocalRemoteConfig {
 export function artifactKey(remote: string, path: string): string {
   return `${remote}/${path}`;
 }
-
-/** Where /api/v1/remote routes start; paths after it are cut from the raw URL (see path-guard). */
-export const ARTIFACT_ROUTE_PREFIX = '/api/v1/remote/';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ArtifactError } from '@app/common';
+import { readDocument } from '../document';
 
 /** Manifests and tag lists are small; anything bigger is refused rather than held in memory. */
 export const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
@@ -11,30 +12,12 @@ export interface ManifestDocument {
   mediaType: string;
 }
 
-/** A small document read whole, refused beyond MANIFEST_MAX_BYTES rather than held in memory. */
-async function readCapped(body: Readable, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MANIFEST_MAX_BYTES) {
-      body.destroy();
-      throw new ArtifactError(
-        'upstream_integrity',
-        `${what} larger than ${MANIFEST_MAX_BYTES} bytes`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** Reads a manifest body whole (capped) and works out its digest and media type. */
 export async function readManifest(
   body: Readable,
   headerType: string | undefined,
 ): Promise<ManifestDocument> {
-  const bytes = await readCapped(body, 'manifest');
+  const bytes = await readDocument(body, MANIFEST_MAX_BYTES, 'manifest');
   return {
     bytes,
     sha256: createHash('sha256').update(bytes).digest('hex'),
@@ -69,7 +52,7 @@ export function mediaTypeOf(bytes: Buffer, headerType: string | undefined): stri
 
 /** One page of a registry tag list: `{"name": "...", "tags": [...]}` (tags may be null). */
 export async function readTagListPage(body: Readable): Promise<{ name: string; tags: string[] }> {
-  const bytes = await readCapped(body, 'tag list');
+  const bytes = await readDocument(body, MANIFEST_MAX_BYTES, 'tag list');
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
