@@ -322,9 +322,10 @@ export function isAlive(pid: number): boolean {
  * Under jest, each worker hands out its own range of ports below the kernel's ephemeral range
  * (32768 and up): a port the OS picked, released, and not yet bound by the app it is for could
  * otherwise be picked again by another worker's `listen(0)` (a test upstream), which then
- * answers the app's readiness checks.
+ * answers the app's readiness checks. Each run takes one of several slots of ranges (by its temp
+ * dir), so two runs on one machine seldom share one.
  */
-const WORKER_PORTS = { first: 20_000, perWorker: 1_000, workers: 12 };
+const WORKER_PORTS = { first: 20_000, slots: 6, workers: 4, perWorker: 500 };
 let workerPortsHandedOut = 0;
 
 /** A port that was free on 127.0.0.1 a moment ago. */
@@ -333,9 +334,15 @@ export async function freePort(): Promise<number> {
   if (!Number.isInteger(worker) || worker < 1) {
     return bindablePort(0);
   }
-  const first = WORKER_PORTS.first + ((worker - 1) % WORKER_PORTS.workers) * WORKER_PORTS.perWorker;
-  for (let tries = 0; tries < WORKER_PORTS.perWorker; tries += 1) {
-    const port = first + (workerPortsHandedOut % WORKER_PORTS.perWorker);
+  const { first, slots, workers, perWorker } = WORKER_PORTS;
+  const run = process.env.TEST_TMP_DIR ?? '';
+  let slot = 0;
+  for (const char of run) {
+    slot = (slot * 31 + char.charCodeAt(0)) % slots;
+  }
+  const start = first + (slot * workers + ((worker - 1) % workers)) * perWorker;
+  for (let tries = 0; tries < perWorker; tries += 1) {
+    const port = start + (workerPortsHandedOut % perWorker);
     workerPortsHandedOut += 1;
     const bound = await bindablePort(port).catch(() => null);
     if (bound !== null) {

@@ -247,6 +247,7 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
       'postgres://artifactcache@127.0.0.1:5432/artifactcache',
     storage: readStorage(read),
     adminToken: read.string('ADMIN_TOKEN') ?? null,
+    publicUrl: read.url('PUBLIC_URL', ['http', 'https']) ?? null,
     fetchWaitTimeout: read.seconds('FETCH_WAIT_TIMEOUT', 300),
     spoolDirectRead: read.boolean('SPOOL_DIRECT_READ', true),
     fetchJobTimeout: read.seconds('FETCH_JOB_TIMEOUT', 3600),

@@ -7,6 +7,7 @@ export const PACKAGE_TYPES = [
   'debian',
   'generic',
   'pypi',
+  'npm',
   'local',
 ] as const;
 export type PackageType = (typeof PACKAGE_TYPES)[number];
@@ -120,6 +121,8 @@ export interface AppConfig {
   readonly databaseUrl: string;
   readonly storage: StorageConfig;
   readonly adminToken: string | null;
+  /** the URL clients reach the cache at (no trailing slash), for links it writes; null: each request's own */
+  readonly publicUrl: string | null;
   /** seconds a request waits for its fetch to start */
   readonly fetchWaitTimeout: number;
   /** a gateway reads an in-flight fetch from the fetcher's spool file when it can open it */

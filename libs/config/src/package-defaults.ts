@@ -43,4 +43,6 @@ export const PACKAGE_DEFAULTS: Readonly<Record<ProxyPackageType, PackagePatterns
   generic: { immutable: ['.*'], mutable: [] },
   // The index/file split is pypi's own path layout (libs/formats pypi).
   pypi: { immutable: [], mutable: [] },
+  // Packuments and tarballs: npm's own path layout (libs/formats npm).
+  npm: { immutable: [], mutable: [] },
 };

@@ -241,6 +241,7 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
     docker:
       'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
     pypi: 'not used by package pypi (index pages are mutable, the files they link to immutable); use include_patterns to restrict projects',
+    npm: 'not used by package npm (packuments are mutable, tarballs immutable); use include_patterns to restrict packages',
   };
   const reason = decidedByFormat[raw.package];
   if (reason !== undefined) {

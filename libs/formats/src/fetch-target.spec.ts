@@ -1,20 +1,11 @@
-import { isArtifactError } from '@app/common';
 import { type ProxyRemoteConfig, buildAppConfig } from '@app/config';
+import { refusalOf } from './refusal';
 import { fetchTargetOf } from './fetch-target';
 
 const HEX = 'ab'.repeat(32);
 const hub = buildAppConfig({
   remotes: { hub: { package: 'docker', base_url: 'https://registry.example.org' } },
 }).remotes.hub as ProxyRemoteConfig;
-
-function codeOf(run: () => unknown): string | null {
-  try {
-    run();
-    return null;
-  } catch (error) {
-    return isArtifactError(error) ? error.code : 'not an ArtifactError';
-  }
-}
 
 describe('fetchTargetOf, docker: the registry request decides, not path patterns', () => {
   it.each([
@@ -39,6 +30,6 @@ describe('fetchTargetOf, docker: the registry request decides, not path patterns
     [`org/team/app/blobs/sha512:${'c0ffee42'.repeat(16)}`, 'bad_request'],
     ['library/nginx/uploads/', 'not_found'],
   ])('%s is refused (%s)', (path, code) => {
-    expect(codeOf(() => fetchTargetOf(hub, path))).toBe(code);
+    expect(refusalOf(() => fetchTargetOf(hub, path))).toBe(code);
   });
 });

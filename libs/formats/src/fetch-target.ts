@@ -25,6 +25,8 @@ export interface FetchTarget {
   upstreamBaseUrl?: string;
   /** hex sha256 the bytes must hash to (docker blobs, manifests by digest) */
   expectedSha256?: string;
+  /** another digest the bytes must hash to (npm tarballs: the packument's integrity or shasum) */
+  expectedDigest?: ExpectedDigest;
   /** Accept header to send upstream (docker manifests) */
   accept?: string;
   /** docker token scope, e.g. `repository:library/alpine:pull` */
@@ -38,6 +40,11 @@ export interface FetchTarget {
     | { kind: 'tag_list' }
     /** read whole and rewritten by the format before it is stored (PackageFormat.rewrite) */
     | { kind: 'index' };
+}
+
+export interface ExpectedDigest {
+  algorithm: 'sha512' | 'sha1';
+  hex: string;
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { ProxyPackageType, ProxyRemoteConfig } from '@app/config';
 import { dockerTarget } from './docker/docker-target';
 import type { FetchTarget } from './fetch-target';
+import { npmRawPath, npmTarget } from './npm/npm-paths';
+import { presentPackument, rewritePackument } from './npm/packument';
 import { patternTarget } from './patterns/pattern-target';
 import { pypiTarget } from './pypi/pypi-paths';
 import { rewritePypiIndex } from './pypi/simple-index';
@@ -22,6 +24,13 @@ export interface PackageFormat {
   target(remote: ProxyRemoteConfig, path: string, accept: string | undefined): FetchTarget;
   /** A fetched document of `document.kind` `index`, rewritten before it is stored. */
   rewrite?(fetched: FetchedDocument, remote: ProxyRemoteConfig, target: FetchTarget): Buffer;
+  /**
+   * A stored index as one client gets it, given the URL it reached the cache at (npm: tarball
+   * links must be absolute). Without it the stored bytes are served as they are.
+   */
+  present?(stored: Buffer, origin: string): Buffer;
+  /** The raw request path before the path guard sees it (npm: `@scope%2fname`). */
+  rawPath?(rawPath: string): string;
 }
 
 export interface FetchedDocument {
@@ -38,4 +47,11 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
   alpine: PATTERNS,
   generic: PATTERNS,
   pypi: { route: 'files', pagePaths: true, target: pypiTarget, rewrite: rewritePypiIndex },
+  npm: {
+    route: 'files',
+    target: npmTarget,
+    rewrite: rewritePackument,
+    present: presentPackument,
+    rawPath: npmRawPath,
+  },
 };

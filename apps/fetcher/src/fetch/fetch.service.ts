@@ -342,10 +342,21 @@ export class FetchService {
         { signal },
       )
         .then(() => attempt.spool.sha256())
-        .then((sha256) => {
+        .then(async (sha256) => {
           const expected = target.expectedSha256?.toLowerCase();
           if (expected !== undefined && sha256 !== expected) {
             throw digestMismatch(expected, sha256);
+          }
+          const other = target.expectedDigest;
+          if (other !== undefined) {
+            const actual = await attempt.spool.digest(other.algorithm);
+            if (actual !== other.hex) {
+              throw new ArtifactError(
+                'upstream_integrity',
+                `${other.algorithm} mismatch: expected ${other.hex}, got ${actual}`,
+                { expectedDigest: other.hex, actualDigest: actual },
+              );
+            }
           }
           return sha256;
         })
@@ -807,7 +818,8 @@ function classify(error: unknown, signals: JobSignals): { failure: FetchFailure;
   if (isArtifactError(error, 'upstream_integrity')) {
     // A digest that does not match will not match next time either; a short body may be a
     // dropped connection, worth another try.
-    const digestMismatch = error.detail?.actualSha256 !== undefined;
+    const digestMismatch =
+      error.detail?.actualSha256 !== undefined || error.detail?.actualDigest !== undefined;
     return failed('upstream_integrity', digestMismatch);
   }
   if (isArtifactError(error, 'storage_unavailable')) {

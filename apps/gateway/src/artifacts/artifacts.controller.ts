@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { NO_REMOTE } from '@app/metrics';
 import { splitRemotePath } from '../http/path-guard';
 import { labelRequest } from '../http/request-labels';
-import { serveRequestOf } from '../http/serve-request';
+import { clientOrigin, serveRequestOf } from '../http/serve-request';
 import { writePlan } from '../serving/reply-writer';
 import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
 import { ArtifactsService } from './artifacts.service';
@@ -41,7 +41,9 @@ export class ArtifactsController {
       remote: Object.hasOwn(this.config.remotes, remote) ? remote : NO_REMOTE,
       route: 'artifact',
     });
-    const plan = await this.artifacts.serve(remote, rawPath, serveRequestOf(request, reply));
+    const plan = await this.artifacts.serve(remote, rawPath, serveRequestOf(request, reply), () =>
+      clientOrigin(request, this.config.publicUrl),
+    );
     await writePlan(reply, plan);
   }
 }

@@ -6,6 +6,7 @@ import { cleanDirectoryPath, cleanPath } from '../http/path-guard';
 import { artifactHeaders } from '../serving/artifact-headers';
 import { type PullTarget, PullThroughService } from '../serving/pull-through.service';
 import { isLocal, resolveRemote } from '../serving/remote-resolver';
+import { presentedPlan } from '../serving/presented-plan';
 import type { ServePlan, ServeRequest } from '../serving/serve-plan';
 import { HostedService } from '../hosted/hosted.service';
 
@@ -21,12 +22,28 @@ export class ArtifactsService {
     private readonly hosted: HostedService,
   ) {}
 
-  serve(remoteName: string, rawPath: string, request: ServeRequest): Promise<ServePlan> {
+  /** `origin`: the URL the client reached the cache at, for formats that write links. */
+  async serve(
+    remoteName: string,
+    rawPath: string,
+    request: ServeRequest,
+    origin: () => string,
+  ): Promise<ServePlan> {
     const remote = resolveRemote(this.config, remoteName);
     if (isLocal(remote)) {
       return this.hosted.serve(remote, rawPath, request);
     }
-    return this.pullThrough.serve(this.pullTarget(remote, rawPath, request.accept), request);
+    const target = this.pullTarget(remote, rawPath, request.accept);
+    const present = FORMATS[remote.package].present;
+    if (present === undefined || target.fetch.document === undefined) {
+      return this.pullThrough.serve(target, request);
+    }
+    // Presented per client, so served whole: a Range of the stored bytes would not fit it.
+    const whole = { ...request, range: undefined, ifRange: undefined };
+    const url = origin();
+    return presentedPlan(await this.pullThrough.serve(target, whole), (stored) =>
+      present(stored, url),
+    );
   }
 
   /**
@@ -50,7 +67,8 @@ export class ArtifactsService {
         `${remote.name} is a ${remote.package} remote: pull through /v2/${remote.name}/<image>/...`,
       );
     }
-    const path = format.pagePaths ? cleanDirectoryPath(rawPath) : cleanPath(rawPath);
+    const raw = format.rawPath?.(rawPath) ?? rawPath;
+    const path = format.pagePaths ? cleanDirectoryPath(raw) : cleanPath(raw);
     const fetch = fetchTargetOf(remote, path, accept);
     return {
       remote,

@@ -2,6 +2,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { waitFor } from '../../../../tools/wait-for';
 import { SpoolFollower } from './spool-follower';
 
 describe('SpoolFollower', () => {
@@ -37,14 +38,17 @@ describe('SpoolFollower', () => {
     const { body, windows } = await follower();
     const got: Buffer[] = [];
     body.on('data', (chunk: Buffer) => got.push(chunk));
+    const received = () => Buffer.concat(got).length;
     windows.write('10');
     windows.write('00\n');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(Buffer.concat(got)).toEqual(data.subarray(0, 1000));
+    await waitFor(() => Promise.resolve(received() === 1000), { description: 'the first window' });
     windows.write(`${data.length - 1}\n`);
+    await waitFor(() => Promise.resolve(received() === data.length - 1), {
+      description: 'all but the held-back byte',
+    });
     await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(Buffer.concat(got)).toEqual(data.subarray(0, data.length - 1));
     // The held-back byte stays held back until the fetch is published.
-    expect(Buffer.concat(got).length).toBe(data.length - 1);
     const ended = new Promise((resolve) => body.on('end', resolve));
     windows.end(`end ${data.length}\n`);
     await ended;

@@ -1,5 +1,5 @@
-import { isArtifactError } from '@app/common';
 import { type ProxyRemoteConfig, buildAppConfig } from '@app/config';
+import { refusalOf } from '../refusal';
 import { fetchTargetOf } from '../fetch-target';
 import { indexVariantOf, normalizeProject } from './pypi-paths';
 
@@ -16,15 +16,6 @@ const remotes = buildAppConfig({
   },
 }).remotes;
 const pypi = remotes.pypi as ProxyRemoteConfig;
-
-function codeOf(run: () => unknown): string | null {
-  try {
-    run();
-    return null;
-  } catch (error) {
-    return isArtifactError(error) ? error.code : 'not an ArtifactError';
-  }
-}
 
 describe('indexVariantOf: PEP 691 content negotiation', () => {
   it.each([
@@ -112,6 +103,6 @@ describe('fetchTargetOf, pypi', () => {
     ['only', 'simple/flask/', 'forbidden'],
     ['only', 'simple/req/', null],
   ])('%s: %s is refused (%s)', (remote, path, code) => {
-    expect(codeOf(() => fetchTargetOf(remotes[remote] as ProxyRemoteConfig, path))).toBe(code);
+    expect(refusalOf(() => fetchTargetOf(remotes[remote] as ProxyRemoteConfig, path))).toBe(code);
   });
 });

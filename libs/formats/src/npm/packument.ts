@@ -1,0 +1,107 @@
+import { ArtifactError } from '@app/common';
+import type { ProxyRemoteConfig } from '@app/config';
+import type { FetchTarget } from '../fetch-target';
+import type { FetchedDocument } from '../formats';
+import { ARTIFACT_ROUTE_PREFIX } from '../routes';
+import { TARBALLS, npmTarget } from './npm-paths';
+
+/**
+ * PackageFormat.rewrite of npm: each version's `dist.tarball` under base_url becomes the cache's
+ * path for it, `/api/v1/remote/<remote>/_tarballs/<sha512 or sha1>-<hex>/<name>/-/<file>.tgz`,
+ * with the digest of its `dist.integrity` (or `shasum`). Stored so, without a host: which host
+ * the client reached the cache by is added when it is served (presentPackument). A tarball
+ * elsewhere, or with no digest, keeps its link.
+ */
+export function rewritePackument(
+  fetched: FetchedDocument,
+  remote: ProxyRemoteConfig,
+  _target: FetchTarget,
+): Buffer {
+  let packument: { versions?: unknown };
+  try {
+    packument = JSON.parse(fetched.body.toString('utf8')) as { versions?: unknown };
+  } catch (error) {
+    throw new ArtifactError(
+      'upstream_integrity',
+      `the packument is not JSON: ${(error as Error).message}`,
+    );
+  }
+  const versions = packument.versions;
+  if (versions !== null && typeof versions === 'object') {
+    for (const version of Object.values(versions as Record<string, unknown>)) {
+      const dist = (version as { dist?: Record<string, unknown> } | null)?.dist;
+      if (dist && typeof dist.tarball === 'string') {
+        dist.tarball = cachedTarball(dist.tarball, dist, remote) ?? dist.tarball;
+      }
+    }
+  }
+  return Buffer.from(JSON.stringify(packument));
+}
+
+function cachedTarball(
+  tarball: string,
+  dist: Record<string, unknown>,
+  remote: ProxyRemoteConfig,
+): string | null {
+  const digest = digestOf(dist);
+  let url: URL;
+  try {
+    url = new URL(tarball);
+  } catch {
+    return null;
+  }
+  const base = new URL(remote.baseUrl);
+  const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+  if (digest === null || url.origin !== base.origin || url.search !== '') {
+    return null;
+  }
+  if (!url.pathname.startsWith(prefix)) {
+    return null;
+  }
+  let upstreamPath: string;
+  try {
+    upstreamPath = decodeURIComponent(url.pathname.slice(prefix.length)).replace(
+      /^(@[^/]+)%2f/i,
+      '$1/',
+    );
+  } catch {
+    return null;
+  }
+  const path = `${TARBALLS}/${digest}/${upstreamPath}`;
+  try {
+    npmTarget(remote, path, undefined);
+  } catch {
+    return null; // not a layout the cache can fetch by name: the client goes there itself
+  }
+  const encoded = path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment).replace(/^%40/, '@'));
+  return `${ARTIFACT_ROUTE_PREFIX}${remote.name}/${encoded.join('/')}`;
+}
+
+/** `sha512-<hex>` from the strongest sha512 of `integrity`, else `sha1-<shasum>`; null for neither. */
+function digestOf(dist: Record<string, unknown>): string | null {
+  if (typeof dist.integrity === 'string') {
+    for (const entry of dist.integrity.trim().split(/\s+/)) {
+      const match = /^sha512-([A-Za-z0-9+/]{86}==)(?:\?.*)?$/.exec(entry);
+      if (match) {
+        return `sha512-${Buffer.from(match[1], 'base64').toString('hex')}`;
+      }
+    }
+  }
+  if (typeof dist.shasum === 'string' && /^[0-9a-f]{40}$/i.test(dist.shasum)) {
+    return `sha1-${dist.shasum.toLowerCase()}`;
+  }
+  return null;
+}
+
+/**
+ * The stored packument as one client gets it: its tarball links, stored as paths, made absolute
+ * with the URL that client reached the cache at (`origin`: scheme, host and port).
+ */
+export function presentPackument(stored: Buffer, origin: string): Buffer {
+  const path = JSON.stringify(ARTIFACT_ROUTE_PREFIX).slice(0, -1);
+  const from = `"tarball":${path}`;
+  const to = `"tarball":${JSON.stringify(origin).slice(0, -1)}${path.slice(1)}`;
+  return Buffer.from(stored.toString('utf8').replaceAll(from, to));
+}
