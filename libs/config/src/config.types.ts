@@ -8,6 +8,7 @@ export const PACKAGE_TYPES = [
   'generic',
   'pypi',
   'npm',
+  'cargo',
   'local',
 ] as const;
 export type PackageType = (typeof PACKAGE_TYPES)[number];
@@ -57,7 +58,7 @@ export interface ProxyRemoteConfig {
   readonly maxConcurrent: number | null;
   /** seconds a tag's last upstream check answers its revalidations (docker); 0: none */
   readonly tagCheckWindow: number;
-  /** where a pypi index's files are, when not under base_url (no trailing slash); null: none */
+  /** where a pypi or cargo index's files are, when not under base_url (no trailing slash); null: none */
   readonly filesUrl: string | null;
 }
 

@@ -45,4 +45,6 @@ export const PACKAGE_DEFAULTS: Readonly<Record<ProxyPackageType, PackagePatterns
   pypi: { immutable: [], mutable: [] },
   // Packuments and tarballs: npm's own path layout (libs/formats npm).
   npm: { immutable: [], mutable: [] },
+  // config.json, index files and crates: the sparse registry's layout (libs/formats cargo).
+  cargo: { immutable: [], mutable: [] },
 };

@@ -150,7 +150,9 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     max_requests_per_minute: remote.maxRequestsPerMinute,
     max_concurrent: remote.maxConcurrent,
     ...(remote.package === 'docker' && { tag_check_window: remote.tagCheckWindow }),
-    ...(remote.package === 'pypi' && { files_url: remote.filesUrl && redactUrl(remote.filesUrl) }),
+    ...((remote.package === 'pypi' || remote.package === 'cargo') && {
+      files_url: remote.filesUrl && redactUrl(remote.filesUrl),
+    }),
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

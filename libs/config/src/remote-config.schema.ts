@@ -234,14 +234,19 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
   if (raw.package !== 'docker' && 'tag_check_window' in raw) {
     addIssue('tag_check_window', 'only allowed for package docker (tags are docker manifests)');
   }
-  if (raw.package !== 'pypi' && 'files_url' in raw) {
-    addIssue('files_url', 'only allowed for package pypi (where an index links its files to)');
+  if (raw.package !== 'pypi' && raw.package !== 'cargo' && 'files_url' in raw) {
+    addIssue(
+      'files_url',
+      'only allowed for packages pypi and cargo (where an index links its files to)',
+    );
   }
   const decidedByFormat: Partial<Record<PackageType, string>> = {
     docker:
       'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
     pypi: 'not used by package pypi (index pages are mutable, the files they link to immutable); use include_patterns to restrict projects',
     npm: 'not used by package npm (packuments are mutable, tarballs immutable); use include_patterns to restrict packages',
+    cargo:
+      'not used by package cargo (config.json and index files are mutable, crates immutable); use include_patterns to restrict crates',
   };
   const reason = decidedByFormat[raw.package];
   if (reason !== undefined) {

@@ -1,4 +1,6 @@
 import type { ProxyPackageType, ProxyRemoteConfig } from '@app/config';
+import { presentCargoConfig, rewriteCargoConfig } from './cargo/cargo-config';
+import { cargoTarget } from './cargo/cargo-paths';
 import { dockerTarget } from './docker/docker-target';
 import type { FetchTarget } from './fetch-target';
 import { npmRawPath, npmTarget } from './npm/npm-paths';
@@ -53,5 +55,11 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
     rewrite: rewritePackument,
     present: presentPackument,
     rawPath: npmRawPath,
+  },
+  cargo: {
+    route: 'files',
+    target: cargoTarget,
+    rewrite: rewriteCargoConfig,
+    present: presentCargoConfig,
   },
 };

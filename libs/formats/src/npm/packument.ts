@@ -1,5 +1,6 @@
 import { ArtifactError } from '@app/common';
 import type { ProxyRemoteConfig } from '@app/config';
+import { withOrigin } from '../absolute-links';
 import type { FetchTarget } from '../fetch-target';
 import type { FetchedDocument } from '../formats';
 import { ARTIFACT_ROUTE_PREFIX } from '../routes';
@@ -95,13 +96,7 @@ function digestOf(dist: Record<string, unknown>): string | null {
   return null;
 }
 
-/**
- * The stored packument as one client gets it: its tarball links, stored as paths, made absolute
- * with the URL that client reached the cache at (`origin`: scheme, host and port).
- */
+/** The stored packument as one client gets it: tarball links made absolute with its origin. */
 export function presentPackument(stored: Buffer, origin: string): Buffer {
-  const path = JSON.stringify(ARTIFACT_ROUTE_PREFIX).slice(0, -1);
-  const from = `"tarball":${path}`;
-  const to = `"tarball":${JSON.stringify(origin).slice(0, -1)}${path.slice(1)}`;
-  return Buffer.from(stored.toString('utf8').replaceAll(from, to));
+  return withOrigin(stored, 'tarball', origin);
 }

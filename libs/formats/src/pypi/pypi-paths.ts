@@ -1,17 +1,16 @@
 import { ArtifactError } from '@app/common';
 import { type ProxyRemoteConfig, isIncluded } from '@app/config';
 import type { FetchTarget } from '../fetch-target';
+import { linkedFileTarget } from '../linked-files';
 
 /**
  * The paths of a pypi remote (docs/FORMATS.md):
  * - `simple/` and `simple/<project>/`: the simple index (PEP 503 HTML or PEP 691 JSON, by
  *   Accept), mutable, stored rewritten so that its file links lead back to the cache;
- * - `files/<sha256 or _>/<host>/<path>`: a file an index links to, immutable, where `<host>`
- *   is `index-host` (under base_url) or `files-host` (under files_url) and the sha256 is the
- *   one the index gave, which the bytes are verified against.
+ * - `files/<sha256 or _>/<host>/<path>`: a file an index links to, immutable and verified
+ *   (libs/formats linked-files).
  */
 export type IndexVariant = 'html' | 'json';
-export type FileHost = 'index-host' | 'files-host';
 
 const INDEX_TYPES: Readonly<Record<IndexVariant, string>> = {
   html: 'application/vnd.pypi.simple.v1+html',
@@ -23,10 +22,6 @@ const UPSTREAM_ACCEPT: Readonly<Record<IndexVariant, string>> = {
   html: `${INDEX_TYPES.html}, text/html;q=0.9`,
   json: `${INDEX_TYPES.json}, ${INDEX_TYPES.html};q=0.2, text/html;q=0.1`,
 };
-
-/** Written into a file link instead of a digest when the index gave none. */
-export const NO_DIGEST = '_';
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * PEP 691's choice: JSON when the client ranks a JSON type above every HTML type; HTML
@@ -76,8 +71,12 @@ export function pypiTarget(
   if (segments[0] === 'simple') {
     return indexTarget(remote, segments.slice(1), accept);
   }
-  if (segments[0] === 'files' && segments.length >= 4) {
-    return fileTarget(remote, segments[1], segments[2], segments.slice(3).join('/'));
+  if (segments[0] === 'files') {
+    // PEP 658: a client asks for `<file URL>.metadata`, under the digest of the file it
+    // describes; the index gives the metadata's own digest, which the client checks.
+    return linkedFileTarget(remote, segments.slice(1), {
+      unverified: (path) => path.endsWith('.metadata'),
+    });
   }
   throw new ArtifactError(
     'forbidden',
@@ -113,45 +112,5 @@ function indexTarget(
     upstreamPath: page,
     accept: UPSTREAM_ACCEPT[variant],
     document: { kind: 'index' },
-  };
-}
-
-function fileTarget(
-  remote: ProxyRemoteConfig,
-  digest: string,
-  host: string,
-  upstreamPath: string,
-): FetchTarget {
-  if (digest !== NO_DIGEST && !SHA256_HEX.test(digest)) {
-    throw new ArtifactError(
-      'bad_path',
-      `files/${digest}/: expected a lower-case hex sha256 or ${NO_DIGEST}`,
-    );
-  }
-  if (host !== 'index-host' && host !== 'files-host') {
-    throw new ArtifactError(
-      'bad_path',
-      `files/${digest}/${host}/: expected index-host or files-host`,
-    );
-  }
-  if (host === 'files-host' && remote.filesUrl === null) {
-    throw new ArtifactError('forbidden', `${remote.name} has no files_url`);
-  }
-  const fileName = upstreamPath.slice(upstreamPath.lastIndexOf('/') + 1);
-  if (!isIncluded(remote, fileName)) {
-    throw new ArtifactError(
-      'forbidden',
-      `${fileName} is not allowed by ${remote.name}'s include_patterns`,
-    );
-  }
-  // PEP 658: a client asks for `<file URL>.metadata`, under the digest of the file it describes.
-  // The index gives the metadata's own digest, which the client checks.
-  const metadata = upstreamPath.endsWith('.metadata');
-  return {
-    pathClass: 'immutable',
-    storageKey: `${remote.name}/files/${digest}/${host}/${upstreamPath}`,
-    upstreamPath,
-    upstreamBaseUrl: host === 'files-host' ? (remote.filesUrl ?? undefined) : undefined,
-    expectedSha256: digest === NO_DIGEST || metadata ? undefined : digest,
   };
 }

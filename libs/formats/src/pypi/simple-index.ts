@@ -3,7 +3,7 @@ import type { ProxyRemoteConfig } from '@app/config';
 import type { FetchTarget } from '../fetch-target';
 import type { FetchedDocument } from '../formats';
 import { ARTIFACT_ROUTE_PREFIX } from '../routes';
-import { type FileHost, NO_DIGEST } from './pypi-paths';
+import { linkedFilePath, locateUnder } from '../linked-files';
 
 /** Where an index page came from, and what its links may lead to. */
 export interface IndexOrigin {
@@ -97,43 +97,17 @@ export function cacheLink(href: string, origin: IndexOrigin, sha256?: string): s
   if (url.search !== '' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     return href;
   }
-  const underIndex = pathUnder(url, origin.baseUrl);
-  const remoteRoute = `${ARTIFACT_ROUTE_PREFIX}${origin.remote}/`;
-  if (underIndex?.startsWith('simple/')) {
-    return `${remoteRoute}${underIndex}${url.hash}`;
+  const located = locateUnder(url, origin);
+  if (located?.host === 'index-host' && located.path.startsWith('simple/')) {
+    return `${ARTIFACT_ROUTE_PREFIX}${origin.remote}/${located.path}${url.hash}`;
   }
-  const file = fileLocation(url, underIndex, origin.filesUrl);
-  if (file === null) {
+  if (located === null) {
     return href;
   }
   const digest = (
     sha256 ?? /(?:^#|&)sha256=([0-9a-fA-F]{64})\b/.exec(url.hash)?.[1]
   )?.toLowerCase();
-  return `${remoteRoute}files/${digest ?? NO_DIGEST}/${file.host}/${file.path}${url.hash}`;
-}
-
-/** Which of the remote's hosts a file link is on, and its path there; null for neither. */
-function fileLocation(
-  url: URL,
-  underIndex: string | null,
-  filesUrl: string | null,
-): { host: FileHost; path: string } | null {
-  if (underIndex !== null) {
-    return { host: 'index-host', path: underIndex };
-  }
-  const underFiles = filesUrl === null ? null : pathUnder(url, filesUrl);
-  return underFiles === null ? null : { host: 'files-host', path: underFiles };
-}
-
-/** The percent-encoded path of `url` below `base`, or null when it is not below it. */
-function pathUnder(url: URL, base: string): string | null {
-  const root = new URL(base);
-  const prefix = root.pathname.endsWith('/') ? root.pathname : `${root.pathname}/`;
-  if (url.origin !== root.origin || !url.pathname.startsWith(prefix)) {
-    return null;
-  }
-  const path = url.pathname.slice(prefix.length);
-  return path === '' ? null : path;
+  return `${linkedFilePath(origin.remote, digest, located)}${url.hash}`;
 }
 
 const NAMED_ENTITIES: Readonly<Record<string, string>> = {
