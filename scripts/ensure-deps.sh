@@ -34,8 +34,9 @@ TEST_PACKAGES=(
   chromium
   # The failover spec runs its own primary, replica and three sentinels (/usr/bin/redis-sentinel).
   redis-sentinel
-  # The pypi client spec installs with pip (`python3 -m pip`).
+  # The pypi client spec installs with pip (`python3 -m pip`), the go one builds with go.
   python3-pip
+  golang-go
 )
 # Load generator of the hit benchmark (npm run bench:hits), on top of TEST_PACKAGES.
 BENCH_PACKAGES=(wrk)
@@ -93,6 +94,7 @@ present() {
     nginx | nginx-light) command -v nginx >/dev/null ;;
     prometheus | wrk) command -v "$name" >/dev/null ;;
     python3-pip) python3 -m pip --version >/dev/null 2>&1 ;;
+    golang-go) command -v go >/dev/null ;;
     *) return 1 ;;
   esac
 }

@@ -81,7 +81,14 @@ describe('logs', () => {
       completed: true,
     });
     await accessLine(String(unnamed.headers['x-request-id']));
-    expect(stack.fetchers[0].log()).toContain('files a.bin [build-17.miss] stored 42 bytes');
+    // The fetcher logs the job once it ends, which can be after its client had every byte.
+    await waitFor(
+      () =>
+        Promise.resolve(
+          stack.fetchers[0].log().includes('files a.bin [build-17.miss] stored 42 bytes'),
+        ),
+      { description: "the fetcher's line for the miss", timeoutMs: 10_000 },
+    );
   });
 
   it('writes an audit line for an upload and a delete, naming the token by its fingerprint only', async () => {

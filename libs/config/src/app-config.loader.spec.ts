@@ -327,7 +327,7 @@ remotes:
 describe('configuration errors', () => {
   it('names an unknown package and lists the valid ones', () => {
     expect(problemsOfRemote({ package: 'rmp', base_url: 'https://mirror.example.org' })).toEqual([
-      'remotes.x.package: must be one of docker, rpm, alpine, debian, generic, pypi, npm, cargo, local (got "rmp")',
+      'remotes.x.package: must be one of docker, rpm, alpine, debian, generic, pypi, npm, cargo, go, local (got "rmp")',
     ]);
   });
 

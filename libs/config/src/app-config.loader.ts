@@ -477,6 +477,7 @@ function buildRemote(name: string, entry: RemoteFileEntry): RemoteConfig {
     maxConcurrent: entry.max_concurrent ?? null,
     tagCheckWindow: entry.tag_check_window,
     filesUrl: entry.files_url ?? null,
+    sumdbUrl: entry.sumdb_url ?? null,
   };
 }
 

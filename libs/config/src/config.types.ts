@@ -9,6 +9,7 @@ export const PACKAGE_TYPES = [
   'pypi',
   'npm',
   'cargo',
+  'go',
   'local',
 ] as const;
 export type PackageType = (typeof PACKAGE_TYPES)[number];
@@ -60,6 +61,8 @@ export interface ProxyRemoteConfig {
   readonly tagCheckWindow: number;
   /** where a pypi or cargo index's files are, when not under base_url (no trailing slash); null: none */
   readonly filesUrl: string | null;
+  /** the checksum database a go remote proxies (no trailing slash); null: none */
+  readonly sumdbUrl: string | null;
 }
 
 /** A hosted remote: files uploaded by users. */

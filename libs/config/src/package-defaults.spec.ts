@@ -16,7 +16,7 @@ const SHA512 = 'c0ffee42'.repeat(16);
 
 // Docker and pypi paths are classified by their format's own layout: libs/formats.
 const cases: Record<
-  Exclude<ProxyPackageType, 'docker' | 'pypi' | 'npm' | 'cargo'>,
+  Exclude<ProxyPackageType, 'docker' | 'pypi' | 'npm' | 'cargo' | 'go'>,
   readonly (readonly [string, PathClass])[]
 > = {
   rpm: [

@@ -47,4 +47,6 @@ export const PACKAGE_DEFAULTS: Readonly<Record<ProxyPackageType, PackagePatterns
   npm: { immutable: [], mutable: [] },
   // config.json, index files and crates: the sparse registry's layout (libs/formats cargo).
   cargo: { immutable: [], mutable: [] },
+  // Module versions, lists and the checksum database: the GOPROXY protocol (libs/formats go).
+  go: { immutable: [], mutable: [] },
 };

@@ -32,6 +32,7 @@ export interface RedactedProxyRemote {
   /** docker remotes only */
   readonly tag_check_window?: number;
   readonly files_url?: string | null;
+  readonly sumdb_url?: string | null;
   readonly username?: typeof REDACTED;
   readonly password?: typeof REDACTED;
 }
@@ -153,6 +154,7 @@ function redactRemote(remote: RemoteConfig): RedactedProxyRemote | RedactedLocal
     ...((remote.package === 'pypi' || remote.package === 'cargo') && {
       files_url: remote.filesUrl && redactUrl(remote.filesUrl),
     }),
+    ...(remote.package === 'go' && { sumdb_url: remote.sumdbUrl && redactUrl(remote.sumdbUrl) }),
     ...(remote.username !== null && { username: REDACTED }),
     ...(remote.password !== null && { password: REDACTED }),
   };

@@ -43,6 +43,7 @@ const PROXY_ONLY_KEYS = [
   'max_concurrent',
   'tag_check_window',
   'files_url',
+  'sumdb_url',
 ] as const;
 
 const LOCAL_ONLY_KEYS = ['allow_overwrite'] as const;
@@ -194,6 +195,7 @@ const remoteFields = z
       .min(0, { message: 'must be a number of seconds >= 0' })
       .default(0),
     files_url: baseUrl.optional(),
+    sumdb_url: baseUrl.optional(),
     allow_overwrite: z.boolean().default(false),
   })
   .strict();
@@ -240,11 +242,15 @@ function checkRemoteKeys(raw: unknown, ctx: z.RefinementCtx): unknown {
       'only allowed for packages pypi and cargo (where an index links its files to)',
     );
   }
+  if (raw.package !== 'go' && 'sumdb_url' in raw) {
+    addIssue('sumdb_url', 'only allowed for package go (the checksum database GOSUMDB names)');
+  }
   const decidedByFormat: Partial<Record<PackageType, string>> = {
     docker:
       'not used by package docker (manifests by digest and blobs are immutable, tags mutable); use include_patterns to restrict images',
     pypi: 'not used by package pypi (index pages are mutable, the files they link to immutable); use include_patterns to restrict projects',
     npm: 'not used by package npm (packuments are mutable, tarballs immutable); use include_patterns to restrict packages',
+    go: 'not used by package go (module versions are immutable, @v/list and @latest mutable); use include_patterns to restrict modules',
     cargo:
       'not used by package cargo (config.json and index files are mutable, crates immutable); use include_patterns to restrict crates',
   };

@@ -2,6 +2,7 @@ import type { ProxyPackageType, ProxyRemoteConfig } from '@app/config';
 import { presentCargoConfig, rewriteCargoConfig } from './cargo/cargo-config';
 import { cargoTarget } from './cargo/cargo-paths';
 import { dockerTarget } from './docker/docker-target';
+import { goAnswer, goTarget } from './go/go-paths';
 import type { FetchTarget } from './fetch-target';
 import { npmRawPath, npmTarget } from './npm/npm-paths';
 import { presentPackument, rewritePackument } from './npm/packument';
@@ -33,6 +34,16 @@ export interface PackageFormat {
   present?(stored: Buffer, origin: string): Buffer;
   /** The raw request path before the path guard sees it (npm: `@scope%2fname`). */
   rawPath?(rawPath: string): string;
+  /**
+   * What the format answers itself, with nothing fetched or stored (go's `sumdb/<name>/supported`);
+   * null for a path it does not answer so.
+   */
+  answer?(remote: ProxyRemoteConfig, path: string): FixedAnswer | null;
+}
+
+export interface FixedAnswer {
+  body: string;
+  contentType: string;
 }
 
 export interface FetchedDocument {
@@ -56,6 +67,7 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
     present: presentPackument,
     rawPath: npmRawPath,
   },
+  go: { route: 'files', target: goTarget, answer: goAnswer },
   cargo: {
     route: 'files',
     target: cargoTarget,

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
-import { FORMATS, fetchTargetOf } from '@app/formats';
-import { cleanDirectoryPath, cleanPath } from '../http/path-guard';
+import { FORMATS, type FixedAnswer, fetchTargetOf } from '@app/formats';
+import { formatPath } from '../http/format-path';
 import { artifactHeaders } from '../serving/artifact-headers';
 import { type PullTarget, PullThroughService } from '../serving/pull-through.service';
 import { isLocal, resolveRemote } from '../serving/remote-resolver';
@@ -33,8 +33,14 @@ export class ArtifactsService {
     if (isLocal(remote)) {
       return this.hosted.serve(remote, rawPath, request);
     }
-    const target = this.pullTarget(remote, rawPath, request.accept);
-    const present = FORMATS[remote.package].present;
+    const format = FORMATS[remote.package];
+    const path = cleanedPath(remote, rawPath);
+    const fixed = format.answer?.(remote, path);
+    if (fixed) {
+      return fixedPlan(fixed, request.method);
+    }
+    const target = this.pullTarget(remote, path, request.accept);
+    const present = format.present;
     if (present === undefined || target.fetch.document === undefined) {
       return this.pullThrough.serve(target, request);
     }
@@ -52,23 +58,16 @@ export class ArtifactsService {
    */
   targetOf(remoteName: string, rawPath: string): PullTarget | null {
     const remote = resolveRemote(this.config, remoteName);
-    return isLocal(remote) ? null : this.pullTarget(remote, rawPath, undefined);
+    return isLocal(remote)
+      ? null
+      : this.pullTarget(remote, cleanedPath(remote, rawPath), undefined);
   }
 
   private pullTarget(
     remote: ProxyRemoteConfig,
-    rawPath: string,
+    path: string,
     accept: string | undefined,
   ): PullTarget {
-    const format = FORMATS[remote.package];
-    if (format.route === 'registry') {
-      throw new ArtifactError(
-        'wrong_package',
-        `${remote.name} is a ${remote.package} remote: pull through /v2/${remote.name}/<image>/...`,
-      );
-    }
-    const raw = format.rawPath?.(rawPath) ?? rawPath;
-    const path = format.pagePaths ? cleanDirectoryPath(raw) : cleanPath(raw);
     const fetch = fetchTargetOf(remote, path, accept);
     return {
       remote,
@@ -79,4 +78,27 @@ export class ArtifactsService {
       headMiss: fetch.document ? 'fetch' : 'upstream_head',
     };
   }
+}
+
+/** The request path as the remote's format reads it, through the path guard; throws for a bad one. */
+function cleanedPath(remote: ProxyRemoteConfig, rawPath: string): string {
+  const format = FORMATS[remote.package];
+  if (format.route === 'registry') {
+    throw new ArtifactError(
+      'wrong_package',
+      `${remote.name} is a ${remote.package} remote: pull through /v2/${remote.name}/<image>/...`,
+    );
+  }
+  return formatPath(remote, rawPath);
+}
+
+/** A format's own answer (FixedAnswer), nothing fetched or stored. */
+function fixedPlan(answer: FixedAnswer, method: 'GET' | 'HEAD'): ServePlan {
+  const body = Buffer.from(answer.body);
+  return {
+    status: 200,
+    source: 'cache',
+    headers: { 'content-type': answer.contentType, 'content-length': String(body.length) },
+    body: method === 'HEAD' ? null : body,
+  };
 }

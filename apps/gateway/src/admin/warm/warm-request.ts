@@ -1,7 +1,7 @@
 import type { RemoteConfig } from '@app/config';
-import { fetchTargetOf } from '@app/formats';
+import { FORMATS, fetchTargetOf } from '@app/formats';
 import type { WarmFile, WarmImage } from '@app/jobs';
-import { cleanPath } from '../../http/path-guard';
+import { formatPath } from '../../http/format-path';
 
 /** Entries one warm-up may list; a longer list is several warm-ups. */
 const MAX_WARM_ENTRIES = 1000;
@@ -75,19 +75,20 @@ function fileOf(entry: string, remotes: Readonly<Record<string, RemoteConfig>>):
   if (remote.package === 'local') {
     return `${name} is a hosted remote: its files are here already`;
   }
-  if (remote.package === 'docker') {
-    return `${name} is a docker remote: list its images under "images"`;
+  const format = FORMATS[remote.package];
+  if (format.route === 'registry') {
+    return `${name} is a ${remote.package} remote: list its images under "images"`;
   }
   if (path === '') {
     return 'no path after the remote';
   }
-  let clean: string;
   try {
-    clean = cleanPath(path);
+    const clean = formatPath(remote, path);
+    // The path the fetch job names: one stored variant's (pypi's index.html) where it has several.
+    return { remote: name, path: fetchTargetOf(remote, clean).jobPath ?? clean };
   } catch (error) {
     return (error as Error).message;
   }
-  return targetProblem(() => fetchTargetOf(remote, clean)) ?? { remote: name, path: clean };
 }
 
 /** The image, or what is wrong with the entry. */
