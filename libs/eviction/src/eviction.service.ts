@@ -11,7 +11,7 @@ import {
   type UnreferencedContent,
   type UsedRecord,
 } from '@app/db';
-import { MANIFEST_MAX_BYTES, readManifest, referencedDigests } from '@app/formats';
+import { FORMATS, MANIFEST_MAX_BYTES, readManifest, referencedDigests } from '@app/formats';
 import { MetricsService } from '@app/metrics';
 import { STORAGE_DRIVER, type StorageDriver } from '@app/storage';
 import { type EvictionReason, bytesToFree, isUnused, leastRecentlyUsed } from './eviction-plan';
@@ -152,7 +152,7 @@ class Pass {
   private readonly now = new Date();
   private readonly removed = new Set<string>();
   private readonly report: PassReport;
-  /** remotes whose records are docker manifests and blobs (references, shared objects) */
+  /** remotes whose records name others (docker manifests and blobs: PackageFormat.referencing) */
   private readonly docker: ReadonlySet<string>;
 
   constructor(
@@ -160,7 +160,9 @@ class Pass {
     private readonly remotes: readonly ProxyRemoteConfig[],
     private readonly dryRun: boolean,
   ) {
-    this.docker = new Set(remotes.filter((r) => r.package === 'docker').map((r) => r.name));
+    this.docker = new Set(
+      remotes.filter((r) => FORMATS[r.package].referencing === true).map((r) => r.name),
+    );
     this.report = {
       at: this.now.toISOString(),
       dryRun,

@@ -38,8 +38,13 @@ export interface FetchTarget {
   document?:
     | { kind: 'manifest'; manifestDigestKeyPrefix: string }
     | { kind: 'tag_list' }
-    /** read whole and rewritten by the format before it is stored (PackageFormat.rewrite) */
+    /** read whole and rewritten by the format before it is stored */
     | { kind: 'index' };
+  /**
+   * The upstream header a HEAD answers the current digest in: a revalidation compares it with
+   * the stored copy's sha256 rather than fetch the document (docker tags' Docker-Content-Digest).
+   */
+  digestHeader?: string;
 }
 
 export interface ExpectedDigest {

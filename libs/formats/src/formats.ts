@@ -1,7 +1,11 @@
 import type { ProxyPackageType, ProxyRemoteConfig } from '@app/config';
+import type { StoredArtifact } from '@app/jobs';
+import type { UpstreamResponse } from '@app/upstream';
 import { presentCargoConfig, rewriteCargoConfig } from './cargo/cargo-config';
 import { cargoTarget } from './cargo/cargo-paths';
+import { storeDockerDocument } from './docker/docker-documents';
 import { dockerTarget } from './docker/docker-target';
+import { type DocumentFetch, storeRewritten } from './document-fetch';
 import { goAnswer, goTarget } from './go/go-paths';
 import type { FetchTarget } from './fetch-target';
 import { npmRawPath, npmTarget } from './npm/npm-paths';
@@ -18,6 +22,11 @@ import { rewritePypiIndex } from './pypi/simple-index';
 export interface PackageFormat {
   /** `files`: `/api/v1/remote/<remote>/...`; `registry`: the docker registry API under `/v2` */
   readonly route: 'files' | 'registry';
+  /**
+   * Records name other records by digest (docker manifests their blobs, blobs shared by
+   * images): eviction removes nothing a cached record names before it (libs/eviction).
+   */
+  readonly referencing?: boolean;
   /** whether a path may end with `/` (pypi's index pages); else that is a 400 */
   readonly pagePaths?: boolean;
   /**
@@ -25,8 +34,12 @@ export interface PackageFormat {
    * gateway derives it from a request and the fetcher again from the job.
    */
   target(remote: ProxyRemoteConfig, path: string, accept: string | undefined): FetchTarget;
-  /** A fetched document of `document.kind` `index`, rewritten before it is stored. */
-  rewrite?(fetched: FetchedDocument, remote: ProxyRemoteConfig, target: FetchTarget): Buffer;
+  /**
+   * Stores a fetched document (a target with `document`): read whole, stored under whichever
+   * keys the format keeps it (a docker manifest under its tag and its digest), rewritten if
+   * links in it must lead back to the cache.
+   */
+  storeDocument?(fetch: DocumentFetch, response: UpstreamResponse): Promise<StoredArtifact>;
   /**
    * A stored index as one client gets it, given the URL it reached the cache at (npm: tarball
    * links must be absolute). Without it the stored bytes are served as they are.
@@ -54,16 +67,26 @@ export interface FetchedDocument {
 const PATTERNS: PackageFormat = { route: 'files', target: patternTarget };
 
 export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
-  docker: { route: 'registry', target: dockerTarget },
+  docker: {
+    route: 'registry',
+    referencing: true,
+    target: dockerTarget,
+    storeDocument: storeDockerDocument,
+  },
   rpm: PATTERNS,
   debian: PATTERNS,
   alpine: PATTERNS,
   generic: PATTERNS,
-  pypi: { route: 'files', pagePaths: true, target: pypiTarget, rewrite: rewritePypiIndex },
+  pypi: {
+    route: 'files',
+    pagePaths: true,
+    target: pypiTarget,
+    storeDocument: storeRewritten(rewritePypiIndex, 'text/html'),
+  },
   npm: {
     route: 'files',
     target: npmTarget,
-    rewrite: rewritePackument,
+    storeDocument: storeRewritten(rewritePackument, 'application/json'),
     present: presentPackument,
     rawPath: npmRawPath,
   },
@@ -71,7 +94,7 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
   cargo: {
     route: 'files',
     target: cargoTarget,
-    rewrite: rewriteCargoConfig,
+    storeDocument: storeRewritten(rewriteCargoConfig, 'application/json'),
     present: presentCargoConfig,
   },
 };

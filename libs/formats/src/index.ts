@@ -4,6 +4,7 @@ export * from './docker/docker-target';
 export * from './docker/manifest-references';
 export * from './docker/manifest-document';
 export * from './document';
+export * from './document-fetch';
 export * from './fetch-target';
 export * from './formats';
 export * from './routes';

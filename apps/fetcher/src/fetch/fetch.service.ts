@@ -7,16 +7,7 @@ import { CacheStateService, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites, type FetchedArtifactRecord } from '@app/db';
-import {
-  FORMATS,
-  type FetchTarget,
-  INDEX_MAX_BYTES,
-  fetchTargetOf,
-  readDocument,
-  readManifest,
-  readTagListPage,
-  referencedDigests,
-} from '@app/formats';
+import { type DocumentFetch, FORMATS, type FetchTarget, fetchTargetOf } from '@app/formats';
 import {
   type FetchFailure,
   type FetchFailureReason,
@@ -60,8 +51,6 @@ class FetchFailed extends Error {
 
 /** Upstream response headers worth passing to waiting gateways before the bytes. */
 const PASSED_HEADERS = ['docker-content-digest', 'etag', 'last-modified'];
-/** A tag list assembled from more pages than this is cut (and logged): one object per image. */
-const MAX_TAG_LIST_PAGES = 50;
 
 /** One job, as the service sees it: the payload plus what was derived from it. */
 interface FetchContext {
@@ -192,7 +181,7 @@ export class FetchService {
     }
     const revalidating = payload.kind === 'revalidate' && cached !== null;
     const document = target.document;
-    if (revalidating && cached && document?.kind === 'manifest') {
+    if (revalidating && cached && target.digestHeader !== undefined) {
       const kept = await this.revalidateTag(context, cached);
       if (kept) {
         return kept;
@@ -221,16 +210,10 @@ export class FetchService {
       if (revalidating) {
         this.metrics.revalidated(remote.name, 'changed');
       }
-      switch (document?.kind) {
-        case 'manifest':
-          return this.storeManifest(context, response, document.manifestDigestKeyPrefix);
-        case 'tag_list':
-          return this.storeTagList(context, response);
-        case 'index':
-          return this.storeIndex(context, response);
-        case undefined:
-          return this.download(context, response);
+      if (document === undefined) {
+        return this.download(context, response);
       }
+      return { outcome: 'stored', ...(await this.storeDocument(context, response)) };
     }
     if (response) {
       await discard(response.body);
@@ -449,7 +432,10 @@ export class FetchService {
     if (response) {
       await discard(response.body);
     }
-    const found = response?.status === 200 ? response.headers['docker-content-digest'] : undefined;
+    const found =
+      response?.status === 200 && target.digestHeader !== undefined
+        ? response.headers[target.digestHeader]
+        : undefined;
     if (found) {
       await this.rememberTagCheck(context, found);
     }
@@ -466,152 +452,42 @@ export class FetchService {
     return null;
   }
 
-  /**
-   * Docker manifests are small: read whole, checked against the digest asked for, and stored
-   * under the digest as well as under the tag, so `image@sha256:…` is a hit after `image:tag`.
-   */
-  private async storeManifest(
+  /** A document the remote's format stores (PackageFormat.storeDocument), given this job. */
+  private storeDocument(
     context: FetchContext,
     response: UpstreamResponse,
-    digestKeyPrefix: string,
-  ): Promise<FetchJobResult> {
-    const { target } = context;
-    const document = await readManifest(response.body, response.headers['content-type']);
-    if (target.expectedSha256 && document.sha256 !== target.expectedSha256) {
-      throw new FetchFailed(
-        {
-          reason: 'upstream_integrity',
-          message: `manifest digest mismatch: asked for sha256:${target.expectedSha256}, got sha256:${document.sha256}`,
-        },
-        true,
-      );
+  ): Promise<StoredArtifact> {
+    const { remote, target, payload } = context;
+    const store = FORMATS[remote.package].storeDocument;
+    if (store === undefined) {
+      throw new Error(`unreachable: package ${remote.package} has documents but no storeDocument`);
     }
-    const digestKey = `${digestKeyPrefix}/sha256/${document.sha256}`;
-    for (const key of new Set([digestKey, target.storageKey])) {
-      await this.writeDocument(context, key, document.bytes, document.mediaType, document.sha256);
-    }
-    if (target.pathClass === 'mutable') {
-      await this.rememberTagCheck(context, `sha256:${document.sha256}`);
-    }
-    const artifact: StoredArtifact = {
-      storageKey: target.storageKey,
-      size: document.bytes.length,
-      sha256: document.sha256,
-      contentType: document.mediaType,
+    const fetch: DocumentFetch = {
+      remote,
+      target,
+      path: payload.path,
+      write: (key, bytes, contentType, sha256) =>
+        this.writeDocument(context, key, bytes, contentType, sha256),
+      published: (artifact, headers, refersTo) =>
+        this.recordPublished(context, artifact, headers, refersTo),
+      recordAlso: (path, artifact, refersTo) =>
+        this.submitRecord({
+          remote: remote.name,
+          path,
+          ...artifact,
+          upstreamEtag: null,
+          upstreamLastModified: null,
+          refersTo,
+        }),
+      page: async (query) => {
+        const { response: page, answer } = await this.ask(context, 'GET', {}, query);
+        return { response: page, message: answerMessage(answer, payload.path) };
+      },
+      rememberCheck: (digest) => this.rememberTagCheck(context, digest),
+      failure: (reason, message, final) => new FetchFailed({ reason, message }, final),
+      warn: (message) => this.logger.warn(message),
     };
-    const refersTo = referencedDigests(document.bytes);
-    await this.recordPublished(context, artifact, response.headers, refersTo);
-    if (digestKey !== target.storageKey) {
-      // The copy under the digest is a file of its own: eviction must see it to remove it.
-      const { payload, remote } = context;
-      const image = payload.path.slice(0, payload.path.lastIndexOf('/manifests/'));
-      this.submitRecord({
-        remote: remote.name,
-        path: `${image}/manifests/sha256:${document.sha256}`,
-        ...artifact,
-        storageKey: digestKey,
-        upstreamEtag: null,
-        upstreamLastModified: null,
-        refersTo,
-      });
-    }
-    return { outcome: 'stored', ...artifact };
-  }
-
-  /**
-   * A tag list is stored whole, one object per image, however the upstream pages it (its `Link:
-   * rel="next"` is followed, on the same path only); the gateway cuts the pages clients ask for.
-   */
-  private async storeTagList(
-    context: FetchContext,
-    first: UpstreamResponse,
-  ): Promise<FetchJobResult> {
-    const { payload, target } = context;
-    const tags = new Set<string>();
-    let name = '';
-    const asked = new Set<string>();
-    let response = first;
-    for (let page = 1; ; page += 1) {
-      const read = await readTagListPage(response.body);
-      name ||= read.name;
-      read.tags.forEach((tag) => tags.add(tag));
-      const next = nextPageQuery(response.headers.link, target.upstreamPath);
-      // A registry that links a page to itself (or back) would otherwise be asked forever.
-      if (next === null || asked.has(next)) {
-        break;
-      }
-      asked.add(next);
-      if (page >= MAX_TAG_LIST_PAGES) {
-        this.logger.warn(`${payload.remote} ${payload.path}: tag list cut after ${page} pages`);
-        break;
-      }
-      const { response: following, answer } = await this.ask(context, 'GET', {}, next);
-      if (!following || following.status !== 200) {
-        if (following) {
-          await discard(following.body);
-        }
-        throw new FetchFailed(
-          {
-            reason: 'upstream_unavailable',
-            message: `tag list page ${page + 1}: ${answerMessage(answer, payload.path)}`,
-          },
-          false,
-        );
-      }
-      response = following;
-    }
-    const body = Buffer.from(
-      JSON.stringify({ name, tags: [...tags].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) }),
-    );
-    const written = await this.writeDocument(
-      context,
-      target.storageKey,
-      body,
-      'application/json',
-      undefined,
-    );
-    const artifact: StoredArtifact = {
-      storageKey: target.storageKey,
-      size: written.size,
-      sha256: written.sha256,
-      contentType: 'application/json',
-    };
-    await this.recordPublished(context, artifact, {});
-    return { outcome: 'stored', ...artifact };
-  }
-
-  /**
-   * An index page, read whole and rewritten by the remote's format (pypi: its file links lead
-   * to the cache) before it is stored; the rewritten bytes are what every client is served.
-   */
-  private async storeIndex(
-    context: FetchContext,
-    response: UpstreamResponse,
-  ): Promise<FetchJobResult> {
-    const { remote, target } = context;
-    const rewrite = FORMATS[remote.package].rewrite;
-    if (rewrite === undefined) {
-      throw new Error(`unreachable: package ${remote.package} has an index but no rewrite`);
-    }
-    const contentType = response.headers['content-type'];
-    const body = await readDocument(response.body, INDEX_MAX_BYTES, 'index page');
-    const bytes = rewrite({ body, contentType }, remote, target);
-    const storedType = contentType ?? 'text/html';
-    const written = await this.writeDocument(
-      context,
-      target.storageKey,
-      bytes,
-      storedType,
-      undefined,
-    );
-    const artifact: StoredArtifact = {
-      storageKey: target.storageKey,
-      size: written.size,
-      sha256: written.sha256,
-      contentType: storedType,
-    };
-    await this.recordPublished(context, artifact, response.headers);
-    return { outcome: 'stored', ...artifact };
+    return store(fetch, response);
   }
 
   private async writeDocument(
@@ -742,34 +618,6 @@ function answerMessage(answer: UpstreamAnswer, path: string): string {
     return answer.message ?? `upstream ${answer.failure} for ${path}`;
   }
   return `upstream answered ${answer.status} for ${path}`;
-}
-
-/**
- * The query of a `Link: <...>; rel="next"` header (RFC 8288) when it names the same upstream
- * path: a tag list's next page. Anything else (another path, another host) is not followed.
- */
-function nextPageQuery(link: string | undefined, upstreamPath: string): string | null {
-  if (!link) {
-    return null;
-  }
-  for (const part of link.split(',')) {
-    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
-    if (!match || !/\brel="?next"?/i.test(match[2])) {
-      continue;
-    }
-    let url: URL;
-    try {
-      url = new URL(match[1], 'http://upstream.invalid');
-    } catch {
-      return null;
-    }
-    const sameHost = url.host === 'upstream.invalid';
-    if (!sameHost || !url.pathname.endsWith(`/${upstreamPath}`) || url.search === '') {
-      return null;
-    }
-    return url.search.slice(1);
-  }
-  return null;
 }
 
 function asStorageFailure(error: unknown): Error {

@@ -9,7 +9,7 @@ const MARKERS = /\{(?:crate|version|prefix|lowerprefix|sha256-checksum)\}/;
 const CHECKSUM_MARKER = '{sha256-checksum}';
 
 /**
- * PackageFormat.rewrite of cargo's `config.json`: a `dl` under base_url or files_url becomes the
+ * The rewrite (storeRewritten) of cargo's `config.json`: a `dl` under base_url or files_url becomes the
  * cache's `files/{sha256-checksum}/<host>/<path>`, cargo filling in the markers (a `dl` without
  * any gets cargo's default `/{crate}/{version}/download`), so every crate is fetched through the
  * cache and verified against the index's checksum. Stored as a path; presentCargoConfig adds

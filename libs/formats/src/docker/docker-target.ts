@@ -54,6 +54,7 @@ export function dockerTarget(remote: ProxyRemoteConfig, path: string): FetchTarg
         expectedSha256: byDigest ? ref.hex : undefined,
         accept: MANIFEST_ACCEPT,
         scope,
+        digestHeader: byDigest ? undefined : 'docker-content-digest',
         document: {
           kind: 'manifest',
           manifestDigestKeyPrefix: registryKeys.manifestDigestPrefix(remote.name, request.image),

@@ -7,7 +7,7 @@ import { ARTIFACT_ROUTE_PREFIX } from '../routes';
 import { TARBALLS, npmTarget } from './npm-paths';
 
 /**
- * PackageFormat.rewrite of npm: each version's `dist.tarball` under base_url becomes the cache's
+ * The rewrite of npm (storeRewritten): each version's `dist.tarball` under base_url becomes the cache's
  * path for it, `/api/v1/remote/<remote>/_tarballs/<sha512 or sha1>-<hex>/<name>/-/<file>.tgz`,
  * with the digest of its `dist.integrity` (or `shasum`). Stored so, without a host: which host
  * the client reached the cache by is added when it is served (presentPackument). A tarball

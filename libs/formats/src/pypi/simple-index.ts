@@ -16,7 +16,7 @@ export interface IndexOrigin {
   pageUrl: string;
 }
 
-/** PackageFormat.rewrite of pypi: the index page fetched for `target`, rewritten. */
+/** The rewrite of pypi (storeRewritten): the index page fetched for `target`, rewritten. */
 export function rewritePypiIndex(
   fetched: FetchedDocument,
   remote: ProxyRemoteConfig,
