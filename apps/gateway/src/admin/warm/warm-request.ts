@@ -101,7 +101,7 @@ function imageOf(
   if (!remote) {
     return `no remote ${name}`;
   }
-  if (remote.package !== 'docker') {
+  if (remote.package === 'local' || FORMATS[remote.package].route !== 'registry') {
     return `${name} is not a docker remote: list its files under "paths"`;
   }
   const at = rest.indexOf('@');
