@@ -1,5 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { ChecksumDb } from '../helpers/checksum-db';
 import {
   type GoModule,
   buildModule,
@@ -15,25 +15,32 @@ import { UpstreamServer } from '../helpers/upstream-server';
 import { runCommand } from '../../tools/processes';
 
 /**
- * go mod download and go build with GOPROXY set to a go remote (docs/FORMATS.md): a module
- * proxy tree on a loopback upstream (one module with a capital in its path, which GOPROXY
- * case-encodes), a checksum database's files on a second one, and go with caches of its own.
+ * go build with GOPROXY set to a go remote and GOSUMDB verifying through it (docs/FORMATS.md):
+ * a module proxy tree on a loopback upstream (one module with a capital in its path, which
+ * GOPROXY case-encodes), a checksum database with a key of its own on a second one, and go with
+ * module caches of its own for every build.
  */
-describe('go through the cache (go remote, GOPROXY)', () => {
+describe('go through the cache (go remote, GOPROXY and GOSUMDB)', () => {
   const upstream = new UpstreamServer();
   const sumdb = new UpstreamServer();
   const PREFIX = 'goproxy';
   let stack: Stack;
   let dir: string;
+  let db: ChecksumDb;
   let hello: GoModule;
   let greet: GoModule;
   let tampered: GoModule;
   const proxyUrl = () => `${stack.url()}/api/v1/remote/golang`;
-  const sumdbName = () => `127.0.0.1:${sumdb.port}`;
+  const asked = () => upstream.requests.length + sumdb.requests.length;
 
-  async function build(name: string, modules: GoModule[], goSum = ''): Promise<string> {
-    const root = await goConsumer(join(dir, name), modules, goSum);
-    await go(['build', '-o', 'app', '.'], root, proxyUrl(), join(dir, 'build-cache'));
+  async function build(name: string, modules: GoModule[]): Promise<string> {
+    const root = await goConsumer(join(dir, name), modules);
+    const options = {
+      proxy: proxyUrl(),
+      buildCache: join(dir, 'build-cache'),
+      sumdb: db.verifierKey,
+    };
+    await go(['build', '-o', 'app', '.'], root, options);
     return (await runCommand(join(root, 'app'), [])).stdout;
   }
 
@@ -44,20 +51,18 @@ describe('go through the cache (go remote, GOPROXY)', () => {
     hello = await buildModule(dir, 'example.org/hello', 'v1.0.0');
     greet = await buildModule(dir, 'example.org/Greet', 'v1.2.0');
     tampered = await buildModule(dir, 'example.org/tampered', 'v1.0.0');
-    // A well-formed zip of other code under the same module and version: only go.sum tells.
-    const evil = (
-      await buildModule(join(dir, 'evil'), tampered.path, tampered.version, 'something else')
-    ).files.zip;
+    // A well-formed zip of other code under the same module and version: only its hash tells.
+    const evil = await buildModule(join(dir, 'evil'), tampered.path, tampered.version, 'other');
     publishModules(upstream, PREFIX, [
       { module: hello },
       { module: greet },
-      { module: tampered, zip: evil },
+      { module: tampered, zip: evil.files.zip },
     ]);
-    sumdb.set('sumdb/latest', { body: 'go.sum database tree\n1\nhash\n' });
-    sumdb.set('sumdb/lookup/example.org/hello@v1.0.0', {
-      body: '1\nexample.org/hello v1.0.0 h1:x\n',
-    });
-    sumdb.set('sumdb/tile/8/0/000.p/1', { body: 'tile bytes' });
+    db = new ChecksumDb(`127.0.0.1:${sumdb.port}`);
+    for (const module of [hello, greet, tampered]) {
+      db.add(module.sums);
+    }
+    db.publish(sumdb, 'sumdb');
     stack = await Stack.start({
       remotes: {
         golang: {
@@ -75,7 +80,7 @@ describe('go through the cache (go remote, GOPROXY)', () => {
     await sumdb.stop();
   });
 
-  it('a cold go build gets every module file through the cache, each asked upstream once', async () => {
+  it('a cold go build gets modules and their checksums through the cache, each asked upstream once', async () => {
     expect(await build('cold', [hello, greet])).toBe(`${hello.value}\n${greet.value}\n`);
     for (const module of [hello, greet]) {
       const files = moduleFiles(PREFIX, module);
@@ -84,54 +89,41 @@ describe('go through the cache (go remote, GOPROXY)', () => {
     }
     // go asks for a capital in a module path as `!` and the lower-case letter
     expect(upstream.count(`${PREFIX}/example.org/!greet/@v/v1.2.0.zip`)).toBe(1);
+    // GOSUMDB went through the cache: the database was asked by it, once per file
+    expect(sumdb.count('sumdb/lookup/example.org/hello@v1.0.0')).toBe(1);
+    expect(sumdb.count('sumdb/lookup/example.org/!greet@v1.2.0')).toBe(1);
+    expect(sumdb.count('sumdb/tile/8/0/000.p/3')).toBe(1);
   });
 
-  it('a second build, with the upstream stopped, is served from the cache', async () => {
-    const before = upstream.requests.length;
+  it('a second build, with the upstream and the checksum database stopped, is served from the cache', async () => {
+    const before = asked();
     await upstream.stop();
+    await sumdb.stop();
     try {
       expect(await build('offline', [hello, greet])).toBe(`${hello.value}\n${greet.value}\n`);
     } finally {
       await upstream.start();
-    }
-    expect(upstream.requests.length).toBe(before);
-  });
-
-  it('the checksum database is proxied: supported answered, lookups and tiles cached, another database a 404', async () => {
-    const base = `${proxyUrl()}/sumdb/${sumdbName()}`;
-    expect((await request(`${base}/supported`)).status).toBe(200);
-    expect((await request(`${proxyUrl()}/sumdb/sum.example.org/supported`)).status).toBe(404);
-    const lookup = await request(`${base}/lookup/example.org/hello@v1.0.0`);
-    expect(lookup.body.toString()).toBe('1\nexample.org/hello v1.0.0 h1:x\n');
-    expect((await request(`${base}/tile/8/0/000.p/1`)).body.toString()).toBe('tile bytes');
-    expect((await request(`${base}/latest`)).status).toBe(200);
-    await sumdb.stop();
-    try {
-      const again = await request(`${base}/lookup/example.org/hello@v1.0.0`);
-      expect(again.headers['x-artifact-source']).toBe('cache');
-      expect(sumdb.count('sumdb/lookup/example.org/hello@v1.0.0')).toBe(1);
-    } finally {
       await sumdb.start();
     }
+    expect(asked()).toBe(before);
   });
 
-  it('a module zip that does not match go.sum is rejected by go', async () => {
-    // go.sum as go writes it for the untampered module (from a file:// proxy of the same tree)
-    const good = join(dir, 'good-proxy');
-    const files = moduleFiles('', tampered);
-    for (const [what, path] of Object.entries(files)) {
-      await mkdir(dirname(join(good, path)), { recursive: true });
-      await writeFile(join(good, path), tampered.files[what]);
-    }
-    const probe = await goConsumer(join(dir, 'probe'), [tampered]);
-    await go(['mod', 'tidy'], probe, `file://${good}`, join(dir, 'build-cache'));
-    const goSum = await readFile(join(probe, 'go.sum'), 'utf8');
-    expect(goSum).toContain(`${tampered.path} ${tampered.version} h1:`);
+  it("answers supported for its checksum database only; another's is a 404 that sends go there", async () => {
+    const name = `127.0.0.1:${sumdb.port}`;
+    const supported = await request(`${proxyUrl()}/sumdb/${name}/supported`);
+    expect(supported.status).toBe(200);
+    expect((await request(`${proxyUrl()}/sumdb/sum.example.org/supported`)).status).toBe(404);
+    const lookup = await request(`${proxyUrl()}/sumdb/${name}/lookup/example.org/hello@v1.0.0`);
+    expect(lookup.headers['x-artifact-source']).toBe('cache');
+    expect(lookup.body.toString()).toContain(hello.sums);
+  });
 
-    const failure = await build('tampered', [tampered], goSum).then(
+  it('a module zip whose hash is not the one in the checksum database is rejected by go', async () => {
+    const failure = await build('tampered', [tampered]).then(
       () => 'built',
       (error: Error) => error.message,
     );
-    expect(failure).toMatch(/checksum mismatch|SECURITY ERROR/);
+    expect(failure).toMatch(/SECURITY ERROR|checksum mismatch/);
+    expect(upstream.count(moduleFiles(PREFIX, tampered).zip)).toBe(1);
   });
 });

@@ -96,6 +96,7 @@ describe('npm through the cache (npm remote)', () => {
       /^https:\/\/cache\.example\.org\/api\/v1\/remote\/npm\/_tarballs\/sha512-[0-9a-f]{128}\/@acme\/left-pad\/-\/left-pad-1\.0\.0\.tgz$/,
     );
     expect(Number(viaProxy.headers['content-length'])).toBe(viaProxy.body.length);
+    expect(viaProxy.headers.vary).toBe('Accept');
 
     const full = await request(`${registryUrl()}@acme/left-pad`, {
       headers: { accept: 'application/json', host: 'mirror.example.org:8080' },

@@ -82,6 +82,7 @@ describe('pip through the cache (pypi remote)', () => {
   it('the pages link to the cache, with the digests and attributes the upstream gave', async () => {
     const html = await request(`${indexUrl()}demo-app/`, { headers: { accept: 'text/html' } });
     expect(html.headers['content-type']).toMatch(/^text\/html/);
+    expect(html.headers.vary).toBe('Accept');
     expect(html.body.toString()).toContain(
       `href="/api/v1/remote/pypi/files/${app.sha256}/index-host/packages/${app.fileName}#sha256=${app.sha256}" data-requires-python="&gt;=3.7"`,
     );

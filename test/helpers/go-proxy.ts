@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type CommandResult, runCommand } from '../../tools/processes';
+import { createHash } from 'node:crypto';
 import type { UpstreamServer } from './upstream-server';
 
 export interface GoModule {
@@ -10,10 +11,21 @@ export interface GoModule {
   /** the package's one function, `Value()`, returns `<path> <version>` */
   value: string;
   files: Record<string, Buffer>;
+  /** its go.sum lines, as a checksum database records them */
+  sums: string;
+}
+
+/** golang.org/x/mod/sumdb/dirhash Hash1 of `files` (name → contents). */
+function hash1(files: Record<string, string>): string {
+  const summary = Object.keys(files)
+    .sort()
+    .map((name) => `${createHash('sha256').update(files[name]).digest('hex')}  ${name}\n`)
+    .join('');
+  return `h1:${createHash('sha256').update(summary).digest('base64')}`;
 }
 
 /** GOPROXY's case-encoding: `!` before each capital, lower-cased. */
-function encodeModulePath(path: string): string {
+export function encodeModulePath(path: string): string {
   return path.replace(/[A-Z]/g, (letter) => `!${letter.toLowerCase()}`);
 }
 
@@ -49,10 +61,15 @@ export async function buildModule(
     source,
   ]);
   const info = JSON.stringify({ Version: version, Time: '2026-01-01T00:00:00Z' });
+  const zipped = { [`${path}@${version}/go.mod`]: mod, [`${path}@${version}/${name}.go`]: source };
+  const sums =
+    `${path} ${version} ${hash1(zipped)}\n` +
+    `${path} ${version}/go.mod ${hash1({ 'go.mod': mod })}\n`;
   return {
     path,
     version,
     value,
+    sums,
     files: {
       list: Buffer.from(`${version}\n`),
       latest: Buffer.from(info),
@@ -108,14 +125,14 @@ export async function goConsumer(root: string, modules: GoModule[], goSum = ''):
 }
 
 /**
- * go with a module cache and GOPATH of its own under `root` (so every module comes from
- * `proxy`), the compiled standard library shared in `buildCache`, and no checksum database.
+ * go with a module cache and GOPATH of its own under `root` (so every module and checksum
+ * comes from `proxy`), the compiled standard library shared in `buildCache`, and `sumdb` as
+ * GOSUMDB (a verifier key, or `off`).
  */
 export function go(
   args: string[],
   root: string,
-  proxy: string,
-  buildCache: string,
+  options: { proxy: string; buildCache: string; sumdb: string },
 ): Promise<CommandResult> {
   return runCommand('go', args, {
     cwd: root,
@@ -124,9 +141,9 @@ export function go(
       HOME: root,
       GOPATH: join(root, '.gopath'),
       GOMODCACHE: join(root, '.gopath', 'mod'),
-      GOCACHE: buildCache,
-      GOPROXY: proxy,
-      GOSUMDB: 'off',
+      GOCACHE: options.buildCache,
+      GOPROXY: options.proxy,
+      GOSUMDB: options.sumdb,
       GOFLAGS: '-mod=mod',
       GONOSUMDB: '',
       GOPRIVATE: '',

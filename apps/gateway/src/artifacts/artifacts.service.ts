@@ -41,15 +41,22 @@ export class ArtifactsService {
     }
     const target = this.pullTarget(remote, path, request.accept);
     const present = format.present;
+    let plan: ServePlan;
     if (present === undefined || target.fetch.document === undefined) {
-      return this.pullThrough.serve(target, request);
+      plan = await this.pullThrough.serve(target, request);
+    } else {
+      // Presented per client, so served whole: a Range of the stored bytes would not fit it.
+      const whole = { ...request, range: undefined, ifRange: undefined };
+      const url = origin();
+      plan = await presentedPlan(await this.pullThrough.serve(target, whole), (stored) =>
+        present(stored, url),
+      );
     }
-    // Presented per client, so served whole: a Range of the stored bytes would not fit it.
-    const whole = { ...request, range: undefined, ifRange: undefined };
-    const url = origin();
-    return presentedPlan(await this.pullThrough.serve(target, whole), (stored) =>
-      present(stored, url),
-    );
+    // One path, a stored variant per Accept (pypi's HTML and JSON, npm's two packuments): a
+    // cache in front must keep them apart too.
+    return target.fetch.jobPath === undefined
+      ? plan
+      : { ...plan, headers: { ...plan.headers, vary: 'Accept' } };
   }
 
   /**

@@ -55,7 +55,7 @@ export function goAnswer(remote: ProxyRemoteConfig, path: string): FixedAnswer |
 }
 
 /** The name go knows the remote's checksum database by: its URL's host. */
-export function sumdbName(remote: ProxyRemoteConfig): string | null {
+function sumdbName(remote: ProxyRemoteConfig): string | null {
   return remote.sumdbUrl === null ? null : new URL(remote.sumdbUrl).host;
 }
 

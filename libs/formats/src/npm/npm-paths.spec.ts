@@ -142,9 +142,14 @@ describe('packuments', () => {
     );
   });
 
-  it('keeps a link elsewhere or without a digest, and every other field', () => {
+  it('links a tarball without a digest by its registry path, unverified', () => {
+    expect(rewritten.versions['3.0.0'].dist.tarball).toBe(
+      '/api/v1/remote/npm/@acme/left-pad/-/left-pad-3.0.0.tgz',
+    );
+  });
+
+  it('keeps a link elsewhere, and every other field', () => {
     expect(rewritten.versions['2.0.0']).toEqual(packument.versions['2.0.0']);
-    expect(rewritten.versions['3.0.0']).toEqual(packument.versions['3.0.0']);
     expect(rewritten['dist-tags']).toEqual(packument['dist-tags']);
   });
 

@@ -9,9 +9,10 @@ import { TARBALLS, npmTarget } from './npm-paths';
 /**
  * The rewrite of npm (storeRewritten): each version's `dist.tarball` under base_url becomes the cache's
  * path for it, `/api/v1/remote/<remote>/_tarballs/<sha512 or sha1>-<hex>/<name>/-/<file>.tgz`,
- * with the digest of its `dist.integrity` (or `shasum`). Stored so, without a host: which host
- * the client reached the cache by is added when it is served (presentPackument). A tarball
- * elsewhere, or with no digest, keeps its link.
+ * with the digest of its `dist.integrity` (or `shasum`); one with neither, the cache's path of
+ * its registry path (`<name>/-/<file>.tgz`, not verified by the cache). Stored so, without a
+ * host: which host the client reached the cache by is added when it is served
+ * (presentPackument). A tarball elsewhere keeps its link.
  */
 export function rewritePackument(
   fetched: FetchedDocument,
@@ -53,7 +54,7 @@ function cachedTarball(
   }
   const base = new URL(remote.baseUrl);
   const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
-  if (digest === null || url.origin !== base.origin || url.search !== '') {
+  if (url.origin !== base.origin || url.search !== '') {
     return null;
   }
   if (!url.pathname.startsWith(prefix)) {
@@ -68,7 +69,8 @@ function cachedTarball(
   } catch {
     return null;
   }
-  const path = `${TARBALLS}/${digest}/${upstreamPath}`;
+  // Without a digest, the registry's own path: cached, though not verified by the cache.
+  const path = digest === null ? upstreamPath : `${TARBALLS}/${digest}/${upstreamPath}`;
   try {
     npmTarget(remote, path, undefined);
   } catch {
