@@ -3,6 +3,7 @@ import type { ProxyRemoteConfig } from '@app/config';
 import { withOrigin } from '../absolute-links';
 import type { FetchTarget } from '../fetch-target';
 import type { FetchedDocument } from '../formats';
+import { locateUnder } from '../linked-files';
 import { ARTIFACT_ROUTE_PREFIX } from '../routes';
 import { TARBALLS, npmTarget } from './npm-paths';
 
@@ -52,20 +53,15 @@ function cachedTarball(
   } catch {
     return null;
   }
-  const base = new URL(remote.baseUrl);
-  const prefix = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
-  if (url.origin !== base.origin || url.search !== '') {
-    return null;
-  }
-  if (!url.pathname.startsWith(prefix)) {
+  const located =
+    url.search === '' ? locateUnder(url, { baseUrl: remote.baseUrl, filesUrl: null }) : null;
+  if (located === null) {
     return null;
   }
   let upstreamPath: string;
   try {
-    upstreamPath = decodeURIComponent(url.pathname.slice(prefix.length)).replace(
-      /^(@[^/]+)%2f/i,
-      '$1/',
-    );
+    // (`@scope%2fname` decodes to the `@scope/name` the cache's paths use)
+    upstreamPath = decodeURIComponent(located.path);
   } catch {
     return null;
   }
