@@ -8,7 +8,7 @@ import {
   moduleFiles,
   publishModules,
 } from '../helpers/go-proxy';
-import { request } from '../helpers/http';
+import { request, sha256Of } from '../helpers/http';
 import { scratchDir } from '../helpers/isolated-services';
 import { Stack } from '../helpers/stack';
 import { UpstreamServer } from '../helpers/upstream-server';
@@ -30,6 +30,7 @@ describe('go through the cache (go remote, GOPROXY and GOSUMDB)', () => {
   let hello: GoModule;
   let greet: GoModule;
   let tampered: GoModule;
+  let evilZip: Buffer;
   const proxyUrl = () => `${stack.url()}/api/v1/remote/golang`;
   const asked = () => upstream.requests.length + sumdb.requests.length;
 
@@ -53,6 +54,7 @@ describe('go through the cache (go remote, GOPROXY and GOSUMDB)', () => {
     tampered = await buildModule(dir, 'example.org/tampered', 'v1.0.0');
     // A well-formed zip of other code under the same module and version: only its hash tells.
     const evil = await buildModule(join(dir, 'evil'), tampered.path, tampered.version, 'other');
+    evilZip = evil.files.zip;
     publishModules(upstream, PREFIX, [
       { module: hello },
       { module: greet },
@@ -118,12 +120,51 @@ describe('go through the cache (go remote, GOPROXY and GOSUMDB)', () => {
     expect(lookup.body.toString()).toContain(hello.sums);
   });
 
-  it('a module zip whose hash is not the one in the checksum database is rejected by go', async () => {
+  it('a module zip whose hash is not the one in the checksum database is never served: go fails, nothing is stored', async () => {
     const failure = await build('tampered', [tampered]).then(
       () => 'built',
       (error: Error) => error.message,
     );
-    expect(failure).toMatch(/SECURITY ERROR|checksum mismatch/);
-    expect(upstream.count(moduleFiles(PREFIX, tampered).zip)).toBe(1);
+    const zip = moduleFiles(PREFIX, tampered).zip;
+    // the cache cut the zip before its last byte (or refused it): go never had it to compare
+    expect(failure).toMatch(/v1\.0\.0\.zip"?: (unexpected EOF|502 Bad Gateway)/);
+    expect(failure).not.toMatch(/SECURITY ERROR|checksum mismatch/);
+    expect(upstream.count(zip)).toBe(1);
+    expect(stack.storedKeys().filter((key) => key.includes('tampered'))).toEqual(
+      expect.not.arrayContaining([expect.stringMatching(/\.zip$/)]),
+    );
+    const direct = await request(`${proxyUrl()}/${zip.slice(PREFIX.length + 1)}`);
+    expect(direct.status === 200 && direct.complete).toBe(false);
+    expect(sha256Of(direct.body)).not.toBe(sha256Of(evilZip));
+  });
+
+  it('a version the checksum database does not know (a private module) is served as the upstream sent it', async () => {
+    const internal = await buildModule(dir, 'example.org/internal', 'v0.1.0');
+    publishModules(upstream, PREFIX, [{ module: internal }]);
+    const zip = moduleFiles(PREFIX, internal).zip;
+    const got = await request(`${proxyUrl()}/${zip.slice(PREFIX.length + 1)}`);
+    expect(got.status).toBe(200);
+    expect(got.complete).toBe(true);
+    expect(sha256Of(got.body)).toBe(sha256Of(internal.files.zip));
+    expect(sumdb.count('sumdb/lookup/example.org/internal@v0.1.0')).toBe(1);
+  });
+
+  it('a cold module zip is not served while the checksum database cannot be asked, and is once it can', async () => {
+    const late = await buildModule(dir, 'example.org/late', 'v1.0.0');
+    publishModules(upstream, PREFIX, [{ module: late }]);
+    db.add(late.sums);
+    db.publish(sumdb, 'sumdb');
+    const path = moduleFiles(PREFIX, late).zip.slice(PREFIX.length + 1);
+    await sumdb.stop();
+    try {
+      const refused = await request(`${proxyUrl()}/${path}`);
+      expect(refused.status === 200 && refused.complete).toBe(false);
+    } finally {
+      await sumdb.start();
+    }
+    expect(stack.storedKeys()).not.toContain(`golang/${path}`);
+    const got = await request(`${proxyUrl()}/${path}`);
+    expect(got.status).toBe(200);
+    expect(sha256Of(got.body)).toBe(sha256Of(late.files.zip));
   });
 });

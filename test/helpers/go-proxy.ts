@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type CommandResult, runCommand } from '../../tools/processes';
 import { createHash } from 'node:crypto';
+import { hash1 } from '@app/formats';
 import type { UpstreamServer } from './upstream-server';
 
 export interface GoModule {
@@ -15,13 +16,12 @@ export interface GoModule {
   sums: string;
 }
 
-/** golang.org/x/mod/sumdb/dirhash Hash1 of `files` (name → contents). */
-function hash1(files: Record<string, string>): string {
-  const summary = Object.keys(files)
-    .sort()
-    .map((name) => `${createHash('sha256').update(files[name]).digest('hex')}  ${name}\n`)
-    .join('');
-  return `h1:${createHash('sha256').update(summary).digest('base64')}`;
+/** go's h1 of `files` (name → contents); go checks it against the zips the tests build. */
+function hash1Of(files: Record<string, string>): string {
+  const digests = Object.entries(files).map(
+    ([name, text]) => [name, createHash('sha256').update(text).digest('hex')] as const,
+  );
+  return hash1(new Map(digests));
 }
 
 /** GOPROXY's case-encoding: `!` before each capital, lower-cased. */
@@ -63,8 +63,8 @@ export async function buildModule(
   const info = JSON.stringify({ Version: version, Time: '2026-01-01T00:00:00Z' });
   const zipped = { [`${path}@${version}/go.mod`]: mod, [`${path}@${version}/${name}.go`]: source };
   const sums =
-    `${path} ${version} ${hash1(zipped)}\n` +
-    `${path} ${version}/go.mod ${hash1({ 'go.mod': mod })}\n`;
+    `${path} ${version} ${hash1Of(zipped)}\n` +
+    `${path} ${version}/go.mod ${hash1Of({ 'go.mod': mod })}\n`;
   return {
     path,
     version,

@@ -5,8 +5,10 @@ import { presentCargoConfig, rewriteCargoConfig } from './cargo/cargo-config';
 import { cargoTarget } from './cargo/cargo-paths';
 import { storeDockerDocument } from './docker/docker-documents';
 import { dockerTarget } from './docker/docker-target';
+import type { DownloadCheck } from './download-check';
 import { type DocumentFetch, storeRewritten } from './document-fetch';
 import { goAnswer, goTarget } from './go/go-paths';
+import { verifyGoDownload } from './go/module-sums';
 import type { FetchTarget } from './fetch-target';
 import { npmRawPath, npmTarget } from './npm/npm-paths';
 import { presentPackument, rewritePackument } from './npm/packument';
@@ -40,6 +42,12 @@ export interface PackageFormat {
    * links in it must lead back to the cache.
    */
   storeDocument?(fetch: DocumentFetch, response: UpstreamResponse): Promise<StoredArtifact>;
+  /**
+   * Checks a downloaded file beyond the digests its target names, before it is served whole or
+   * stored (go: a module's `.mod` and `.zip` against the checksum database). Throws an
+   * `upstream_integrity` ArtifactError when it does not match.
+   */
+  verifyDownload?(check: DownloadCheck): Promise<void>;
   /**
    * A stored index as one client gets it, given the URL it reached the cache at (npm: tarball
    * links must be absolute). Without it the stored bytes are served as they are.
@@ -90,7 +98,7 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
     present: presentPackument,
     rawPath: npmRawPath,
   },
-  go: { route: 'files', target: goTarget, answer: goAnswer },
+  go: { route: 'files', target: goTarget, answer: goAnswer, verifyDownload: verifyGoDownload },
   cargo: {
     route: 'files',
     target: cargoTarget,

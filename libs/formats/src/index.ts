@@ -5,6 +5,8 @@ export * from './docker/manifest-references';
 export * from './docker/manifest-document';
 export * from './document';
 export * from './document-fetch';
+export * from './download-check';
 export * from './fetch-target';
 export * from './formats';
+export { hash1 } from './go/module-hash';
 export * from './routes';

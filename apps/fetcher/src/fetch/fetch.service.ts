@@ -7,7 +7,13 @@ import { CacheStateService, ReplicationBarrier } from '@app/cache';
 import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites, type FetchedArtifactRecord } from '@app/db';
-import { type DocumentFetch, FORMATS, type FetchTarget, fetchTargetOf } from '@app/formats';
+import {
+  type DocumentFetch,
+  FORMATS,
+  type FetchTarget,
+  fetchTargetOf,
+  readDocument,
+} from '@app/formats';
 import {
   type FetchFailure,
   type FetchFailureReason,
@@ -51,6 +57,9 @@ class FetchFailed extends Error {
 
 /** Upstream response headers worth passing to waiting gateways before the bytes. */
 const PASSED_HEADERS = ['docker-content-digest', 'etag', 'last-modified'];
+
+/** A related file a format's check reads whole (go's checksum database lookups: a few KB). */
+const RELATED_MAX_BYTES = 1024 * 1024;
 
 /** One job, as the service sees it: the payload plus what was derived from it. */
 interface FetchContext {
@@ -341,6 +350,14 @@ export class FetchService {
               );
             }
           }
+          await FORMATS[context.remote.package].verifyDownload?.({
+            remote: context.remote,
+            target,
+            path: payload.path,
+            file: attempt.spool.path,
+            signal,
+            related: (path) => this.related(context, path),
+          });
           return sha256;
         })
         .then(
@@ -488,6 +505,58 @@ export class FetchService {
       warn: (message) => this.logger.warn(message),
     };
     return store(fetch, response);
+  }
+
+  /**
+   * DownloadCheck.related: a small immutable file of the job's remote, from storage, or else
+   * fetched, stored and recorded like any fetched file. Null when the upstream has none.
+   */
+  private async related(context: FetchContext, path: string): Promise<Buffer | null> {
+    const target = fetchTargetOf(context.remote, path);
+    if (target.pathClass !== 'immutable' || target.document !== undefined) {
+      throw new Error(`unreachable: ${path} is not a plain immutable file`);
+    }
+    const stored = await this.storage.read(target.storageKey, { signal: context.signal });
+    if (stored) {
+      return readDocument(stored.body, RELATED_MAX_BYTES, path);
+    }
+    const { response, answer } = await this.ask({ ...context, target }, 'GET', {});
+    if (response?.status === 200) {
+      const bytes = await readDocument(response.body, RELATED_MAX_BYTES, path);
+      const contentType = contentTypeFor(path, response.headers['content-type']);
+      const written = await this.writeDocument(
+        context,
+        target.storageKey,
+        bytes,
+        contentType,
+        undefined,
+      );
+      this.submitRecord({
+        remote: context.remote.name,
+        path,
+        storageKey: target.storageKey,
+        size: written.size,
+        sha256: written.sha256,
+        contentType,
+        upstreamEtag: response.headers.etag ?? null,
+        upstreamLastModified: response.headers['last-modified'] ?? null,
+        refersTo: null,
+      });
+      return bytes;
+    }
+    if (response) {
+      await discard(response.body);
+    }
+    if (response?.status === 404 || response?.status === 410) {
+      return null;
+    }
+    throw new FetchFailed(
+      {
+        reason: 'upstream_unavailable',
+        message: `${context.payload.path} not checked: ${answerMessage(answer, path)}`,
+      },
+      false,
+    );
   }
 
   private async writeDocument(

@@ -28,7 +28,7 @@ export function goTarget(remote: ProxyRemoteConfig, path: string): FetchTarget {
       `${path} is not a path of go remote ${remote.name}: <module>/@v/list, <module>/@v/<version>.info|.mod|.zip, <module>/@latest or sumdb/...`,
     );
   }
-  const decoded = module.replace(/!([a-z])/g, (_all, letter: string) => letter.toUpperCase());
+  const decoded = decodeCase(module);
   if (!isIncluded(remote, decoded)) {
     throw new ArtifactError(
       'forbidden',
@@ -55,8 +55,37 @@ export function goAnswer(remote: ProxyRemoteConfig, path: string): FixedAnswer |
 }
 
 /** The name go knows the remote's checksum database by: its URL's host. */
-function sumdbName(remote: ProxyRemoteConfig): string | null {
+export function sumdbName(remote: ProxyRemoteConfig): string | null {
   return remote.sumdbUrl === null ? null : new URL(remote.sumdbUrl).host;
+}
+
+/** A version's file of a go path (`<module>/@v/<version>.<ext>`), its names decoded; else null. */
+export function goVersionFile(path: string): GoVersionFile | null {
+  const versioned = VERSION_FILE.exec(path);
+  if (versioned === null) {
+    return null;
+  }
+  const [, encodedModule, encodedVersion, ext] = versioned;
+  return {
+    module: decodeCase(encodedModule),
+    version: decodeCase(encodedVersion),
+    ext: ext as GoVersionFile['ext'],
+    lookupName: `${encodedModule}@${encodedVersion}`,
+  };
+}
+
+export interface GoVersionFile {
+  /** as written in go.mod (`example.org/Greet`) */
+  module: string;
+  version: string;
+  ext: 'info' | 'mod' | 'zip';
+  /** `<module>@<version>` as the checksum database's lookup path takes it (case-encoded) */
+  lookupName: string;
+}
+
+/** GOPROXY's case-encoding undone: `!g` is `G`. */
+function decodeCase(encoded: string): string {
+  return encoded.replace(/!([a-z])/g, (_all, letter: string) => letter.toUpperCase());
 }
 
 function sumdbTarget(remote: ProxyRemoteConfig, path: string): FetchTarget {
