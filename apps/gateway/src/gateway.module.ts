@@ -9,6 +9,7 @@ import { StorageModule } from '@app/storage';
 import { UpstreamModule } from '@app/upstream';
 import { AdminModule } from './admin/admin.module';
 import { ArtifactsModule } from './artifacts/artifacts.module';
+import { ConsoleModule } from './console/console.module';
 import { HitsModule } from './hits/hits.module';
 import { DocsModule } from './docs/docs.module';
 import { HostedModule } from './hosted/hosted.module';
@@ -34,6 +35,7 @@ export class GatewayModule {
         ArtifactsModule,
         HostedModule,
         AdminModule,
+        ConsoleModule,
         DocsModule,
         HitsModule,
       ],

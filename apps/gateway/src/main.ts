@@ -42,7 +42,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, done) => done(null));
   await app.register(multipart);
-  await registerQueueBoard(app, new AdminTokenCheck(config.adminToken));
+  await registerQueueBoard(app, new AdminTokenCheck(config.adminToken), config.adminToken);
   app.useGlobalFilters(new ApiExceptionFilter());
   registerRequestMetrics(fastify, app.get(MetricsService));
   registerRequestLog(fastify, app.get(RequestLog));

@@ -50,6 +50,17 @@ export interface UsedRecord {
   fetchedDate: Date;
 }
 
+/** A cached file as the console lists it. */
+export interface BrowsedRecord {
+  path: string;
+  size: number;
+  sha256: string;
+  contentType: string | null;
+  hits: number;
+  lastAccessedAt: Date | null;
+  fetchedAt: Date;
+}
+
 const LAST_USE = 'COALESCE(last_accessed_at, fetched_at)';
 
 /** Durable records of cached artifacts (docs/ARCHITECTURE.md). Never on the hit path; see HitRecorder. */
@@ -164,6 +175,38 @@ export class ArtifactRecordsService {
       lastAccessedAt: row.last_accessed_at as Date | null,
       fetchedAt: row.fetched_at as Date,
     };
+  }
+
+  /**
+   * Up to `limit` records of a remote, by path: those under a path prefix, or those whose
+   * content has a digest (hex sha256), for the console's browsing. `hosted_files` for a hosted
+   * remote, whose `fetchedAt` is then the upload's time.
+   */
+  async browse(
+    table: 'cached_artifacts' | 'hosted_files',
+    remote: string,
+    filter: { prefix: string } | { sha256: string },
+    limit: number,
+  ): Promise<BrowsedRecord[]> {
+    const [condition, value] =
+      'sha256' in filter
+        ? ['sha256 = $2', filter.sha256]
+        : ['starts_with(path, $2)', filter.prefix];
+    const stored = table === 'hosted_files' ? 'uploaded_at' : 'fetched_at';
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
+      `SELECT path, size, sha256, content_type, hit_count, last_accessed_at, ${stored} AS fetched_at
+         FROM ${table} WHERE remote = $1 AND ${condition} ORDER BY path LIMIT $3`,
+      [remote, value, limit],
+    );
+    return rows.map((row) => ({
+      path: row.path as string,
+      size: Number(row.size),
+      sha256: row.sha256 as string,
+      contentType: row.content_type as string | null,
+      hits: Number(row.hit_count),
+      lastAccessedAt: row.last_accessed_at as Date | null,
+      fetchedAt: row.fetched_at as Date,
+    }));
   }
 
   /** Deletes the records of one remote (or every remote); returns how many. */

@@ -36,5 +36,12 @@ import { WarmUps } from './warm/warm-ups.service';
     StorageUsageService,
     WarmUps,
   ],
+  exports: [
+    CacheFlushService,
+    CachePurgeService,
+    QueueInspectionService,
+    StorageUsageService,
+    WarmUps,
+  ],
 })
 export class AdminModule {}

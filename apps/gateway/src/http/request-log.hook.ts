@@ -1,9 +1,16 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { tokenFingerprint } from '../admin/admin-token';
 import type { RequestLog } from './request-log';
 import { labelsOf, routeOf } from './request-labels';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Who made a request that carried no Authorization header but was let in otherwise (the
+ * console's session): the token fingerprint its audit line names.
+ */
+export const auditedAs = new WeakMap<IncomingMessage, string>();
 
 /**
  * Every request's id goes back in X-Request-Id; once answered, it gets its access line, and one
@@ -38,7 +45,7 @@ export function registerRequestLog(fastify: FastifyInstance, log: RequestLog): v
         method: request.method,
         path,
         status: reply.statusCode,
-        who: tokenFingerprint(request.headers.authorization),
+        who: auditedAs.get(request.raw) ?? tokenFingerprint(request.headers.authorization),
       });
     }
     done();

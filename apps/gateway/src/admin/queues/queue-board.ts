@@ -4,22 +4,43 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isArtifactError } from '@app/common';
 import { FETCH_QUEUES, WARM_QUEUE } from '@app/jobs';
 import { statusOf } from '../../errors/error-status';
+import {
+  ConsoleSessions,
+  SESSION_COOKIE,
+  cookieValue,
+  sameOrigin,
+} from '../../console/console-session';
 import type { AdminTokenCheck } from '../admin-token';
 
 const QUEUE_BOARD_PATH = '/admin/queues';
 
 /**
- * Bull Board, the queue web UI, under /admin/queues behind ADMIN_TOKEN. Browsers are asked for
- * HTTP Basic credentials (any user name, the token as password); scripts may send the bearer token.
+ * Bull Board, the queue web UI, under /admin/queues behind ADMIN_TOKEN. A browser logged in to the
+ * console is let in by its session (its changes only from the console's own origin); other
+ * browsers are asked for HTTP Basic credentials (any user name, the token as password); scripts
+ * may send the bearer token.
  */
 export async function registerQueueBoard(
   app: NestFastifyApplication,
   check: AdminTokenCheck,
+  adminToken: string | null,
 ): Promise<void> {
+  const sessions = adminToken === null ? null : new ConsoleSessions(adminToken);
+  const inSession = (request: FastifyRequest): boolean => {
+    if (sessions === null || request.headers.authorization !== undefined) {
+      return false;
+    }
+    const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+    if (sessions.verify(cookie, Math.floor(Date.now() / 1000)) === null) {
+      return false;
+    }
+    const reads = request.method === 'GET' || request.method === 'HEAD';
+    return reads || sameOrigin(request.headers);
+  };
   const queues = [...FETCH_QUEUES, WARM_QUEUE].map(
     (name) => new BullMQAdapter(app.get<Queue>(getQueueToken(name))),
   );
@@ -28,6 +49,10 @@ export async function registerQueueBoard(
   createBullBoard({ queues, serverAdapter });
   await app.register(async (scope: FastifyInstance) => {
     scope.addHook('onRequest', (request, reply, done) => {
+      if (inSession(request)) {
+        done();
+        return;
+      }
       try {
         check.verify(request.headers.authorization);
         done();
