@@ -147,6 +147,52 @@ describe('the web console at /admin', () => {
     await expect(page.locator('main').innerText()).resolves.toMatch(/Uploaded/);
   });
 
+  it('uploads a file from the page with its progress shown, then deletes it', async () => {
+    const bytes = Buffer.alloc(2 * 1024 * 1024, 7);
+    await page.goto(`${stack.url()}/admin/remotes/uploads`);
+    await page.getByLabel('Upload a file').setInputFiles({
+      name: 'tool.bin',
+      mimeType: 'application/octet-stream',
+      buffer: bytes,
+    });
+    await page.getByLabel('into').fill('releases');
+    const progress: string[] = [];
+    await page.exposeFunction('reportUploadProgress', (text: string) => progress.push(text));
+    // The page's own script writes its progress into the form's <output>: watch it change.
+    await page.evaluate(`{
+      const output = document.querySelector('#upload output');
+      new MutationObserver(() => window.reportUploadProgress(output.textContent)).observe(output, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    }`);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByRole('status').getByText('Uploaded releases/tool.bin.').waitFor();
+    expect(progress).toContain('Uploading tool.bin: 100%');
+    const got = await request(`${stack.url()}/api/v1/remote/uploads/releases/tool.bin`);
+    expect([got.status, sha256Of(got.body)]).toEqual([200, sha256Of(bytes)]);
+    await shot('hosted');
+
+    await waitFor(
+      async () => {
+        await page.goto(`${stack.url()}/admin/remotes/uploads?q=releases/`);
+        return (await page.locator('tbody tr', { hasText: 'releases/tool.bin' }).count()) === 1;
+      },
+      { description: 'the upload to be recorded', timeoutMs: 15_000 },
+    );
+    const row = page.locator('tbody tr', { hasText: 'releases/tool.bin' });
+    await expect(row.innerText()).resolves.toContain('2.0 MiB');
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('status').getByText('Deleted releases/tool.bin.').waitFor();
+    expect((await request(`${stack.url()}/api/v1/remote/uploads/releases/tool.bin`)).status).toBe(
+      404,
+    );
+    expect(stack.gateways[0].log()).toMatch(
+      /PUT \/admin\/remotes\/uploads\/files\/releases\/tool\.bin 201 by [0-9a-f]{12}/,
+    );
+  });
+
   it('switches a remote offline and back, on every gateway', async () => {
     await page.goto(`${stack.url()}/admin/remotes/files`);
     await page.getByRole('button', { name: 'Switch offline' }).click();

@@ -88,7 +88,7 @@ export interface Layout {
   notice?: { text: string; error: boolean } | null;
 }
 
-/** A whole page: no scripts, one stylesheet of the gateway's own, readable from 320 px up. */
+/** A whole page: one stylesheet of the gateway's own, readable from 320 px up. */
 export function page(layout: Layout, main: Html): string {
   const nav =
     layout.formToken === null
@@ -124,7 +124,7 @@ export function page(layout: Layout, main: Html): string {
 
 /** Content-Security-Policy of every console page: its own stylesheet, no scripts, no framing. */
 export const CONSOLE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export const CONSOLE_CSS = `
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #fff; --muted: #59636e; --line: #d1d9e0;
@@ -164,4 +164,51 @@ button { font: inherit; padding: .3rem .8rem; border: 1px solid var(--line); bor
 button.danger { border-color: var(--bad); color: var(--bad); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.facts dt { color: var(--muted); }
+`;
+
+/**
+ * The one script, on a hosted remote's page: sends the chosen file as the body of
+ * `PUT /admin/remotes/<remote>/files/<dir><name>` to show its progress, then reloads the page.
+ */
+export const CONSOLE_JS = `'use strict';
+(function () {
+  var form = document.getElementById('upload');
+  if (!form) return;
+  var bar = form.querySelector('progress');
+  var out = form.querySelector('output');
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var file = form.elements.file.files[0];
+    if (!file) return;
+    var dir = form.elements.dir.value.trim().replace(/^\\/+/, '');
+    if (dir && !dir.endsWith('/')) dir += '/';
+    var path = (dir + file.name).split('/').map(encodeURIComponent).join('/');
+    var remote = encodeURIComponent(form.dataset.remote);
+    var xhr = new XMLHttpRequest();
+    xhr.open('PUT', '/admin/remotes/' + remote + '/files/' + path);
+    xhr.setRequestHeader('X-Form-Token', form.dataset.formToken);
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    bar.hidden = false;
+    bar.value = 0;
+    out.textContent = 'Uploading ' + file.name + '...';
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) {
+        bar.value = e.loaded / e.total;
+        out.textContent = 'Uploading ' + file.name + ': ' + Math.floor((100 * e.loaded) / e.total) + '%';
+      }
+    };
+    xhr.onload = function () {
+      if (xhr.status === 201) {
+        var done = 'Uploaded ' + dir + file.name + '.';
+        location.href = location.pathname + '?done=' + encodeURIComponent(done);
+        return;
+      }
+      var message = 'the upload failed (' + xhr.status + ')';
+      try { message = JSON.parse(xhr.responseText).message || message; } catch (e) {}
+      out.textContent = message;
+    };
+    xhr.onerror = function () { out.textContent = 'the upload failed: no answer from the gateway'; };
+    xhr.send(file);
+  });
+})();
 `;

@@ -136,9 +136,21 @@ export function remotePage(
       />`;
   const actions =
     config.package === 'local'
-      ? html`<p class="muted">
-          A hosted remote: its files are uploaded, never fetched or evicted.
-        </p>`
+      ? html`<form
+            id="upload"
+            class="inline"
+            data-remote="${config.name}"
+            data-form-token="${formToken}"
+          >
+            <label for="upload-file">Upload a file</label>
+            <input id="upload-file" name="file" type="file" required />
+            <label for="upload-dir">into</label>
+            <input id="upload-dir" name="dir" type="text" placeholder="dir/ (optional)" />
+            <button type="submit">Upload</button>
+            <progress hidden max="1" value="0"></progress>
+            <output role="status" aria-live="polite"></output>
+          </form>
+          <script src="/admin/console.js" defer></script>`
       : html`<div class="actions">
           ${
             state?.offline_by === 'admin' || state?.state === 'online'
@@ -184,7 +196,7 @@ export function remotePage(
                   <th scope="col">${config.package === 'local' ? 'Uploaded' : 'Fetched'}</th>
                   <th scope="col">Last hit</th>
                   <th scope="col" class="num">Hits</th>
-                  <th scope="col">Kind</th>
+                  <th scope="col">${config.package === 'local' ? 'Delete' : 'Kind'}</th>
                 </tr>
               </thead>
               <tbody>
@@ -202,7 +214,17 @@ export function remotePage(
                       <td>${when(file.lastAccessedAt)}</td>
                       <td class="num">${file.hits}</td>
                       <td>
-                        ${file.pathClass}${file.freshness ? html` <span class="muted">(${file.freshness})</span>` : ''}
+                        ${
+                          config.package === 'local'
+                            ? actionForm(
+                                `${base}/delete`,
+                                formToken,
+                                'Delete',
+                                html`<input type="hidden" name="path" value="${file.path}" />`,
+                                true,
+                              )
+                            : html`${file.pathClass}${file.freshness ? html` <span class="muted">(${file.freshness})</span>` : ''}`
+                        }
                       </td>
                     </tr>`,
                 )}

@@ -1,4 +1,15 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Put,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ArtifactError, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type RemoteConfig } from '@app/config';
@@ -6,12 +17,15 @@ import { AdminTokenCheck, tokenFingerprint } from '../admin/admin-token';
 import { CacheFlushService } from '../admin/cache-flush.service';
 import { CachePurgeService } from '../admin/cache-purge.service';
 import { WarmUps } from '../admin/warm/warm-ups.service';
+import { HostedService, type UploadResult } from '../hosted/hosted.service';
+import { uploadBody } from '../hosted/upload-body';
 import { readSmallBody } from '../http/json-body';
+import { splitRemotePath } from '../http/path-guard';
 import { auditedAs } from '../http/request-log.hook';
 import { resolveRemote } from '../serving/remote-resolver';
 import { RemoteStates } from '../serving/remote-states.service';
 import { ConsoleData } from './console-data.service';
-import { CONSOLE_CSP, CONSOLE_CSS } from './console-html';
+import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_JS } from './console-html';
 import { type Notice, loginPage, overviewPage, remotePage } from './console-pages';
 import {
   ConsoleSessions,
@@ -26,8 +40,8 @@ const FORM_MAX_BYTES = 16 * 1024;
 /** A warm-up started from the console is not waited for. */
 const WARM_START_TIMEOUT_MS = 5000;
 
-type Action = 'offline' | 'online' | 'flush' | 'purge' | 'warm';
-const ACTIONS: readonly Action[] = ['offline', 'online', 'flush', 'purge', 'warm'];
+type Action = 'offline' | 'online' | 'flush' | 'purge' | 'warm' | 'delete';
+const ACTIONS: readonly Action[] = ['offline', 'online', 'flush', 'purge', 'warm', 'delete'];
 
 /**
  * The web console (docs/OPERATIONS.md "Console"): server-rendered pages over the admin API's
@@ -48,6 +62,7 @@ export class ConsoleController {
     private readonly flusher: CacheFlushService,
     private readonly purger: CachePurgeService,
     private readonly warmUps: WarmUps,
+    private readonly hosted: HostedService,
   ) {
     this.check = new AdminTokenCheck(config.adminToken);
     this.sessions = config.adminToken === null ? null : new ConsoleSessions(config.adminToken);
@@ -58,6 +73,37 @@ export class ConsoleController {
   stylesheet(@Res({ passthrough: true }) reply: FastifyReply): string {
     reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'max-age=300');
     return CONSOLE_CSS;
+  }
+
+  @Get('console.js')
+  script(@Res({ passthrough: true }) reply: FastifyReply): string {
+    reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'max-age=300');
+    return CONSOLE_JS;
+  }
+
+  /**
+   * An upload from a hosted remote's page (its script sends the file as the body, to show
+   * progress): the session, the page's form token in X-Form-Token, the console's origin.
+   */
+  @Put('remotes/:remote/files/*')
+  @HttpCode(201)
+  upload(@Req() request: FastifyRequest): Promise<UploadResult> {
+    const nonce = this.authorized(request);
+    if (
+      !(this.sessions as ConsoleSessions).checkFormToken(nonce, request.headers['x-form-token'])
+    ) {
+      throw new ArtifactError('bad_token', 'the upload is not one of this console session');
+    }
+    const { remote, rawPath } = splitRemotePath(request.raw.url ?? request.url, '/admin/remotes/');
+    const checksum = request.headers['x-checksum-sha256'];
+    return this.hosted.put(
+      remote,
+      rawPath.replace(/^files\//, ''),
+      () => uploadBody(request),
+      Array.isArray(checksum) ? checksum[0] : checksum,
+    );
   }
 
   @Get()
@@ -186,10 +232,13 @@ export class ConsoleController {
         return `Flushed ${remote.name}: ${flushed.records} records, ${flushed.s3_objects} stored objects.`;
       }
       case 'purge': {
-        const encoded = path.split('/').map(encodeURIComponent).join('/');
+        const encoded = encodedPath(path);
         const { purged } = await this.purger.purge(remote.name, encoded, requestId);
         return `Purged ${path}: ${purged.records} records, ${purged.objects} stored objects.`;
       }
+      case 'delete':
+        await this.hosted.delete(remote.name, encodedPath(path));
+        return `Deleted ${path}.`;
       case 'warm': {
         if (path === '') {
           throw new ArtifactError('bad_request', 'name a path (or an image) to warm');
@@ -208,17 +257,23 @@ export class ConsoleController {
   private async authorizedForm(
     request: FastifyRequest,
   ): Promise<{ form: URLSearchParams; nonce: string }> {
+    const nonce = this.authorized(request);
+    const form = await readForm(request);
+    if (!(this.sessions as ConsoleSessions).checkFormToken(nonce, form.get('form_token'))) {
+      throw new ArtifactError('bad_token', 'the form is not one of this console session');
+    }
+    return { form, nonce };
+  }
+
+  /** A change from the console: same origin and a live session (audited as the token's). */
+  private authorized(request: FastifyRequest): string {
     this.refuseCrossSite(request);
     const nonce = this.session(request);
     if (nonce === null) {
       throw new ArtifactError('unauthorized', 'log in to the console first: /admin');
     }
-    const form = await readForm(request);
-    if (!(this.sessions as ConsoleSessions).checkFormToken(nonce, form.get('form_token'))) {
-      throw new ArtifactError('bad_token', 'the form is not one of this console session');
-    }
     auditedAs.set(request.raw, this.who as string);
-    return { form, nonce };
+    return nonce;
   }
 
   private refuseCrossSite(request: FastifyRequest): void {
@@ -271,6 +326,11 @@ async function readForm(request: FastifyRequest): Promise<URLSearchParams> {
 function cookie(request: FastifyRequest, value: string, maxAge: number): string {
   const secure = request.protocol === 'https' ? '; Secure' : '';
   return `${SESSION_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`;
+}
+
+/** A path as typed, as the request path the API's services take. */
+function encodedPath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
 }
 
 function nowSeconds(): number {

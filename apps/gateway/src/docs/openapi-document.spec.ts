@@ -70,6 +70,7 @@ const CONSOLE_SESSION_OPERATIONS = new Set([
   'post /admin/logout',
   'get /admin/remotes/{remote}',
   'post /admin/remotes/{remote}/{action}',
+  'put /admin/remotes/{remote}/files/{path}',
 ]);
 
 const ADMIN_OPERATIONS: Array<[string, Method]> = [
