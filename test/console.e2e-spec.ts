@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from './helpers/browser';
 import { request, sha256Of } from './helpers/http';
+import { type PublishedImage, publishImage } from './helpers/registry-images';
 import { Stack } from './helpers/stack';
 import { UpstreamServer } from './helpers/upstream-server';
 import { waitFor } from '../tools/wait-for';
@@ -21,6 +22,7 @@ describe('the web console at /admin', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  let app: PublishedImage;
   const file = (path: string) => request(`${stack.url()}/api/v1/remote/files/${path}`);
   const shot = (name: string) =>
     page.screenshot({ path: join(SCREENSHOTS, `console-${name}.png`), fullPage: true });
@@ -37,6 +39,17 @@ describe('the web console at /admin', () => {
     await elsewhere.start();
     upstream.set('files/tools/app-1.0.tar.gz', { body: 'the app, version 1.0' });
     upstream.set('files/tools/lib-2.1.tar.gz', { body: 'the library, version 2.1' });
+    app = publishImage(upstream, 'registry', 'team/app', '1.0', [
+      { architecture: 'amd64', blobs: [Buffer.from('amd64 config'), Buffer.from('amd64 layer')] },
+      { architecture: 'arm64', blobs: [Buffer.from('arm64 config'), Buffer.from('arm64 layer')] },
+    ]);
+    publishImage(upstream, 'registry', 'team/other', '1.0', [
+      { architecture: 'amd64', blobs: [Buffer.from('other config'), Buffer.from('other layer')] },
+    ]);
+    upstream.set('hub/images/base.tar', {
+      body: 'a base image',
+      headers: { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '87;w=21600' },
+    });
     stack = await Stack.start({
       remotes: {
         files: {
@@ -46,6 +59,13 @@ describe('the web console at /admin', () => {
           circuit: { failures: 3, window: 60, open_for: 60 },
         },
         uploads: { package: 'local' },
+        images: { package: 'docker', base_url: `${upstream.url}/registry` },
+        hub: {
+          package: 'generic',
+          base_url: `${upstream.url}/hub`,
+          max_requests_per_minute: 6,
+          max_concurrent: 4,
+        },
       },
       env: { ADMIN_TOKEN: TOKEN },
     });
@@ -88,6 +108,24 @@ describe('the web console at /admin', () => {
     expect(board?.status()).toBe(200);
   });
 
+  it("shows each remote's traffic and hit ratio over the last hour, and its upstream headroom", async () => {
+    const image = () => request(`${stack.url()}/api/v1/remote/hub/images/base.tar`);
+    expect((await image()).headers['x-artifact-source']).toBe('remote');
+    for (let i = 0; i < 3; i++) {
+      expect((await image()).headers['x-artifact-source']).toBe('cache');
+    }
+    await page.goto(`${stack.url()}/admin`);
+    const row = await page.locator('tbody tr', { hasText: 'hub' }).innerText();
+    // 4 requests, 3 of them hits, 4 × 12 bytes; one request of the 6 a minute allows was
+    // taken (a token comes back every 10 s), none is open, and what the upstream said last
+    expect(row).toMatch(/hub\s+generic\s+online\s+4\s+75%\s+48 B/);
+    expect(row).toMatch(/[56] of 6\/min/);
+    expect(row).toContain('0 of 4 open');
+    expect(row).toMatch(/upstream: 87 of 100 left at \d{4}-\d\d-\d\d/);
+    const hosted = await page.locator('tbody tr', { hasText: 'uploads' }).innerText();
+    expect(hosted).toMatch(/uploads\s+local\s+hosted\s+0\s+–\s+0 B\s+–/);
+  });
+
   it("lists a remote's cached files, finds one by digest, and purges it", async () => {
     expect((await file('tools/app-1.0.tar.gz')).headers['x-artifact-source']).toBe('remote');
     expect((await file('tools/lib-2.1.tar.gz')).headers['x-artifact-source']).toBe('remote');
@@ -125,6 +163,29 @@ describe('the web console at /admin', () => {
     expect(stack.gateways[0].log()).toMatch(
       /POST \/admin\/remotes\/files\/purge 303 by [0-9a-f]{12}/,
     );
+  });
+
+  it('browses a cached image by its tag: the index, its platform manifests and their blobs', async () => {
+    const pull = (path: string) => request(`${stack.url()}/v2/images/${path}`);
+    for (const path of [app.index, ...app.manifests, ...app.blobs, 'team/other/manifests/1.0']) {
+      expect((await pull(path)).status).toBe(200);
+    }
+    const listed = () => page.locator('tbody tr').allInnerTexts();
+    await waitFor(
+      async () => {
+        await page.goto(`${stack.url()}/admin/remotes/images`);
+        await page.getByLabel('Image, path prefix or sha256').fill('team/app:1.0');
+        await page.getByRole('button', { name: 'Search' }).click();
+        return (await listed()).length === 1 + app.manifests.length + app.blobs.length;
+      },
+      { description: 'the pulled image to be recorded', timeoutMs: 15_000 },
+    );
+    const paths = (await listed()).map((row) => row.split(/\s/)[0]);
+    expect(paths[0]).toBe(app.index);
+    expect(paths.slice(1, 3).sort()).toEqual([...app.manifests].sort());
+    expect(paths.slice(3).sort()).toEqual([...app.blobs].sort());
+    expect((await listed()).join('\n')).not.toContain('team/other');
+    await shot('image');
   });
 
   it("lists a hosted remote's files with their sizes and digests", async () => {

@@ -47,7 +47,20 @@ export function budgetKey(remote: string): string {
   return `${ROOT}:budget:${remote}`;
 }
 
+/** What a remote's upstream said of its budget in its last RateLimit headers (a hash). */
+export function advertisedLimitKey(remote: string): string {
+  return `${ROOT}:advertised-limit:${remote}`;
+}
+
 /** The upstream requests of a remote open now (max_concurrent): a sorted set of leases. */
 export function slotsKey(remote: string): string {
   return `${ROOT}:slots:${remote}`;
+}
+
+/**
+ * What the gateways served in one minute (unix minutes), for the console's last hour: a hash of
+ * `<remote>\0<source>` → requests and `<remote>\0bytes` → bytes, kept two hours.
+ */
+export function trafficMinuteKey(minute: number): string {
+  return `${ROOT}:traffic:${minute}`;
 }

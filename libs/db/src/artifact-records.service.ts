@@ -198,15 +198,39 @@ export class ArtifactRecordsService {
          FROM ${table} WHERE remote = $1 AND ${condition} ORDER BY path LIMIT $3`,
       [remote, value, limit],
     );
-    return rows.map((row) => ({
-      path: row.path as string,
-      size: Number(row.size),
-      sha256: row.sha256 as string,
-      contentType: row.content_type as string | null,
-      hits: Number(row.hit_count),
-      lastAccessedAt: row.last_accessed_at as Date | null,
-      fetchedAt: row.fetched_at as Date,
-    }));
+    return rows.map(browsedRecord);
+  }
+
+  /**
+   * A manifest's record and those of what it names, two levels down (an index's platform
+   * manifests, then their config and layers), cached under the same image (`under`, the path
+   * prefix its manifests and blobs share), the manifest first; at most `limit`.
+   */
+  async browseReferences(
+    remote: string,
+    manifestPath: string,
+    under: string,
+    limit: number,
+  ): Promise<BrowsedRecord[]> {
+    const rows: Array<Record<string, unknown>> = await this.database.requireSource().query(
+      `WITH RECURSIVE listed(path, refers_to, depth) AS (
+         SELECT path, refers_to, 0 FROM cached_artifacts WHERE remote = $1 AND path = $2
+         UNION
+         SELECT c.path, c.refers_to, l.depth + 1
+           FROM listed l CROSS JOIN LATERAL unnest(l.refers_to) AS child
+           JOIN cached_artifacts c
+             ON c.remote = $1 AND c.sha256 = child AND starts_with(c.path, $3)
+          WHERE l.depth < 2
+       ), nearest AS (
+         SELECT path, min(depth) AS depth FROM listed GROUP BY path
+       )
+       SELECT a.path, a.size, a.sha256, a.content_type, a.hit_count, a.last_accessed_at,
+              a.fetched_at
+         FROM nearest JOIN cached_artifacts a ON a.remote = $1 AND a.path = nearest.path
+        ORDER BY nearest.depth, a.path LIMIT $4`,
+      [remote, manifestPath, under, limit],
+    );
+    return rows.map(browsedRecord);
   }
 
   /** Deletes the records of one remote (or every remote); returns how many. */
@@ -416,4 +440,16 @@ export class ArtifactRecordsService {
       );
     return result[1];
   }
+}
+
+function browsedRecord(row: Record<string, unknown>): BrowsedRecord {
+  return {
+    path: row.path as string,
+    size: Number(row.size),
+    sha256: row.sha256 as string,
+    contentType: row.content_type as string | null,
+    hits: Number(row.hit_count),
+    lastAccessedAt: row.last_accessed_at as Date | null,
+    fetchedAt: row.fetched_at as Date,
+  };
 }

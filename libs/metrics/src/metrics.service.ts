@@ -10,6 +10,12 @@ import {
   type UpstreamLimit,
 } from './metric-names';
 
+export interface RemoteTraffic {
+  /** by artifact source: cache, remote, stale, local, none */
+  requests: Record<string, number>;
+  bytes: number;
+}
+
 /** Typed recording methods over the docs/METRICS.md metrics, so callers cannot invent labels. */
 @Injectable()
 export class MetricsService {
@@ -72,6 +78,31 @@ export class MetricsService {
 
   stale(remote: string, reason: string): void {
     this.staleServed.inc({ remote, reason });
+  }
+
+  /**
+   * This process's totals since it started, per remote: requests by artifact source (`none`:
+   * answered with no artifact, errors included) and bytes of artifacts served.
+   */
+  async trafficTotals(): Promise<Map<string, RemoteTraffic>> {
+    const totals = new Map<string, RemoteTraffic>();
+    const of = (remote: string): RemoteTraffic => {
+      let traffic = totals.get(remote);
+      if (traffic === undefined) {
+        traffic = { requests: {}, bytes: 0 };
+        totals.set(remote, traffic);
+      }
+      return traffic;
+    };
+    for (const { labels, value } of (await this.requests.get()).values) {
+      const traffic = of(String(labels.remote));
+      const source = String(labels.source);
+      traffic.requests[source] = (traffic.requests[source] ?? 0) + value;
+    }
+    for (const { labels, value } of (await this.servedBytes.get()).values) {
+      of(String(labels.remote)).bytes += value;
+    }
+    return totals;
   }
 
   served(remote: string, source: ArtifactSource, bytes: number): void {

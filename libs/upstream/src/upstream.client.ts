@@ -4,6 +4,7 @@ import * as https from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpTimeoutError, discard, httpRequest } from './http-request';
+import { UpstreamLimits } from '@app/cache';
 import type { ProxyRemoteConfig } from '@app/config';
 import { MetricsService } from '@app/metrics';
 import { rateLimitOf } from './rate-limit';
@@ -68,6 +69,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     private readonly metrics: MetricsService,
     private readonly gate: UpstreamGate,
     private readonly health: UpstreamHealth,
+    private readonly limits: UpstreamLimits,
   ) {}
 
   async request(
@@ -135,6 +137,7 @@ export class UpstreamClient implements OnApplicationShutdown {
     const budget = ownOrigin ? rateLimitOf(response.headers) : null;
     if (budget) {
       this.metrics.upstreamRateLimit(remote.name, budget.limit, budget.remaining);
+      void this.limits.recordAdvertised(remote.name, budget.limit, budget.remaining);
     }
 
     const location = response.headers.location;

@@ -1,8 +1,11 @@
+import type { Headroom } from '@app/cache';
 import type { RemoteConfig } from '@app/config';
+import { FORMATS } from '@app/formats';
 import type { RemoteStateView } from '../serving/remote-states.service';
 import type { Overview, Read, RemoteDetail } from './console-data.service';
 import { BROWSE_LIMIT } from './console-data.service';
 import { type Html, actionForm, html, humanBytes, page, when } from './console-html';
+import { hitRatio, requestCount } from './traffic';
 
 export interface Notice {
   text: string;
@@ -32,12 +35,17 @@ export function loginPage(problem: string | null): string {
 }
 
 export function overviewPage(overview: Overview, formToken: string, notice: Notice | null): string {
-  const rows = overview.remotes.map(({ config, state, usage }) => {
+  const rows = overview.remotes.map(({ config, state, usage, traffic, headroom }) => {
     const cap = config.package === 'local' ? null : config.maxSize;
+    const ratio = traffic ? hitRatio(traffic) : null;
     return html`<tr>
       <td><a href="/admin/remotes/${config.name}">${config.name}</a></td>
       <td>${config.package}</td>
       <td>${stateCell(config, state)}</td>
+      <td class="num">${traffic ? requestCount(traffic) : 0}</td>
+      <td class="num">${ratio === null ? '–' : `${Math.round(ratio * 100)}%`}</td>
+      <td class="num">${humanBytes(traffic?.bytes ?? 0)}</td>
+      <td>${headroomCell(config, headroom)}</td>
       <td class="num">${usage ? usage.objects : '–'}</td>
       <td class="num">
         ${usage ? humanBytes(usage.bytes) : '–'}${cap ? html` <span class="muted">of ${humanBytes(cap)}</span>` : ''}
@@ -93,6 +101,10 @@ export function overviewPage(overview: Overview, formToken: string, notice: Noti
               <th scope="col">Remote</th>
               <th scope="col">Type</th>
               <th scope="col">State</th>
+              <th scope="col" class="num">Requests, last hour</th>
+              <th scope="col" class="num">Hit ratio</th>
+              <th scope="col" class="num">Served</th>
+              <th scope="col">Upstream headroom</th>
               <th scope="col" class="num">Files</th>
               <th scope="col" class="num">Stored</th>
               <th scope="col">Least recent use</th>
@@ -103,6 +115,7 @@ export function overviewPage(overview: Overview, formToken: string, notice: Noti
           </tbody>
         </table>
       </div>
+      ${overview.trafficProblem ? html`<p class="notice error">Traffic and headroom: ${overview.trafficProblem}</p>` : ''}
       ${storage}
       <h2>Fetch queue</h2>
       ${queue}
@@ -125,6 +138,7 @@ export function remotePage(
 ): string {
   const { config, state } = detail;
   const base = `/admin/remotes/${config.name}`;
+  const images = config.package !== 'local' && FORMATS[config.package].route === 'registry';
   const field = (name: string, label: string, placeholder: string) =>
     html`<label for="${name}-${label}">${label}</label>
       <input
@@ -269,13 +283,13 @@ export function remotePage(
       ${usage}
       <h2>Cached files</h2>
       <form method="get" action="${base}" class="inline" role="search">
-        <label for="q">Path prefix or sha256</label>
+        <label for="q">${images ? 'Image, path prefix or sha256' : 'Path prefix or sha256'}</label>
         <input
           id="q"
           name="q"
           type="search"
           value="${query}"
-          placeholder="library/alpine/ or sha256:…"
+          placeholder="${images ? 'library/alpine:3.19, library/alpine/ or sha256:…' : 'dir/ or sha256:…'}"
         />
         <button type="submit">Search</button>
       </form>
@@ -283,6 +297,32 @@ export function remotePage(
       <h2>Recent failures</h2>
       ${failures}`,
   );
+}
+
+/** What is left of the remote's own limits and of the budget its upstream announces. */
+function headroomCell(config: RemoteConfig, headroom: Headroom | null): Html | string {
+  if (config.package === 'local') {
+    return '–';
+  }
+  if (headroom === null) {
+    return html`<span class="muted">unknown</span>`;
+  }
+  const parts: Html[] = [];
+  if (headroom.budget) {
+    parts.push(html`${headroom.budget.left} of ${headroom.budget.perMinute}/min left`);
+  }
+  if (headroom.slots) {
+    parts.push(html`${headroom.slots.open} of ${headroom.slots.max} open`);
+  }
+  const advertised = headroom.advertised;
+  if (advertised) {
+    const left = advertised.remaining ?? '?';
+    const of = advertised.limit === null ? '' : ` of ${advertised.limit}`;
+    parts.push(html`upstream: ${left}${of} left at ${when(advertised.at)}`);
+  }
+  return parts.length === 0
+    ? html`<span class="muted">no limits known</span>`
+    : html`${parts.map((part, i) => html`${i > 0 ? html`<br />` : ''}${part}`)}`;
 }
 
 function stateCell(config: RemoteConfig, state: RemoteStateView | null): Html {

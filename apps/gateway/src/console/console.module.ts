@@ -5,11 +5,12 @@ import { HostedModule } from '../hosted/hosted.module';
 import { ServingModule } from '../serving/serving.module';
 import { ConsoleData } from './console-data.service';
 import { ConsoleController } from './console.controller';
+import { TrafficWindow } from './traffic-window.service';
 
 /** The web console at /admin (docs/OPERATIONS.md "Console"). */
 @Module({
   imports: [AdminModule, HostedModule, ServingModule, HealthModule],
   controllers: [ConsoleController],
-  providers: [ConsoleData],
+  providers: [ConsoleData, TrafficWindow],
 })
 export class ConsoleModule {}

@@ -1,4 +1,4 @@
-import { parseRegistryRequest, splitRegistryPath } from './docker-request';
+import { parseRegistryRequest, splitImageReference, splitRegistryPath } from './docker-request';
 
 const HEX = 'a'.repeat(64);
 
@@ -65,5 +65,18 @@ describe('parseRegistryRequest', () => {
     expect(() => parseRegistryRequest(segments, operation, '')).toThrow(
       expect.objectContaining({ detail: expect.objectContaining({ registryCode: code }) }),
     );
+  });
+});
+
+describe('splitImageReference', () => {
+  it.each([
+    ['library/alpine', 'library/alpine', null],
+    ['library/alpine:3.19', 'library/alpine', '3.19'],
+    ['alpine@sha256:abc', 'alpine', 'sha256:abc'],
+    ['team/app:1.0@sha256:abc', 'team/app:1.0', 'sha256:abc'],
+    ['localhost:5000/app', 'localhost:5000/app', null],
+    ['localhost:5000/app:v2', 'localhost:5000/app', 'v2'],
+  ])('%s', (text, image, reference) => {
+    expect(splitImageReference(text)).toEqual({ image, reference });
   });
 });

@@ -37,6 +37,21 @@ export function splitRegistryPath(rest: string): { segments: string[]; operation
   });
 }
 
+/**
+ * An image as people write it, `<image>[:<tag>|@sha256:<hex>]`, split into the image and its
+ * reference (null when it names none). Neither is validated here.
+ */
+export function splitImageReference(text: string): { image: string; reference: string | null } {
+  const at = text.indexOf('@');
+  if (at >= 0) {
+    return { image: text.slice(0, at), reference: text.slice(at + 1) };
+  }
+  const colon = text.lastIndexOf(':');
+  return colon > text.lastIndexOf('/')
+    ? { image: text.slice(0, colon), reference: text.slice(colon + 1) }
+    : { image: text, reference: null };
+}
+
 export function parseRegistryRequest(
   imageSegments: string[],
   operation: string[],

@@ -1,5 +1,5 @@
 import type { RemoteConfig } from '@app/config';
-import { FORMATS, fetchTargetOf } from '@app/formats';
+import { FORMATS, fetchTargetOf, splitImageReference } from '@app/formats';
 import type { WarmFile, WarmImage } from '@app/jobs';
 import { formatPath } from '../../http/format-path';
 
@@ -104,14 +104,8 @@ function imageOf(
   if (remote.package === 'local' || FORMATS[remote.package].route !== 'registry') {
     return `${name} is not a docker remote: list its files under "paths"`;
   }
-  const at = rest.indexOf('@');
-  const colon = rest.lastIndexOf(':');
-  const [image, reference] =
-    at >= 0
-      ? [rest.slice(0, at), rest.slice(at + 1)]
-      : colon > rest.lastIndexOf('/')
-        ? [rest.slice(0, colon), rest.slice(colon + 1)]
-        : [rest, 'latest'];
+  const { image, reference: named } = splitImageReference(rest);
+  const reference = named ?? 'latest';
   if (image === '') {
     return 'no image after the remote';
   }
