@@ -186,6 +186,41 @@ describe('the web console at /admin', () => {
     expect(paths.slice(3).sort()).toEqual([...app.blobs].sort());
     expect((await listed()).join('\n')).not.toContain('team/other');
     await shot('image');
+
+    await page.getByRole('button', { name: 'Flush all of images' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/Flushed images: \d+ records/)
+      .waitFor();
+    await page.goto(`${stack.url()}/admin/remotes/images?q=team/`);
+    await expect(page.locator('main').innerText()).resolves.toMatch(/Files\s+0\b/);
+    expect((await pull(app.index)).headers['x-artifact-source']).toBe('remote');
+  });
+
+  it('reads on a phone and works from the keyboard alone', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const small = await phone.newPage();
+      await small.goto(`${stack.url()}/admin`);
+      // the token field takes the focus by itself: type the token there and press Enter
+      await small.waitForFunction("document.activeElement?.id === 'token'");
+      await small.keyboard.type(TOKEN);
+      await small.keyboard.press('Enter');
+      await small.getByRole('heading', { name: 'Overview' }).waitFor();
+      // wide tables scroll inside their own box: the page itself is as wide as the phone
+      await expect(small.evaluate('document.documentElement.scrollWidth')).resolves.toBe(390);
+      await small.screenshot({ path: join(SCREENSHOTS, 'console-phone.png'), fullPage: true });
+      let focused = '';
+      for (let i = 0; i < 20 && focused !== 'files'; i++) {
+        await small.keyboard.press('Tab');
+        focused = String(await small.evaluate('document.activeElement.textContent.trim()'));
+      }
+      expect(focused).toBe('files');
+      await small.keyboard.press('Enter');
+      await small.getByRole('heading', { name: 'files (generic)' }).waitFor();
+    } finally {
+      await phone.close();
+    }
   });
 
   it("lists a hosted remote's files with their sizes and digests", async () => {
