@@ -82,13 +82,25 @@ describe('logs', () => {
     });
     await accessLine(String(unnamed.headers['x-request-id']));
     // The fetcher logs the job once it ends, which can be after its client had every byte.
-    await waitFor(
-      () =>
-        Promise.resolve(
-          stack.fetchers[0].log().includes('files a.bin [build-17.miss] stored 42 bytes'),
-        ),
-      { description: "the fetcher's line for the miss", timeoutMs: 10_000 },
-    );
+    const fetcherLine = () =>
+      stack.fetchers[0]
+        .log()
+        .split('\n')
+        .filter((line) => line.includes('[build-17.miss]'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)[0];
+    const line = await waitFor(fetcherLine, {
+      description: "the fetcher's line for the miss",
+      timeoutMs: 10_000,
+    });
+    expect(line).toMatchObject({
+      app: 'fetcher',
+      msg: expect.stringMatching(/^files a\.bin \[build-17\.miss\] stored 42 bytes in /),
+      request_id: 'build-17.miss',
+      remote: 'files',
+      path: 'a.bin',
+      outcome: 'stored',
+      bytes: 42,
+    });
   });
 
   it('writes an audit line for an upload and a delete, naming the token by its fingerprint only', async () => {

@@ -196,12 +196,23 @@ describe('queue inspection', () => {
         httpCredentials: { username: 'admin', password: TOKEN },
       });
       const page = await context.newPage();
-      await page.goto(`${stack.url()}/admin/queues/queue/artifact-fetch?status=failed`);
+      const elsewhere: string[] = [];
+      page.on('request', (asked) => {
+        if (!asked.url().startsWith(`${stack.url()}/`)) {
+          elsewhere.push(asked.url());
+        }
+      });
+      const board = await page.goto(
+        `${stack.url()}/admin/queues/queue/artifact-fetch?status=failed`,
+      );
+      expect(board?.headers()['content-security-policy']).toMatch(/^default-src 'self'/);
       await page.getByText('also-missing.bin').first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: join(SCREENSHOTS, 'queue-ui-failed.png'), fullPage: true });
       await page.goto(`${stack.url()}/admin/queues`);
       await page.getByText('artifact-fetch').first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: join(SCREENSHOTS, 'queue-ui.png'), fullPage: true });
+      // nothing from the internet (the board's own page links web fonts there)
+      expect(elsewhere).toEqual([]);
     } finally {
       await browser.close();
     }

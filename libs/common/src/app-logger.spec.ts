@@ -107,6 +107,36 @@ describe('AppLogger', () => {
     expect(parsed(verbose)).toEqual([expect.objectContaining({ level: 'debug' })]);
   });
 
+  it("writes a message's own fields after the line's, in JSON and as key=value in text", () => {
+    const json = new Lines();
+    new AppLogger({ app: 'fetcher', level: 'info', format: 'json', out: json }).log(
+      { msg: 'files a.bin [build-17] stored', request_id: 'build-17', bytes: 42, final: true },
+      'FetchService',
+    );
+    expect(Object.entries(parsed(json)[0])).toEqual([
+      ['time', expect.any(String)],
+      ['level', 'info'],
+      ['app', 'fetcher'],
+      ['context', 'FetchService'],
+      ['msg', 'files a.bin [build-17] stored'],
+      ['request_id', 'build-17'],
+      ['bytes', 42],
+      ['final', true],
+    ]);
+    const text = new Lines(true);
+    new AppLogger({ app: 'fetcher', level: 'info', format: 'auto', out: text }).warn(
+      { msg: 'files a.bin failed', request_id: null },
+      'FetchService',
+    );
+    expect(text.lines[0]).toMatch(/\[FetchService\] files a\.bin failed request_id=null$/);
+  });
+
+  it('writes an object without a message as JSON text', () => {
+    const out = new Lines();
+    new AppLogger({ app: 'gateway', level: 'info', format: 'json', out }).log({ a: 1 }, 'Main');
+    expect(parsed(out)[0]).toMatchObject({ msg: '{"a":1}' });
+  });
+
   it('writes text without colour codes on a terminal', () => {
     const out = new Lines(true);
     new AppLogger({ app: 'fetcher', level: 'info', format: 'auto', out }).log('ready', 'Main');

@@ -122,8 +122,31 @@ export class AppLogger implements LoggerService {
     context: string,
     fields?: LogEntry['fields'],
   ): void {
-    this.line(level, context, messageOf(message), fields);
+    if (isFieldedMessage(message)) {
+      const { msg, ...own } = message;
+      this.line(level, context, msg, { ...own, ...fields });
+    } else {
+      this.line(level, context, messageOf(message), fields);
+    }
   }
+}
+
+/**
+ * A message with fields of its own, as `logger.log({ msg, request_id, ... })` passes it: the
+ * fields are written after the line's own (a fetch's request id, its remote and path).
+ */
+export interface FieldedMessage {
+  msg: string;
+  [field: string]: string | number | boolean | null;
+}
+
+function isFieldedMessage(message: unknown): message is FieldedMessage {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    !(message instanceof Error) &&
+    typeof (message as { msg?: unknown }).msg === 'string'
+  );
 }
 
 function contextOf(rest: readonly unknown[]): string {

@@ -4,7 +4,13 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CacheStateService, ReplicationBarrier } from '@app/cache';
-import { ArtifactError, contentTypeFor, httpDate, isArtifactError } from '@app/common';
+import {
+  ArtifactError,
+  type FieldedMessage,
+  contentTypeFor,
+  httpDate,
+  isArtifactError,
+} from '@app/common';
 import { APP_CONFIG, type AppConfig, type ProxyRemoteConfig } from '@app/config';
 import { ArtifactRecordsService, DeferredWrites, type FetchedArtifactRecord } from '@app/db';
 import {
@@ -104,6 +110,11 @@ export class FetchService {
     const signal = cancel ? AbortSignal.any([cancel, deadline]) : deadline;
     const remoteName = remote?.name ?? '-';
     const tag = `${payload.remote} ${payload.path}${payload.requestId ? ` [${payload.requestId}]` : ''}`;
+    const jobFields = {
+      request_id: payload.requestId ?? null,
+      remote: payload.remote,
+      path: payload.path,
+    };
     try {
       const context = this.contextOf(job, remote, signal);
       await this.replication.settle();
@@ -111,7 +122,13 @@ export class FetchService {
       const seconds = (performance.now() - started) / 1000;
       const bytes = result.outcome === 'stored' ? result.size : 0;
       this.metrics.fetched(remoteName, result.outcome, seconds, bytes);
-      this.logger.log(`${tag} ${result.outcome} ${bytes} bytes in ${seconds.toFixed(3)} s`);
+      this.logger.log({
+        msg: `${tag} ${result.outcome} ${bytes} bytes in ${seconds.toFixed(3)} s`,
+        ...jobFields,
+        outcome: result.outcome,
+        bytes,
+        seconds: Number(seconds.toFixed(3)),
+      } satisfies FieldedMessage);
       return result;
     } catch (error) {
       const seconds = (performance.now() - started) / 1000;
@@ -124,9 +141,15 @@ export class FetchService {
       const last = final || job.attemptsMade + 1 >= attempts;
       this.metrics.fetched(remoteName, 'failed', seconds, 0);
       this.metrics.fetchFailed(remoteName, failure.reason);
-      this.logger.warn(
-        `${tag} failed after ${seconds.toFixed(3)} s (attempt ${job.attemptsMade + 1}/${attempts}, ${last ? 'final' : 'will retry'}): ${failure.message}`,
-      );
+      this.logger.warn({
+        msg: `${tag} failed after ${seconds.toFixed(3)} s (attempt ${job.attemptsMade + 1}/${attempts}, ${last ? 'final' : 'will retry'}): ${failure.message}`,
+        ...jobFields,
+        outcome: 'failed',
+        reason: failure.reason,
+        attempt: job.attemptsMade + 1,
+        final: last,
+        seconds: Number(seconds.toFixed(3)),
+      } satisfies FieldedMessage);
       const text = formatFailure(failure);
       if (final) {
         throw new UnrecoverableError(text);

@@ -18,6 +18,12 @@ import type { AdminTokenCheck } from '../admin-token';
 
 const QUEUE_BOARD_PATH = '/admin/queues';
 
+/** The board's page links web fonts on the internet: the link is dropped (system fonts serve). */
+const EXTERNAL_STYLESHEETS = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/g;
+/** Nothing but the gateway's own; the page's loading placeholder has inline styles. */
+const BOARD_CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; base-uri 'self'";
+
 /**
  * Bull Board, the queue web UI, under /admin/queues behind ADMIN_TOKEN. A browser logged in to the
  * console is let in by its session (its changes only from the console's own origin); other
@@ -66,6 +72,15 @@ export async function registerQueueBoard(
           .header('www-authenticate', 'Basic realm="artifact-cache admin", charset="UTF-8"')
           .send({ error: error.code, message: error.message });
       }
+    });
+    scope.addHook('onSend', (_request, reply, payload, done) => {
+      const type = String(reply.getHeader('content-type') ?? '');
+      if (type.startsWith('text/html') && typeof payload === 'string') {
+        reply.header('content-security-policy', BOARD_CSP);
+        done(null, payload.replace(EXTERNAL_STYLESHEETS, ''));
+        return;
+      }
+      done(null, payload);
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: QUEUE_BOARD_PATH });
   });
