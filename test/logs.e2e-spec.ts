@@ -37,7 +37,8 @@ describe('logs', () => {
         files: { package: 'generic', base_url: `${upstream.url}/files` },
         hosted: { package: 'local' },
       },
-      env: { ADMIN_TOKEN: TOKEN, ACCESS_LOG: 'true' },
+      // access lines are on by default: ACCESS_LOG is not set
+      env: { ADMIN_TOKEN: TOKEN },
     });
   });
 

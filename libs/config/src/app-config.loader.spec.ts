@@ -98,6 +98,7 @@ describe('loadAppConfig', () => {
       leftoverMaxAge: 86400,
       remotes: {},
       docker: { defaultRemote: null },
+      log: { level: 'info', format: 'auto', access: true },
     });
   });
 
@@ -113,6 +114,9 @@ describe('loadAppConfig', () => {
       ADMIN_TOKEN: 'tok',
       FETCH_WAIT_TIMEOUT: '12.5',
       FETCH_JOB_TIMEOUT: '600',
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'text',
+      ACCESS_LOG: 'false',
     });
     expect(config).toMatchObject({
       host: '127.0.0.1',
@@ -125,6 +129,7 @@ describe('loadAppConfig', () => {
       adminToken: 'tok',
       fetchWaitTimeout: 12.5,
       fetchJobTimeout: 600,
+      log: { level: 'warn', format: 'text', access: false },
     });
   });
 

@@ -261,7 +261,7 @@ function readEnvironment(env: NodeJS.ProcessEnv, problems: string[]): RuntimeCon
     log: {
       level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
       format: read.oneOf('LOG_FORMAT', ['json', 'text', 'auto'], 'auto'),
-      access: read.boolean('ACCESS_LOG', false),
+      access: read.boolean('ACCESS_LOG', true),
     },
   };
 }
