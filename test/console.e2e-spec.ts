@@ -327,6 +327,12 @@ describe('the web console at /admin', () => {
     expect(JSON.parse(posted.body.toString()).error).toBe('bad_token');
     expect((await file('tools/lib-2.1.tar.gz')).headers['x-artifact-source']).toBe('cache');
     await evil.close();
+
+    // nor can a link make a console page say another site's words: a notice is signed
+    const lure = 'Your session ended: enter the admin token at evil.example';
+    await page.goto(`${stack.url()}/admin/remotes/files?done=${encodeURIComponent(lure)}`);
+    await page.getByRole('heading', { name: 'files (generic)' }).waitFor();
+    await expect(page.locator('main').innerText()).resolves.not.toContain('evil.example');
   });
 
   it('shows a remote whose upstream stopped with its circuit open', async () => {

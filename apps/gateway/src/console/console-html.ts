@@ -199,8 +199,7 @@ export const CONSOLE_JS = `'use strict';
     };
     xhr.onload = function () {
       if (xhr.status === 201) {
-        var done = 'Uploaded ' + dir + file.name + '.';
-        location.href = location.pathname + '?done=' + encodeURIComponent(done);
+        location.href = JSON.parse(xhr.responseText).page;
         return;
       }
       var message = 'the upload failed (' + xhr.status + ')';

@@ -36,6 +36,19 @@ describe('console sessions', () => {
     const nonce = 'n0nce-n0nce-n0nce-0';
     expect(sessions.checkFormToken(nonce, token(nonce))).toBe(accepted);
   });
+
+  it.each([
+    ['signed by this session for this text', 'n0nce-n0nce-n0nce-0', 'Purged a.', true],
+    ['signed for another text', 'n0nce-n0nce-n0nce-0', 'Purged b.', false],
+    ['signed by another session', 'another-nonce-00000', 'Purged a.', false],
+  ])('a notice %s: %s', (_, signer, text, shown) => {
+    const mac = sessions.noticeMac(signer, text);
+    expect(sessions.checkNotice('n0nce-n0nce-n0nce-0', 'Purged a.', mac)).toBe(shown);
+  });
+
+  it('shows no notice without its signature', () => {
+    expect(sessions.checkNotice('n0nce-n0nce-n0nce-0', 'Purged a.', undefined)).toBe(false);
+  });
 });
 
 describe('cookieValue', () => {

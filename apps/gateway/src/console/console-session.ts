@@ -50,6 +50,21 @@ export class ConsoleSessions {
     return timingSafeEqual(Buffer.from(this.formToken(nonce)), Buffer.from(presented));
   }
 
+  /**
+   * The signature of a notice a page shows after an action (`?done=<text>&mac=<mac>`): bound to
+   * the session, so that a link from another site cannot make the console say its words.
+   */
+  noticeMac(nonce: string, text: string): string {
+    return this.mac(`notice.${nonce}.${text}`);
+  }
+
+  checkNotice(nonce: string, text: string, presented: unknown): boolean {
+    if (typeof presented !== 'string' || presented.length !== 43) {
+      return false;
+    }
+    return timingSafeEqual(Buffer.from(this.noticeMac(nonce, text)), Buffer.from(presented));
+  }
+
   private mac(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('base64url');
   }

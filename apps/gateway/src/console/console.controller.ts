@@ -89,7 +89,7 @@ export class ConsoleController {
    */
   @Put('remotes/:remote/files/*')
   @HttpCode(201)
-  upload(@Req() request: FastifyRequest): Promise<UploadResult> {
+  async upload(@Req() request: FastifyRequest): Promise<UploadResult & { page: string }> {
     const nonce = this.authorized(request);
     if (
       !(this.sessions as ConsoleSessions).checkFormToken(nonce, request.headers['x-form-token'])
@@ -98,12 +98,16 @@ export class ConsoleController {
     }
     const { remote, rawPath } = splitRemotePath(request.raw.url ?? request.url, '/admin/remotes/');
     const checksum = request.headers['x-checksum-sha256'];
-    return this.hosted.put(
+    const result = await this.hosted.put(
       remote,
       rawPath.replace(/^files\//, ''),
       () => uploadBody(request),
       Array.isArray(checksum) ? checksum[0] : checksum,
     );
+    return {
+      ...result,
+      page: this.noticeLocation(remote, nonce, `Uploaded ${result.path}.`),
+    };
   }
 
   @Get()
@@ -166,6 +170,7 @@ export class ConsoleController {
     @Res({ passthrough: true }) reply: FastifyReply,
     @Query('q') query = '',
     @Query('done') done?: string,
+    @Query('mac') mac?: string,
   ): Promise<string> {
     const nonce = this.session(request);
     if (nonce === null) {
@@ -173,7 +178,9 @@ export class ConsoleController {
       return '';
     }
     const remote = resolveRemote(this.config, name);
-    const notice = done ? { text: done, error: false } : null;
+    const signed =
+      done !== undefined && (this.sessions as ConsoleSessions).checkNotice(nonce, done, mac);
+    const notice = signed ? { text: done, error: false } : null;
     return this.html(
       reply,
       200,
@@ -211,8 +218,16 @@ export class ConsoleController {
         .send(remotePage(detail, '', this.formToken(nonce), { text: error.message, error: true }));
       return;
     }
-    const location = `/admin/remotes/${encodeURIComponent(remote.name)}?done=${encodeURIComponent(notice.text)}`;
-    await reply.status(303).header('location', location).send();
+    await reply
+      .status(303)
+      .header('location', this.noticeLocation(remote.name, nonce, notice.text))
+      .send();
+  }
+
+  /** A remote's page showing `text` as the outcome of what this session just did. */
+  private noticeLocation(remote: string, nonce: string, text: string): string {
+    const mac = (this.sessions as ConsoleSessions).noticeMac(nonce, text);
+    return `/admin/remotes/${encodeURIComponent(remote)}?done=${encodeURIComponent(text)}&mac=${mac}`;
   }
 
   private async perform(
