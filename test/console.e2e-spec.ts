@@ -102,7 +102,6 @@ describe('the web console at /admin', () => {
     );
     await expect(page.locator('main').innerText()).resolves.toMatch(/Health: healthy/);
     await expect(page.getByRole('link', { name: 'Open the queue board' }).count()).resolves.toBe(1);
-    await shot('overview');
     // the queue board takes the console's session: no Basic prompt
     const board = await page.goto(`${stack.url()}/admin/queues/`);
     expect(board?.status()).toBe(200);
@@ -122,6 +121,7 @@ describe('the web console at /admin', () => {
     expect(row).toMatch(/[56] of 6\/min/);
     expect(row).toContain('0 of 4 open');
     expect(row).toMatch(/upstream: 87 of 100 left at \d{4}-\d\d-\d\d/);
+    await shot('overview');
     const hosted = await page.locator('tbody tr', { hasText: 'uploads' }).innerText();
     expect(hosted).toMatch(/uploads\s+local\s+hosted\s+0\s+–\s+0 B\s+–/);
   });
