@@ -1,4 +1,4 @@
-import type { ProxyPackageType, ProxyRemoteConfig } from '@app/config';
+import type { ProxyPackageType, ProxyRemoteConfig, RemoteConfig } from '@app/config';
 import type { StoredArtifact } from '@app/jobs';
 import type { UpstreamResponse } from '@app/upstream';
 import { presentCargoConfig, rewriteCargoConfig } from './cargo/cargo-config';
@@ -106,3 +106,8 @@ export const FORMATS: Readonly<Record<ProxyPackageType, PackageFormat>> = {
     present: presentCargoConfig,
   },
 };
+
+/** Whether a remote serves images over the registry API (`/v2`), not files by path. */
+export function servesImages(remote: RemoteConfig): remote is ProxyRemoteConfig {
+  return remote.package !== 'local' && FORMATS[remote.package].route === 'registry';
+}

@@ -3,7 +3,7 @@ import { CacheStateService, type Headroom, type Marker, UpstreamLimits } from '@
 import { ArtifactError, withDeadline } from '@app/common';
 import { APP_CONFIG, type AppConfig, type RemoteConfig } from '@app/config';
 import { ArtifactRecordsService, type BrowsedRecord } from '@app/db';
-import { FORMATS, fetchTargetOf, splitImageReference } from '@app/formats';
+import { fetchTargetOf, servesImages, splitImageReference } from '@app/formats';
 import { type HealthReport, HealthService } from '@app/health';
 import type { RemoteTraffic } from '@app/metrics';
 import { type JobView, QueueInspectionService } from '../admin/queues/queue-inspection.service';
@@ -140,7 +140,7 @@ export class ConsoleData {
       return this.records.browse('hosted_files', config.name, filterOf(query), BROWSE_LIMIT);
     }
     const digest = digestOf(query);
-    if (digest === null && FORMATS[config.package].route === 'registry') {
+    if (digest === null && servesImages(config)) {
       const { image, reference } = splitImageReference(query);
       if (reference !== null && image !== '') {
         const manifest = `${image}/manifests/${reference}`;

@@ -1,6 +1,6 @@
 import type { Headroom } from '@app/cache';
 import type { RemoteConfig } from '@app/config';
-import { FORMATS } from '@app/formats';
+import { servesImages } from '@app/formats';
 import type { RemoteStateView } from '../serving/remote-states.service';
 import type { Overview, Read, RemoteDetail } from './console-data.service';
 import { BROWSE_LIMIT } from './console-data.service';
@@ -138,7 +138,7 @@ export function remotePage(
 ): string {
   const { config, state } = detail;
   const base = `/admin/remotes/${config.name}`;
-  const images = config.package !== 'local' && FORMATS[config.package].route === 'registry';
+  const images = servesImages(config);
   const field = (name: string, label: string, placeholder: string) =>
     html`<label for="${name}-${label}">${label}</label>
       <input
@@ -174,7 +174,7 @@ export function remotePage(
               : ''
           }
           ${actionForm(`${base}/purge`, formToken, 'Purge', field('purge', 'Path or prefix/', 'a/b.rpm or a/'), true)}
-          ${actionForm(`${base}/warm`, formToken, 'Warm', field('warm', config.package === 'docker' ? 'Image' : 'Path', config.package === 'docker' ? 'library/alpine:3.19' : 'a/b.rpm'))}
+          ${actionForm(`${base}/warm`, formToken, 'Warm', field('warm', images ? 'Image' : 'Path', images ? 'library/alpine:3.19' : 'a/b.rpm'))}
           ${actionForm(`${base}/flush`, formToken, `Flush all of ${config.name}`, '', true)}
         </div>`;
   const usage = detail.usage.ok

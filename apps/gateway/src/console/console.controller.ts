@@ -13,6 +13,7 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ArtifactError, isArtifactError } from '@app/common';
 import { APP_CONFIG, type AppConfig, type RemoteConfig } from '@app/config';
+import { servesImages } from '@app/formats';
 import { AdminTokenCheck, tokenFingerprint } from '../admin/admin-token';
 import { CacheFlushService } from '../admin/cache-flush.service';
 import { CachePurgeService } from '../admin/cache-purge.service';
@@ -258,10 +259,9 @@ export class ConsoleController {
         if (path === '') {
           throw new ArtifactError('bad_request', 'name a path (or an image) to warm');
         }
-        const body =
-          remote.package === 'docker'
-            ? { images: [`${remote.name}/${path}`] }
-            : { paths: [`${remote.name}/${path}`] };
+        const body = servesImages(remote)
+          ? { images: [`${remote.name}/${path}`] }
+          : { paths: [`${remote.name}/${path}`] };
         const view = await this.warmUps.start(body, 0, AbortSignal.timeout(WARM_START_TIMEOUT_MS));
         return `Warm-up ${view.id} started for ${path}: GET /admin/api/warm/${view.id} follows it.`;
       }

@@ -10,6 +10,7 @@ import {
   dockerJobPath,
   fetchTargetOf,
   parseRegistryRequest,
+  servesImages,
   splitRegistryPath,
 } from '@app/formats';
 import { cleanPath } from '../http/path-guard';
@@ -47,7 +48,7 @@ export class RegistryService {
       ? this.config.remotes[segments[0]]
       : undefined;
     if (named) {
-      if (named.package !== 'docker') {
+      if (!servesImages(named)) {
         throw new ArtifactError(
           'wrong_package',
           `${named.name} is a ${named.package} remote, not a docker registry`,

@@ -1,5 +1,5 @@
 import type { RemoteConfig } from '@app/config';
-import { FORMATS, fetchTargetOf, splitImageReference } from '@app/formats';
+import { FORMATS, fetchTargetOf, servesImages, splitImageReference } from '@app/formats';
 import type { WarmFile, WarmImage } from '@app/jobs';
 import { formatPath } from '../../http/format-path';
 
@@ -101,7 +101,7 @@ function imageOf(
   if (!remote) {
     return `no remote ${name}`;
   }
-  if (remote.package === 'local' || FORMATS[remote.package].route !== 'registry') {
+  if (!servesImages(remote)) {
     return `${name} is not a docker remote: list its files under "paths"`;
   }
   const { image, reference: named } = splitImageReference(rest);
