@@ -44,10 +44,7 @@ export class ConsoleSessions {
   }
 
   checkFormToken(nonce: string, presented: unknown): boolean {
-    if (typeof presented !== 'string' || presented.length !== 43) {
-      return false;
-    }
-    return timingSafeEqual(Buffer.from(this.formToken(nonce)), Buffer.from(presented));
+    return sameMac(this.formToken(nonce), presented);
   }
 
   /**
@@ -59,15 +56,21 @@ export class ConsoleSessions {
   }
 
   checkNotice(nonce: string, text: string, presented: unknown): boolean {
-    if (typeof presented !== 'string' || presented.length !== 43) {
-      return false;
-    }
-    return timingSafeEqual(Buffer.from(this.noticeMac(nonce, text)), Buffer.from(presented));
+    return sameMac(this.noticeMac(nonce, text), presented);
   }
 
   private mac(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('base64url');
   }
+}
+
+/** Whether a presented value is the expected MAC, compared in constant time. */
+function sameMac(expected: string, presented: unknown): boolean {
+  return (
+    typeof presented === 'string' &&
+    presented.length === expected.length &&
+    timingSafeEqual(Buffer.from(expected), Buffer.from(presented))
+  );
 }
 
 /** The value of cookie `name` in a Cookie header. */

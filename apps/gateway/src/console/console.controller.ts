@@ -19,7 +19,7 @@ import { CacheFlushService } from '../admin/cache-flush.service';
 import { CachePurgeService } from '../admin/cache-purge.service';
 import { WarmUps } from '../admin/warm/warm-ups.service';
 import { HostedService, type UploadResult } from '../hosted/hosted.service';
-import { uploadBody } from '../hosted/upload-body';
+import { uploadOf } from '../hosted/upload-body';
 import { readSmallBody } from '../http/json-body';
 import { splitRemotePath } from '../http/path-guard';
 import { auditedAs } from '../http/request-log.hook';
@@ -98,13 +98,9 @@ export class ConsoleController {
       throw new ArtifactError('bad_token', 'the upload is not one of this console session');
     }
     const { remote, rawPath } = splitRemotePath(request.raw.url ?? request.url, '/admin/remotes/');
-    const checksum = request.headers['x-checksum-sha256'];
-    const result = await this.hosted.put(
-      remote,
-      rawPath.replace(/^files\//, ''),
-      () => uploadBody(request),
-      Array.isArray(checksum) ? checksum[0] : checksum,
-    );
+    const upload = uploadOf(request);
+    const path = rawPath.replace(/^files\//, '');
+    const result = await this.hosted.put(remote, path, upload.body, upload.sha256);
     return {
       ...result,
       page: this.noticeLocation(remote, nonce, `Uploaded ${result.path}.`),

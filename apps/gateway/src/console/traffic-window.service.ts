@@ -48,9 +48,9 @@ export class TrafficWindow implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Per remote, the requests by source and the bytes served in the last hour. */
-  async lastHour(now = Date.now()): Promise<Map<string, RemoteTraffic>> {
+  async lastHour(): Promise<Map<string, RemoteTraffic>> {
     await this.flush();
-    const current = Math.floor(now / 60_000);
+    const current = Math.floor(Date.now() / 60_000);
     const read = this.redis.pipeline();
     for (let minute = current - WINDOW_MINUTES + 1; minute <= current; minute++) {
       read.hgetall(trafficMinuteKey(minute));
@@ -65,8 +65,11 @@ export class TrafficWindow implements OnModuleInit, OnApplicationShutdown {
     return sumTraffic(minutes);
   }
 
+  /** Never rejects: a flush that fails leaves its growth to the next one. */
   private flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushGrowth());
+    this.flushing = this.flushing
+      .then(() => this.flushGrowth())
+      .catch((error: Error) => this.logger.warn(`traffic not recorded: ${error.message}`));
     return this.flushing;
   }
 
@@ -83,14 +86,10 @@ export class TrafficWindow implements OnModuleInit, OnApplicationShutdown {
       write.hincrby(key, field, by);
     }
     write.expire(key, KEPT_SECONDS);
-    try {
-      const failed = ((await write.exec()) ?? []).find(([error]) => error !== null)?.[0];
-      if (failed) {
-        throw failed;
-      }
-      this.last = now;
-    } catch (error) {
-      this.logger.warn(`traffic not recorded: ${(error as Error).message}`);
+    const failed = ((await write.exec()) ?? []).find(([error]) => error !== null)?.[0];
+    if (failed) {
+      throw failed;
     }
+    this.last = now;
   }
 }

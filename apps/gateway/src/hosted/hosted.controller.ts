@@ -4,7 +4,7 @@ import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { splitRemotePath } from '../http/path-guard';
 import { ARTIFACT_ROUTE_PREFIX } from '@app/formats';
 import { HostedService, type UploadResult } from './hosted.service';
-import { uploadBody } from './upload-body';
+import { uploadOf } from './upload-body';
 
 /** PUT and DELETE of hosted files (docs/HTTP-API.md), behind the admin token. */
 @Controller('api/v1/remote')
@@ -19,13 +19,8 @@ export class HostedController {
       request.raw.url ?? request.url,
       ARTIFACT_ROUTE_PREFIX,
     );
-    const checksum = request.headers['x-checksum-sha256'];
-    return this.hosted.put(
-      remote,
-      rawPath,
-      () => uploadBody(request),
-      Array.isArray(checksum) ? checksum[0] : checksum,
-    );
+    const upload = uploadOf(request);
+    return this.hosted.put(remote, rawPath, upload.body, upload.sha256);
   }
 
   @Delete(':remote/*')

@@ -14,7 +14,7 @@ export interface UploadBody {
  * The bytes of a PUT: the multipart field `file`, or the raw body. Nothing is buffered: the
  * gateway registers no body parser, so the request stream is still unread here.
  */
-export async function uploadBody(request: FastifyRequest): Promise<UploadBody> {
+async function uploadBody(request: FastifyRequest): Promise<UploadBody> {
   if (!request.isMultipart()) {
     const type = request.headers['content-type'] ?? null;
     return { stream: request.raw, contentType: type, truncated: () => false };
@@ -41,5 +41,20 @@ export async function uploadBody(request: FastifyRequest): Promise<UploadBody> {
     stream: file.file,
     contentType: file.mimetype || null,
     truncated: () => file.file.truncated,
+  };
+}
+
+/**
+ * What a PUT uploads: its bytes, read once the upload may start, and the sha256 its client
+ * declared (X-Checksum-Sha256), which the stored bytes must match.
+ */
+export function uploadOf(request: FastifyRequest): {
+  body: () => Promise<UploadBody>;
+  sha256: string | undefined;
+} {
+  const checksum = request.headers['x-checksum-sha256'];
+  return {
+    body: () => uploadBody(request),
+    sha256: Array.isArray(checksum) ? checksum[0] : checksum,
   };
 }
