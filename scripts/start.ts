@@ -6,15 +6,25 @@
  *     change those). A taken port is an error that says how to use the server already there.
  *   - builds both apps and runs the fetcher and the gateway (config/remotes.yaml and the fs
  *     storage in .data/storage unless ARTIFACT_CONFIG / STORAGE_* say otherwise).
- *   - Ctrl-C or SIGTERM stops everything it started, the gateway first; when any part exits by
- *     itself, the rest is stopped and it exits non-zero. Even a SIGKILL of it stops the rest.
+ *   - everything it runs stays in its process group, so a supervisor (or a bench) signals and
+ *     measures the cache as one group. Ctrl-C reaches every part at once, and each shuts down
+ *     gracefully; SIGTERM to it alone stops everything it started, the gateway first. When any
+ *     part exits by itself, the rest is stopped and it exits non-zero. Even a SIGKILL of it
+ *     stops the rest.
  * Works as root (Postgres then runs as the `postgres` user) and as any other user.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { loadAppConfig } from '../libs/config/src';
 import { type App, ROOT, startApp } from '../tools/apps';
-import { type Managed, portFor, runCommand, shuttingDown, stopAll } from '../tools/processes';
+import {
+  type Managed,
+  portFor,
+  runCommand,
+  shareProcessGroup,
+  shuttingDown,
+  stopAll,
+} from '../tools/processes';
 import { startPostgres, startRedis } from '../tools/services';
 
 const say = (text: string): void => void process.stderr.write(`start: ${text}\n`);
@@ -25,6 +35,7 @@ const POSTGRES_PORT_HINT =
   'set DATABASE_URL=postgres://USER@127.0.0.1:PORT/DB to use the server there, LOCAL_POSTGRES_PORT for another port, or stop it';
 
 async function main(): Promise<void> {
+  shareProcessGroup();
   process.chdir(ROOT);
   mkdirSync('.data', { recursive: true });
   // Everything that can be wrong is checked before anything is built or started: a second

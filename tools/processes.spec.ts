@@ -80,3 +80,31 @@ describe('startProcess', () => {
     });
   });
 });
+
+describe('shareProcessGroup', () => {
+  it("keeps what is started in the owner's group, and stop() still stops it", async () => {
+    const script = [
+      "const p = require('./tools/processes');",
+      'p.shareProcessGroup();',
+      `p.startProcess('sleeper', 'sleep', ['60'], { logFile: ${JSON.stringify(join(dir, 'shared.log'))} })`,
+      '  .then(async (s) => { console.log(s.pid); await new Promise((r) => setTimeout(r, 500));',
+      "    await s.stop(); console.log('stopped', s.hasExited()); });",
+    ].join('\n');
+    const owner = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    owner.stdout.on('data', (chunk: Buffer) => (output += String(chunk)));
+    const pid = Number(
+      await waitFor(() => /^\d+\n/.exec(output)?.[0], { description: "the sleeper's pid" }),
+    );
+    expect(processGroupOf(pid)).toBe(owner.pid);
+    await waitFor(() => output.includes('stopped true'), {
+      description: 'the owner to stop the sleeper',
+      timeoutMs: 20_000,
+    });
+    expect(isAlive(pid)).toBe(false);
+  });
+});

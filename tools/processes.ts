@@ -1,7 +1,8 @@
 /**
  * The processes that `npm start`, the tests and the benches start, handled one way: each in a
  * process group of its own (a Ctrl-C meant for us does not reach it half-way through our
- * shutdown, and a stop signals exactly its group), its output in a log file whose tail explains
+ * shutdown, and a stop signals exactly its group) unless the caller shares its own
+ * (shareProcessGroup: `npm start`), its output in a log file whose tail explains
  * a failure, stopped with its stop signal and then SIGKILL after a deadline, and never left
  * behind: a SIGINT or SIGTERM to this process stops them all (the last started first), an exit
  * without stopping them kills them, and a SIGKILL of this process sends each its stop signal
@@ -50,6 +51,17 @@ const live: Managed[] = [];
 let shutdown: (() => Promise<void>) | null = null;
 let hooked = false;
 let signalled = false;
+let ownGroups = true;
+
+/**
+ * From now on, the processes started stay in this process's group: whoever started us (a
+ * terminal, a supervisor, a bench) then signals and measures the whole cache as one group, the
+ * way it would a single program. `npm start` does this; tests keep a group per process, since a
+ * fault test stops one of them (SIGSTOP) and must reach all its children.
+ */
+export function shareProcessGroup(): void {
+  ownGroups = false;
+}
 
 /** Whether a SIGINT or SIGTERM asked this process to stop (its processes are being stopped). */
 export function shuttingDown(): boolean {
@@ -74,7 +86,7 @@ export async function startProcess(
     child = spawn('setpriv', [...asUser, '--pdeathsig', stopSignal, '--', command, ...args], {
       cwd: options.cwd ?? '/',
       env: options.env ?? process.env,
-      detached: true,
+      detached: ownGroups,
       stdio: ['ignore', options.onStdout ? 'pipe' : log, log],
     });
   } finally {
@@ -82,6 +94,7 @@ export async function startProcess(
       closeSync(log);
     }
   }
+  const group = ownGroups;
   const pid = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid as number));
     child.once('error', (error) =>
@@ -112,15 +125,15 @@ export async function startProcess(
     logFile: options.logFile,
     exited,
     hasExited,
-    signal: (sig) => signalGroup(pid, sig),
+    signal: (sig) => signalOf(pid, group, sig),
     stop: () => {
       stopping ??= (async () => {
         if (!hasExited()) {
-          signalGroup(pid, stopSignal);
+          signalOf(pid, group, stopSignal);
           // A stopped process (a fault test's SIGSTOP) acts on its stop signal only once it runs.
-          signalGroup(pid, 'SIGCONT');
+          signalOf(pid, group, 'SIGCONT');
           if (!(await settlesWithin(exited, options.stopTimeoutMs ?? STOP_TIMEOUT_MS))) {
-            signalGroup(pid, 'SIGKILL');
+            signalOf(pid, group, 'SIGKILL');
             await settlesWithin(exited, 5_000);
           }
         }
@@ -163,7 +176,7 @@ function hookProcessExit(): void {
   }
   hooked = true;
   // Synchronous, so a signal is all that can be done: nothing may outlive us.
-  process.on('exit', () => live.forEach((managed) => signalGroup(managed.pid, 'SIGKILL')));
+  process.on('exit', () => live.forEach((managed) => managed.signal('SIGKILL')));
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     let received = false;
     const onSignal = (): void => {
@@ -266,7 +279,7 @@ export function runCommand(
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      signalGroup(child.pid ?? 0, 'SIGKILL');
+      signalOf(child.pid ?? 0, true, 'SIGKILL');
     }, timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -293,13 +306,13 @@ export function runCommand(
   });
 }
 
-/** A signal to a process group; one that is already gone is not an error. */
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
+/** A signal to `pid`'s group when it leads one, else to `pid`; one already gone is not an error. */
+function signalOf(pid: number, group: boolean, sig: NodeJS.Signals): void {
   if (pid <= 0) {
     return;
   }
   try {
-    process.kill(-pid, sig);
+    process.kill(group ? -pid : pid, sig);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
       throw error;
