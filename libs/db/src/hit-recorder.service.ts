@@ -15,7 +15,9 @@ const MAX_PENDING = 20_000;
 @Injectable()
 export class HitRecorder implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(HitRecorder.name);
-  private pending = new Map<string, HitCount & { table: Table }>();
+  /** by table, then remote, then path: a hit finds its count through strings it already holds */
+  private pending = new Map<Table, Map<string, Map<string, HitCount>>>();
+  private pendingSize = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   dropped = 0;
@@ -29,27 +31,38 @@ export class HitRecorder implements OnModuleInit, OnApplicationShutdown {
 
   /** distinct artifacts whose hits are not written yet */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pendingSize;
   }
 
   record(table: Table, remote: string, path: string): void {
-    this.add({ table, remote, path, hits: 1, lastAccessedAt: new Date() });
+    this.add(table, remote, path, 1, Date.now());
   }
 
-  private add(count: HitCount & { table: Table }): void {
-    const id = `${count.table}\0${count.remote}\0${count.path}`;
-    const entry = this.pending.get(id);
+  private add(table: Table, remote: string, path: string, hits: number, atMs: number): void {
+    let ofTable = this.pending.get(table);
+    if (ofTable === undefined) {
+      ofTable = new Map();
+      this.pending.set(table, ofTable);
+    }
+    let ofRemote = ofTable.get(remote);
+    if (ofRemote === undefined) {
+      ofRemote = new Map();
+      ofTable.set(remote, ofRemote);
+    }
+    const entry = ofRemote.get(path);
     if (entry) {
-      entry.hits += count.hits;
-      entry.lastAccessedAt =
-        count.lastAccessedAt > entry.lastAccessedAt ? count.lastAccessedAt : entry.lastAccessedAt;
+      entry.hits += hits;
+      if (atMs > entry.lastAccessedAt.getTime()) {
+        entry.lastAccessedAt = new Date(atMs);
+      }
       return;
     }
-    if (this.pending.size >= MAX_PENDING) {
-      this.dropped += count.hits;
+    if (this.pendingSize >= MAX_PENDING) {
+      this.dropped += hits;
       return;
     }
-    this.pending.set(id, { ...count });
+    ofRemote.set(path, { remote, path, hits, lastAccessedAt: new Date(atMs) });
+    this.pendingSize += 1;
   }
 
   /** Writes what is pending; what fails to write goes back into the buffer. */
@@ -61,20 +74,23 @@ export class HitRecorder implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async writePending(): Promise<void> {
-    if (this.pending.size === 0) {
+    if (this.pendingSize === 0) {
       return;
     }
     const batch = this.pending;
     this.pending = new Map();
-    for (const table of ['cached_artifacts', 'hosted_files'] as const) {
-      const counts = [...batch.values()].filter((entry) => entry.table === table);
+    this.pendingSize = 0;
+    for (const [table, ofTable] of batch) {
+      const counts = [...ofTable.values()].flatMap((ofRemote) => [...ofRemote.values()]);
       try {
         await this.records.addHits(table, counts);
       } catch (error) {
         this.logger.warn(
           `could not record ${counts.length} hit counts: ${(error as Error).message}`,
         );
-        counts.forEach((entry) => this.add(entry));
+        for (const { remote, path, hits, lastAccessedAt } of counts) {
+          this.add(table, remote, path, hits, lastAccessedAt.getTime());
+        }
       }
     }
   }

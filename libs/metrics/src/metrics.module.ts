@@ -5,6 +5,7 @@ import {
   makeGaugeProvider,
   makeHistogramProvider,
 } from '@willsoto/nestjs-prometheus';
+import { collectBatched } from './batched-counter';
 import { METRICS, type MetricDefinition } from './metric-names';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
@@ -13,7 +14,7 @@ function providerOf(metric: MetricDefinition): Provider {
   const options = { name: metric.name, help: metric.help, labelNames: [...metric.labels] };
   switch (metric.type) {
     case 'counter':
-      return makeCounterProvider(options);
+      return makeCounterProvider({ ...options, collect: collectBatched });
     case 'gauge':
       return makeGaugeProvider(options);
     case 'histogram':

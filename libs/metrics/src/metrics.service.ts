@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { BatchedCounter } from './batched-counter';
 import {
   METRIC,
+  METRICS,
   type ArtifactSource,
   type QueueState,
   type RevalidationResult,
@@ -16,9 +18,17 @@ export interface RemoteTraffic {
   bytes: number;
 }
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 /** Typed recording methods over the docs/METRICS.md metrics, so callers cannot invent labels. */
 @Injectable()
 export class MetricsService {
+  // What every hit increments, batched (batched-counter.ts); the rest are counted as they come.
+  private readonly requestCounts: BatchedCounter;
+  private readonly hitCounts: BatchedCounter;
+  private readonly savedCounts: BatchedCounter;
+  private readonly servedCounts: BatchedCounter;
+
   constructor(
     @InjectMetric(METRIC.requests) private readonly requests: Counter<string>,
     @InjectMetric(METRIC.requestDuration) private readonly requestDuration: Histogram<string>,
@@ -44,7 +54,12 @@ export class MetricsService {
     @InjectMetric(METRIC.upstreamRateLimitLimit) private readonly rateLimitLimit: Gauge<string>,
     @InjectMetric(METRIC.upstreamRequestsSaved) private readonly requestsSaved: Counter<string>,
     @InjectMetric(METRIC.upstreamThrottled) private readonly throttled: Counter<string>,
-  ) {}
+  ) {
+    this.requestCounts = new BatchedCounter(requests, METRICS.requests.labels);
+    this.hitCounts = new BatchedCounter(cacheHits, METRICS.cacheHits.labels);
+    this.savedCounts = new BatchedCounter(requestsSaved, METRICS.upstreamRequestsSaved.labels);
+    this.servedCounts = new BatchedCounter(servedBytes, METRICS.servedBytes.labels);
+  }
 
   request(
     remote: string,
@@ -53,19 +68,19 @@ export class MetricsService {
     status: number,
     seconds: number,
   ): void {
-    const statusClass = `${Math.floor(status / 100)}xx`;
-    this.requests.inc({ remote, route, source, status: statusClass });
+    const statusClass = STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
+    this.requestCounts.inc([remote, route, source, statusClass]);
     this.requestDuration.observe({ remote, route }, seconds);
   }
 
   /** A hit is also an upstream request saved. */
   cacheHit(remote: string): void {
-    this.cacheHits.inc({ remote });
-    this.requestsSaved.inc({ remote, reason: 'hit' });
+    this.hitCounts.inc([remote]);
+    this.savedCounts.inc([remote, 'hit']);
   }
 
   upstreamRequestSaved(remote: string, reason: Exclude<SavedRequest, 'hit'>): void {
-    this.requestsSaved.inc({ remote, reason });
+    this.savedCounts.inc([remote, reason]);
   }
 
   upstreamThrottled(remote: string, limit: UpstreamLimit): void {
@@ -106,7 +121,7 @@ export class MetricsService {
   }
 
   served(remote: string, source: ArtifactSource, bytes: number): void {
-    this.servedBytes.inc({ remote, source }, bytes);
+    this.servedCounts.inc([remote, source], bytes);
   }
 
   fetched(remote: string, outcome: string, seconds: number, bytes: number): void {

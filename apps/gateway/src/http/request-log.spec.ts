@@ -68,4 +68,34 @@ describe('RequestLog', () => {
     );
     expect(JSON.parse(text)).toMatchObject({ context: 'audit', who: 'ab12', status: 200 });
   });
+
+  it('writes lines together: when 64 KiB are gathered, or 20 ms after the first', () => {
+    jest.useFakeTimers();
+    const config = { log: { level: 'info', format: 'json', access: true } } as unknown as AppConfig;
+    const log = new RequestLog(config);
+    const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const text = () => out.mock.calls.map(([chunk]) => String(chunk)).join('');
+    try {
+      log.access(entry);
+      expect(out).not.toHaveBeenCalled();
+      jest.advanceTimersByTime(20);
+      expect(text().split('\n').filter(Boolean)).toHaveLength(1);
+      for (let i = 0; i < 500; i += 1) {
+        log.access({ ...entry, requestId: `burst-${i}` });
+      }
+      // 500 lines of ~330 bytes: most written already, in buffers of at most 64 KiB.
+      expect(out.mock.calls.length).toBeGreaterThan(2);
+      expect(out.mock.calls.every(([chunk]) => (chunk as Buffer).length <= 64 * 1024)).toBe(true);
+      log.flush();
+      const ids = text()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { request_id: string }).request_id);
+      expect(ids).toEqual(['build-17', ...Array.from({ length: 500 }, (_, i) => `burst-${i}`)]);
+    } finally {
+      out.mockRestore();
+      log.onApplicationShutdown();
+      jest.useRealTimers();
+    }
+  });
 });

@@ -30,21 +30,25 @@ export interface AuditEntry {
   who: string | null;
 }
 
-/** Lines gathered at most before they are written together (else at the loop turn's end). */
-const FLUSH_AT_BYTES = 64 * 1024;
+/** Bytes of lines gathered before they are written together. */
+const BUFFER_BYTES = 64 * 1024;
+/** How long a line waits for others before it is written anyway. */
+const FLUSH_AFTER_MS = 20;
 
 /**
  * The gateway's access and audit lines (docs/OPERATIONS.md "Logs"), in the apps' log format.
- * The lines of one turn of the event loop are written together, so a hit costs no write of its
- * own; and no later, so that they die young: held for 100 ms they outlived scavenges, were
- * promoted, and the old generation's collections cost 4 KiB hits a fifth of their rate.
+ * Each line is encoded into a byte buffer at once, and the buffer is written when it is full or
+ * 20 ms after its first line: a hit costs no write of its own, and its line's string dies young
+ * (strings held for 100 ms outlived scavenges, were promoted, and the old generation's
+ * collections cost 4 KiB hits a fifth of their rate). A write per turn of the event loop, as
+ * before, cost a 4 KiB hit ~5 µs of CPU at 32 connections: the loop turns over every few requests.
  */
 @Injectable()
 export class RequestLog implements OnApplicationShutdown {
   private readonly format: LogFormat;
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  private scheduled: NodeJS.Immediate | null = null;
+  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private used = 0;
+  private scheduled: NodeJS.Timeout | null = null;
   private lastMs = 0;
   private lastIso = '';
   private readonly flushOnExit = () => this.flush();
@@ -133,24 +137,29 @@ export class RequestLog implements OnApplicationShutdown {
   }
 
   private add(line: string): void {
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (this.pendingBytes >= FLUSH_AT_BYTES) {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    const most = line.length * 3;
+    if (this.used + most > BUFFER_BYTES) {
       this.flush();
-    } else {
-      this.scheduled ??= setImmediate(() => this.flush());
     }
+    if (most > BUFFER_BYTES) {
+      process.stdout.write(line);
+      return;
+    }
+    this.used += this.buffer.write(line, this.used);
+    this.scheduled ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS);
   }
 
   flush(): void {
     if (this.scheduled) {
-      clearImmediate(this.scheduled);
+      clearTimeout(this.scheduled);
       this.scheduled = null;
     }
-    if (this.pending.length > 0) {
-      process.stdout.write(this.pending.join(''));
-      this.pending = [];
-      this.pendingBytes = 0;
+    if (this.used > 0) {
+      // A new buffer for the next lines: a write to a pipe may still hold this one.
+      process.stdout.write(this.buffer.subarray(0, this.used));
+      this.buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+      this.used = 0;
     }
   }
 
