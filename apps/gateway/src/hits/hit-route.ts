@@ -142,8 +142,7 @@ export class HitRoute {
         seconds,
       });
     });
-    response.setHeader('x-request-id', requestId);
-    sendPlan(response, plan);
+    sendPlan(response, plan, requestId);
   }
 
   private understand(url: string): KnownUrl | null {

@@ -21,10 +21,11 @@ export function writePlan(reply: FastifyReply, plan: ServePlan): FastifyReply {
 }
 
 /**
- * Writes a plan to a raw response (the hit route): a stored file goes through FileBody's reused
- * buffers, anything else as writePlan would send it. A body that fails breaks the transfer.
+ * Writes a plan to a raw response (the hit route), with the request's id: a stored file goes
+ * through FileBody's reused buffers, anything else as writePlan would send it. A body that fails
+ * breaks the transfer.
  */
-export function sendPlan(response: ServerResponse, plan: ServePlan): void {
+export function sendPlan(response: ServerResponse, plan: ServePlan, requestId: string): void {
   const body = plan.body;
   if (response.destroyed) {
     // The client left while storage was being read: nothing to write to (piping to a destroyed
@@ -34,7 +35,13 @@ export function sendPlan(response: ServerResponse, plan: ServePlan): void {
     }
     return;
   }
-  response.writeHead(plan.status, plan.headers);
+  // As one flat list: a header set before writeHead (setHeader) makes Node copy every other one
+  // through setHeader too, lowercasing and storing each, a share of a 4 KiB hit's CPU.
+  const headers = ['x-request-id', requestId];
+  for (const name in plan.headers) {
+    headers.push(name, plan.headers[name]);
+  }
+  response.writeHead(plan.status, headers);
   if (!body || Buffer.isBuffer(body)) {
     response.end(body ?? undefined);
     return;
