@@ -15,7 +15,8 @@ describe('BatchedCounter', () => {
   it('counts every increment once, by label set, whenever the counter is read', async () => {
     const registry = new Registry();
     const counter = counterIn(registry);
-    const batched = new BatchedCounter(counter, ['remote', 'source']);
+    const batched = BatchedCounter.of(counter, ['remote', 'source']);
+    expect(BatchedCounter.of(counter, ['remote', 'source'])).toBe(batched);
     batched.inc(['files', 'cache']);
     batched.inc(['files', 'cache'], 2);
     batched.inc(['files', 'remote']);

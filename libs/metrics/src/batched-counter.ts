@@ -1,4 +1,5 @@
 import type { Counter, LabelValues } from 'prom-client';
+import { LabelTree } from './label-tree';
 
 interface Cell {
   labels: LabelValues<string>;
@@ -20,54 +21,36 @@ export function collectBatched(this: Counter<string>): void {
  * Increments of a counter on the hit path, gathered in plain numbers until the counter is read.
  * prom-client turns an increment's labels into a key and checks them each time, and a 4 KiB hit
  * makes four increments: a measurable share of its CPU. Here the labels' values find their cell
- * through maps keyed by the (interned) strings the callers already hold. Readers cannot tell the
- * difference: the counter's collect (collectBatched) adds what is pending before every read.
+ * in a LabelTree. Readers cannot tell the difference: the counter's collect (collectBatched) adds what is pending before every read.
  */
 export class BatchedCounter {
-  private readonly root = new Map<string, unknown>();
-  private readonly cells: Cell[] = [];
+  private readonly cells: LabelTree<Cell>;
 
-  constructor(
+  /** The counter's batches: one per counter, however many services record into it. */
+  static of(counter: Counter<string>, labelNames: readonly string[]): BatchedCounter {
+    return batchesOf.get(counter) ?? new BatchedCounter(counter, labelNames);
+  }
+
+  private constructor(
     private readonly counter: Counter<string>,
-    private readonly labelNames: readonly string[],
+    labelNames: readonly string[],
   ) {
+    this.cells = new LabelTree(labelNames, (labels) => ({ labels, pending: 0 }));
     batchesOf.set(counter, this);
   }
 
   /** `values` in the order of the label names given to the constructor. */
   inc(values: readonly string[], by = 1): void {
-    this.cellOf(values).pending += by;
+    this.cells.find(values).pending += by;
   }
 
   flush(): void {
-    for (const cell of this.cells) {
+    for (const cell of this.cells.series()) {
       if (cell.pending > 0) {
         const pending = cell.pending;
         cell.pending = 0;
         this.counter.inc(cell.labels, pending);
       }
     }
-  }
-
-  private cellOf(values: readonly string[]): Cell {
-    let level = this.root;
-    const last = this.labelNames.length - 1;
-    for (let i = 0; i < last; i += 1) {
-      let next = level.get(values[i]) as Map<string, unknown> | undefined;
-      if (next === undefined) {
-        next = new Map<string, unknown>();
-        level.set(values[i], next);
-      }
-      level = next;
-    }
-    let cell = level.get(values[last]) as Cell | undefined;
-    if (cell === undefined) {
-      const labels: LabelValues<string> = {};
-      this.labelNames.forEach((name, i) => (labels[name] = values[i]));
-      cell = { labels, pending: 0 };
-      level.set(values[last], cell);
-      this.cells.push(cell);
-    }
-    return cell;
   }
 }

@@ -1,11 +1,12 @@
 import { Global, Module, type Provider } from '@nestjs/common';
 import {
   PrometheusModule,
+  getToken,
   makeCounterProvider,
   makeGaugeProvider,
-  makeHistogramProvider,
 } from '@willsoto/nestjs-prometheus';
 import { collectBatched } from './batched-counter';
+import { BucketHistogram } from './bucket-histogram';
 import { METRICS, type MetricDefinition } from './metric-names';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
@@ -18,7 +19,10 @@ function providerOf(metric: MetricDefinition): Provider {
     case 'gauge':
       return makeGaugeProvider(options);
     case 'histogram':
-      return makeHistogramProvider({ ...options, buckets: [...(metric.buckets ?? [])] });
+      return {
+        provide: getToken(metric.name),
+        useFactory: () => BucketHistogram.of({ ...options, buckets: metric.buckets ?? [] }),
+      };
   }
 }
 

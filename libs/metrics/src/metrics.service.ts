@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import { BatchedCounter } from './batched-counter';
+import type { BucketHistogram } from './bucket-histogram';
 import {
   METRIC,
   METRICS,
@@ -31,12 +32,12 @@ export class MetricsService {
 
   constructor(
     @InjectMetric(METRIC.requests) private readonly requests: Counter<string>,
-    @InjectMetric(METRIC.requestDuration) private readonly requestDuration: Histogram<string>,
+    @InjectMetric(METRIC.requestDuration) private readonly requestDuration: BucketHistogram,
     @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
     @InjectMetric(METRIC.cacheMisses) private readonly cacheMisses: Counter<string>,
     @InjectMetric(METRIC.staleServed) private readonly staleServed: Counter<string>,
     @InjectMetric(METRIC.servedBytes) private readonly servedBytes: Counter<string>,
-    @InjectMetric(METRIC.fetchDuration) private readonly fetchDuration: Histogram<string>,
+    @InjectMetric(METRIC.fetchDuration) private readonly fetchDuration: BucketHistogram,
     @InjectMetric(METRIC.fetchedBytes) private readonly fetchedBytes: Counter<string>,
     @InjectMetric(METRIC.fetchFailures) private readonly fetchFailures: Counter<string>,
     @InjectMetric(METRIC.revalidations) private readonly revalidations: Counter<string>,
@@ -55,10 +56,10 @@ export class MetricsService {
     @InjectMetric(METRIC.upstreamRequestsSaved) private readonly requestsSaved: Counter<string>,
     @InjectMetric(METRIC.upstreamThrottled) private readonly throttled: Counter<string>,
   ) {
-    this.requestCounts = new BatchedCounter(requests, METRICS.requests.labels);
-    this.hitCounts = new BatchedCounter(cacheHits, METRICS.cacheHits.labels);
-    this.savedCounts = new BatchedCounter(requestsSaved, METRICS.upstreamRequestsSaved.labels);
-    this.servedCounts = new BatchedCounter(servedBytes, METRICS.servedBytes.labels);
+    this.requestCounts = BatchedCounter.of(requests, METRICS.requests.labels);
+    this.hitCounts = BatchedCounter.of(cacheHits, METRICS.cacheHits.labels);
+    this.savedCounts = BatchedCounter.of(requestsSaved, METRICS.upstreamRequestsSaved.labels);
+    this.servedCounts = BatchedCounter.of(servedBytes, METRICS.servedBytes.labels);
   }
 
   request(
@@ -70,7 +71,7 @@ export class MetricsService {
   ): void {
     const statusClass = STATUS_CLASSES[Math.floor(status / 100)] ?? `${Math.floor(status / 100)}xx`;
     this.requestCounts.inc([remote, route, source, statusClass]);
-    this.requestDuration.observe({ remote, route }, seconds);
+    this.requestDuration.observe([remote, route], seconds);
   }
 
   /** A hit is also an upstream request saved. */
@@ -125,7 +126,7 @@ export class MetricsService {
   }
 
   fetched(remote: string, outcome: string, seconds: number, bytes: number): void {
-    this.fetchDuration.observe({ remote, outcome }, seconds);
+    this.fetchDuration.observe([remote, outcome], seconds);
     if (bytes > 0) {
       this.fetchedBytes.inc({ remote }, bytes);
     }

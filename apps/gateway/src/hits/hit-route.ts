@@ -12,7 +12,7 @@ import { ArtifactsService } from '../artifacts/artifacts.service';
 import { splitRemotePath } from '../http/path-guard';
 import { requestIdOf } from '../http/request-id';
 import { registryRouteOf } from '../http/request-labels';
-import { RequestLog } from '../http/request-log';
+import { type AccessParts, RequestLog } from '../http/request-log';
 import { RegistryService } from '../registry/registry.service';
 import type { PullTarget } from '../serving/pull-through.service';
 import { PullThroughService } from '../serving/pull-through.service';
@@ -25,8 +25,12 @@ const REGISTRY_PREFIX = '/v2/';
 const MAX_KNOWN_URLS = 10_000;
 
 interface KnownUrl {
+  /** the URL asked for (it has no query) */
+  path: string;
   target: PullTarget;
   route: string;
+  /** its access lines' parts, by method, made on its first hit */
+  access: { GET?: AccessParts; HEAD?: AccessParts };
 }
 
 /**
@@ -120,6 +124,12 @@ export class HitRoute {
     const remote = known.target.remote.name;
     const length = Number(plan.headers['content-length']);
     const requestId = requestIdOf(request);
+    const access = this.accessParts(
+      known,
+      request.method === 'HEAD' ? 'HEAD' : 'GET',
+      plan,
+      length,
+    );
     response.once('close', () => {
       const seconds = elapsed(started);
       const completed = response.writableFinished;
@@ -129,20 +139,31 @@ export class HitRoute {
           this.metrics.served(remote, 'cache', length);
         }
       }
-      this.requestLog.access({
-        requestId,
-        method: request.method ?? 'GET',
-        path: request.url ?? '',
-        remote,
-        route: known.route,
-        source: 'cache',
-        status: plan.status,
-        bytes: Number.isFinite(length) ? length : null,
-        completed,
-        seconds,
-      });
+      this.requestLog.accessAs(access, requestId, completed, seconds);
     });
     sendPlan(response, plan, requestId);
+  }
+
+  private accessParts(
+    known: KnownUrl,
+    method: 'GET' | 'HEAD',
+    plan: ServePlan,
+    length: number,
+  ): AccessParts {
+    const bytes = Number.isFinite(length) ? length : null;
+    const made = known.access[method];
+    if (made && made.kind.status === plan.status && made.kind.bytes === bytes) {
+      return made;
+    }
+    return (known.access[method] = this.requestLog.partsOf({
+      method,
+      path: known.path,
+      remote: known.target.remote.name,
+      route: known.route,
+      source: 'cache',
+      status: plan.status,
+      bytes,
+    }));
   }
 
   private understand(url: string): KnownUrl | null {
@@ -172,11 +193,16 @@ export class HitRoute {
     if (url.startsWith(ARTIFACT_ROUTE_PREFIX)) {
       const { remote, rawPath } = splitRemotePath(url, ARTIFACT_ROUTE_PREFIX);
       const target = this.artifacts.targetOf(remote, rawPath);
-      return target && { target, route: 'artifact' };
+      return target && { path: url, target, route: 'artifact', access: {} };
     }
     if (url.startsWith(REGISTRY_PREFIX)) {
       const rest = url.slice(REGISTRY_PREFIX.length);
-      return { target: this.registry.targetOf(rest), route: registryRouteOf(rest) };
+      return {
+        path: url,
+        target: this.registry.targetOf(rest),
+        route: registryRouteOf(rest),
+        access: {},
+      };
     }
     return null;
   }

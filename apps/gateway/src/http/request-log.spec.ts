@@ -1,3 +1,4 @@
+import { formatLogLine } from '@app/common';
 import type { AppConfig } from '@app/config';
 import { type AccessEntry, RequestLog } from './request-log';
 
@@ -60,6 +61,47 @@ describe('RequestLog', () => {
     expect(text).toMatch(
       / INFO {2}gateway \[access\] GET .* 200 request_id=build-17 .*ms=0\.412\n$/,
     );
+  });
+
+  it('writes, from parts made once, the very line formatLogLine writes', () => {
+    for (const bytes of [4096, null]) {
+      const { requestId, completed, seconds, ...kind } = { ...entry, bytes };
+      const fields = {
+        request_id: requestId,
+        remote: kind.remote,
+        route: kind.route,
+        source: kind.source,
+        bytes,
+        completed,
+        ms: 0.412,
+      };
+      const expected = (format: 'json' | 'text') =>
+        formatLogLine(
+          {
+            time: new Date(0),
+            level: 'info',
+            app: 'gateway',
+            context: 'access',
+            msg: `GET ${entry.path} 200`,
+            fields:
+              format === 'json'
+                ? { ...fields, method: 'GET', path: entry.path, status: 200 }
+                : fields,
+          },
+          format,
+        );
+      const text = written('text', (log) =>
+        log.accessAs(log.partsOf(kind), requestId, completed, seconds),
+      );
+      expect(text.slice(24)).toBe(expected('text').slice(24));
+      const json = written('json', (log) =>
+        log.accessAs(log.partsOf(kind), requestId, completed, seconds),
+      );
+      expect({ ...JSON.parse(json), time: 0 }).toEqual({
+        ...JSON.parse(expected('json')),
+        time: 0,
+      });
+    }
   });
 
   it('writes an audit line at once, naming who by fingerprint', () => {
