@@ -115,4 +115,39 @@ describe('SpoolFile', () => {
     await expect(sending).rejects.toThrow('digest mismatch');
     await spool.dispose();
   });
+
+  it('announces windows in steps of 1 MiB, a smaller growth within 5 ms, and the end', async () => {
+    const spool = await SpoolFile.create(join(dir, 'e'));
+    const source = new PassThrough();
+    const writing = pipeline(source, spool.createWriter());
+    const told: { readable: number; ended: boolean }[] = [];
+    const following = (async () => {
+      for await (const window of spool.windows('released')) {
+        told.push(window);
+      }
+    })();
+    // 3 MiB in 64 KiB pieces, quickly: a few windows, not one per write.
+    const piece = bytes(64 * 1024, 9);
+    for (let i = 0; i < 48; i += 1) {
+      source.write(piece);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Then a trickle: 10 bytes, told before the end although far from a step.
+    source.write(bytes(10, 4));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    source.end();
+    await writing;
+    spool.verified();
+    spool.release();
+    await following;
+    const total = 48 * 64 * 1024 + 10;
+    expect(told[0].readable).toBe(0);
+    expect(told.length).toBeLessThanOrEqual(12);
+    expect(told.at(-1)).toMatchObject({ readable: total, ended: true });
+    // Every window but the end holds back the last byte received.
+    expect(told.slice(0, -1).every(({ readable }) => readable < total)).toBe(true);
+    expect(told.at(-2)).toEqual({ readable: total - 1, ended: false });
+    await spool.dispose();
+  });
 });
