@@ -116,7 +116,7 @@ describe('SpoolFile', () => {
     await spool.dispose();
   });
 
-  it('announces windows in steps of 1 MiB, a smaller growth within 5 ms, and the end', async () => {
+  it('announces the first bytes at once, then steps of 1 MiB, a smaller growth within 5 ms, and the end', async () => {
     const spool = await SpoolFile.create(join(dir, 'e'));
     const source = new PassThrough();
     const writing = pipeline(source, spool.createWriter());
@@ -143,6 +143,8 @@ describe('SpoolFile', () => {
     await following;
     const total = 48 * 64 * 1024 + 10;
     expect(told[0].readable).toBe(0);
+    expect(told[1].readable).toBeGreaterThan(0);
+    expect(told[1].readable).toBeLessThan(1024 * 1024);
     expect(told.length).toBeLessThanOrEqual(12);
     expect(told.at(-1)).toMatchObject({ readable: total, ended: true });
     // Every window but the end holds back the last byte received.

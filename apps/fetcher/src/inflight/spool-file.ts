@@ -25,8 +25,8 @@ const HASH_STEP_BYTES = 4 * 1024 * 1024;
 /** With syncBehind, the written bytes are flushed to the disk in steps of this many. */
 const SYNC_BEHIND_BYTES = 8 * 1024 * 1024;
 /**
- * A window is announced once it grew by this many bytes, or WINDOW_LINGER_MS after it first grew
- * by less: announcing every spool write (~340 per 64 MiB) cost the fetcher a socket write and
+ * After the first bytes, a window is announced once it grew by this many bytes, or
+ * WINDOW_LINGER_MS after it first grew by less: announcing every spool write (~340 per 64 MiB) cost the fetcher a socket write and
  * the gateway a wake-up, a read and a short write to its client each time.
  */
 const WINDOW_STEP_BYTES = 1024 * 1024;
@@ -220,7 +220,10 @@ export class SpoolFile {
       }
       const grown = readable - told;
       const lingered = grown > 0 && grewAt > 0 && performance.now() - grewAt >= WINDOW_LINGER_MS;
-      if (ended || told < 0 || grown >= WINDOW_STEP_BYTES || lingered) {
+      // The first bytes go at once: a client's response starts with them (a small file's whole
+      // body), as before; after them, windows are told per step.
+      const first = told < 0 || (told === 0 && grown > 0);
+      if (ended || first || grown >= WINDOW_STEP_BYTES || lingered) {
         told = readable;
         grewAt = 0;
         yield { readable, ended };
