@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
-import { sendWithReusedBuffers } from './reused-buffers';
+import { type SendableBody, sendWithReusedBuffers } from './reused-buffers';
 
 /** Bytes per read: fewer system calls and stream hops per MiB; small files in one read. */
 const MAX_CHUNK_BYTES = 512 * 1024;
@@ -11,7 +11,7 @@ const MAX_CHUNK_BYTES = 512 * 1024;
  * Either way the body is exactly end - start + 1 bytes, or it fails: a file shorter than its
  * record says (a damaged disk) breaks the transfer instead of ending it short.
  */
-export class FileBody extends Readable {
+export class FileBody extends Readable implements SendableBody {
   private position: number;
   private readonly chunkBytes: number;
   private sending = false;
@@ -31,17 +31,23 @@ export class FileBody extends Readable {
     return this.end - this.position + 1;
   }
 
+  /** A stored file's bytes are there to read. */
+  firstBytes(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /**
-   * Writes the rest of the body to `out` (which it does not end) and closes the file. Rejects,
-   * having written a prefix at most, when the file is short or `out` fails.
+   * Writes the rest of the body to `out` (which it does not end) and closes the file; resolves
+   * with the bytes written. Rejects, having written a prefix at most, when the file is short or
+   * `out` fails.
    */
-  async sendTo(out: Writable): Promise<void> {
+  async sendTo(out: Writable): Promise<number> {
     if (this.sending || this.readableDidRead || this.destroyed) {
       throw new Error('FileBody.sendTo: the body is already being read');
     }
     this.sending = true;
     try {
-      await sendWithReusedBuffers(out, this.chunkBytes, (buffer) =>
+      return await sendWithReusedBuffers(out, this.chunkBytes, (buffer) =>
         this.position <= this.end ? this.readInto(buffer) : Promise.resolve(null),
       );
     } finally {

@@ -10,19 +10,32 @@ const BUFFERS = 2;
  */
 export type ChunkFiller = (buffer: Buffer) => Promise<Buffer | null>;
 
+/** A body that can write itself to a socket through reused buffers (sendWithReusedBuffers). */
+export interface SendableBody {
+  /** Resolves once its first bytes can be read or its end is known; rejects when it failed first. */
+  firstBytes(): Promise<void>;
+  /** Writes the body to `out` (which it does not end); resolves with the bytes written. */
+  sendTo(out: Writable): Promise<number>;
+}
+
+export function isSendable(body: unknown): body is SendableBody {
+  return typeof (body as Partial<SendableBody> | null)?.sendTo === 'function';
+}
+
 /**
  * Sends a body to `out` (which it does not end) through two reused buffers: one being written
  * while the next is filled. A buffer is filled again only once the socket has taken its last
  * write. Streaming large bodies the Readable way allocates a fresh buffer per chunk, and the
  * page faults and garbage collection of those (a major GC every few dozen MiB: the buffers are
  * external memory) cost more than the copying does.
- * Rejects, having written a prefix at most, when `fill` or `out` fails or `out` closes.
+ * Resolves with the bytes written; rejects, having written a prefix at most, when `fill` or
+ * `out` fails or `out` closes.
  */
 export async function sendWithReusedBuffers(
   out: Writable,
   chunkBytes: number,
   fill: ChunkFiller,
-): Promise<void> {
+): Promise<number> {
   // A socket that closes may drop the callbacks of the writes it still held: never wait on them.
   let onClose = (): void => undefined;
   const closed = new Promise<never>((_resolve, reject) => {
@@ -32,6 +45,7 @@ export async function sendWithReusedBuffers(
   out.once('close', onClose);
   const buffers = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(chunkBytes));
   const writes: Array<Promise<void>> = [];
+  let sent = 0;
   try {
     if (out.destroyed) {
       onClose();
@@ -45,11 +59,13 @@ export async function sendWithReusedBuffers(
       if (chunk === null) {
         break;
       }
+      sent += chunk.length;
       const write = writeTo(out, chunk);
       write.catch(() => undefined);
       writes.push(write);
     }
     await Promise.race([Promise.all(writes), closed]);
+    return sent;
   } finally {
     out.off('close', onClose);
   }

@@ -422,13 +422,13 @@ class SpoolReader extends Readable {
    * Writes the whole body to `out` (which it does not end) through reused buffers, then closes
    * the file. Rejects, having written a prefix at most, when the fetch fails or `out` does.
    */
-  async sendTo(out: Writable): Promise<void> {
+  async sendTo(out: Writable): Promise<number> {
     if (this.pumping || this.readableDidRead || this.destroyed) {
       throw new Error('SpoolReader.sendTo: the body is already being read');
     }
     this.pumping = true;
     try {
-      await sendWithReusedBuffers(out, READ_CHUNK_BYTES, (buffer) => this.nextChunk(buffer));
+      return await sendWithReusedBuffers(out, READ_CHUNK_BYTES, (buffer) => this.nextChunk(buffer));
     } finally {
       this.destroy();
     }

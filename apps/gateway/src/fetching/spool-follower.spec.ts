@@ -1,7 +1,7 @@
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { waitFor } from '../../../../tools/wait-for';
 import { SpoolFollower } from './spool-follower';
 
@@ -71,6 +71,61 @@ describe('SpoolFollower', () => {
     const past = await follower();
     past.windows.end(`end ${data.length + 10}\n`);
     expect((await drain(past.body)).error?.message).toMatch(/spool file ended at byte/);
+  });
+
+  /** A socket stand-in that copies what it is given (sendTo reuses its buffers). */
+  function collector(): Writable & { bytes: () => Buffer } {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(Buffer.from(chunk));
+        done();
+      },
+    });
+    return Object.assign(sink, { bytes: () => Buffer.concat(chunks) });
+  }
+
+  it('sends itself through reused buffers as far as the windows say, the last byte at the end line', async () => {
+    const { body, windows } = await follower();
+    const out = collector();
+    const sent = body.sendTo(out);
+    windows.write('1000\n');
+    await waitFor(() => Promise.resolve(out.bytes().length === 1000), {
+      description: 'the first window',
+    });
+    windows.write(`${data.length - 1}\n`);
+    await waitFor(() => Promise.resolve(out.bytes().length === data.length - 1), {
+      description: 'all but the held-back byte',
+    });
+    windows.end(`end ${data.length}\n`);
+    await expect(sent).resolves.toBe(data.length);
+    expect(out.bytes().equals(data)).toBe(true);
+    expect(body.destroyed).toBe(true);
+  });
+
+  it('rejects sendTo, having sent a prefix, when the windows are cut before the end', async () => {
+    const { body, windows } = await follower();
+    const out = collector();
+    windows.end(`${data.length - 1}\n`);
+    await expect(body.sendTo(out)).rejects.toThrow(/cut before its end/);
+    expect(out.bytes().length).toBeLessThan(data.length);
+  });
+
+  it('says when its first bytes are there, and fails instead when the fetch failed first', async () => {
+    const waiting = await follower();
+    let there = false;
+    const first = waiting.body.firstBytes().then(() => {
+      there = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(there).toBe(false);
+    waiting.windows.write('1\n');
+    await first;
+    waiting.body.destroy();
+    const cut = await follower();
+    cut.windows.end();
+    await expect(cut.body.firstBytes()).rejects.toThrow(/cut before its end/);
+    cut.body.destroy();
   });
 
   it('lets the windows go when the body is destroyed', async () => {

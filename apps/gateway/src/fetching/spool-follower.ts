@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { closeThenDone } from '@app/storage';
+import { Readable, type Writable } from 'node:stream';
+import { type SendableBody, closeThenDone, sendWithReusedBuffers } from '@app/storage';
 
 /** Bytes read from the spool file at once. */
 const CHUNK_BYTES = 512 * 1024;
@@ -12,8 +12,9 @@ const WINDOW_LINE = /^(end )?(\d+)$/;
  * `end <bytes>` (its reader window, so the held-back byte comes only once the fetch is published).
  * A window stream that is cut (the fetch failed, the fetcher went away, the upstream went
  * silent) fails the body the way a cut byte stream does. The bytes cross no second socket.
+ * Read as a Readable, or (sendTo) written to a socket through two reused buffers.
  */
-export class SpoolFollower extends Readable {
+export class SpoolFollower extends Readable implements SendableBody {
   private position = 0;
   private readableUpTo = 0;
   private ended = false;
@@ -80,8 +81,29 @@ export class SpoolFollower extends Readable {
     );
   }
 
-  /** The next bytes the window lets through, waiting while it lets none; null at the end. */
-  private async nextChunk(): Promise<Buffer | null> {
+  firstBytes(): Promise<void> {
+    return this.waitForBytes().then(() => undefined);
+  }
+
+  /**
+   * Writes the whole body to `out` (which it does not end) through reused buffers, then closes
+   * the file; resolves with the bytes written. Rejects, having written a prefix at most, when the
+   * fetch fails or `out` does.
+   */
+  async sendTo(out: Writable): Promise<number> {
+    if (this.reading || this.readableDidRead || this.destroyed) {
+      throw new Error('SpoolFollower.sendTo: the body is already being read');
+    }
+    this.reading = true;
+    try {
+      return await sendWithReusedBuffers(out, CHUNK_BYTES, (buffer) => this.nextChunk(buffer));
+    } finally {
+      this.destroy();
+    }
+  }
+
+  /** True once bytes past the position may be read, false at the end; waits while neither. */
+  private async waitForBytes(): Promise<boolean> {
     for (;;) {
       if (this.failure) {
         throw this.failure;
@@ -90,22 +112,37 @@ export class SpoolFollower extends Readable {
         throw new Error('spool follower closed');
       }
       if (this.position < this.readableUpTo) {
-        const length = Math.min(CHUNK_BYTES, this.readableUpTo - this.position);
-        const buffer = Buffer.allocUnsafe(length);
-        const { bytesRead } = await this.handle.read(buffer, 0, length, this.position);
-        if (bytesRead === 0) {
-          throw new Error(`spool file ended at byte ${this.position}, before ${this.readableUpTo}`);
-        }
-        this.position += bytesRead;
-        return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+        return true;
       }
       if (this.ended) {
-        return null;
+        return false;
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
     }
+  }
+
+  /**
+   * The next bytes the window lets through (into `into`, else a buffer of their size), waiting
+   * while it lets none; null at the end.
+   */
+  private async nextChunk(into?: Buffer): Promise<Buffer | null> {
+    if (!(await this.waitForBytes())) {
+      return null;
+    }
+    const handle = this.handle;
+    if (!handle) {
+      throw new Error('spool follower closed');
+    }
+    const length = Math.min(into?.length ?? CHUNK_BYTES, this.readableUpTo - this.position);
+    const buffer = into ?? Buffer.allocUnsafe(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, this.position);
+    if (bytesRead === 0) {
+      throw new Error(`spool file ended at byte ${this.position}, before ${this.readableUpTo}`);
+    }
+    this.position += bytesRead;
+    return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -1,29 +1,45 @@
-import type { ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import type { OutgoingHttpHeader, ServerResponse } from 'node:http';
+import { type Readable, pipeline } from 'node:stream';
 import type { FastifyReply } from 'fastify';
-import { FileBody } from '@app/storage';
+import { type SendableBody, isSendable } from '@app/storage';
 import { endAtLength } from './content-length.transform';
 import type { ServePlan } from './serve-plan';
 
-/** Writes a plan to the reply; streams the body with backpressure (Fastify pipes it). */
-export function writePlan(reply: FastifyReply, plan: ServePlan): FastifyReply {
+/**
+ * Writes a plan to the reply. A body that sends itself (a stored file, a miss read from the
+ * fetcher's spool file) goes through its reused buffers once its first bytes are there: until
+ * then nothing is committed, and a body that fails first gets its error answer the one way errors
+ * do. Any other stream Fastify pipes, with backpressure.
+ */
+export async function writePlan(reply: FastifyReply, plan: ServePlan): Promise<FastifyReply> {
   void reply.status(plan.status).headers(plan.headers);
-  if (!plan.body) {
+  const body = plan.body;
+  if (!body) {
     return reply.send();
   }
-  if (Buffer.isBuffer(plan.body)) {
-    return reply.send(plan.body);
+  if (Buffer.isBuffer(body)) {
+    return reply.send(body);
   }
   const length = Number(plan.headers['content-length']);
-  return reply.send(
-    Number.isSafeInteger(length) && length > 0 ? endAtLength(plan.body, length) : plan.body,
-  );
+  if (isSendable(body)) {
+    try {
+      await body.firstBytes();
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    // Fastify still runs the onResponse hooks (access line, metrics) once the raw response ends.
+    reply.hijack();
+    sendItself(reply.raw, plan.status, reply.getHeaders(), body, length);
+    return reply;
+  }
+  return reply.send(Number.isSafeInteger(length) && length > 0 ? endAtLength(body, length) : body);
 }
 
 /**
- * Writes a plan to a raw response (the hit route), with the request's id: a stored file goes
- * through FileBody's reused buffers, anything else as writePlan would send it. A body that fails
- * breaks the transfer.
+ * Writes a plan to a raw response (the hit route), with the request's id: a stored file through
+ * its reused buffers, anything else as writePlan would send it. A body that fails breaks the
+ * transfer.
  */
 export function sendPlan(response: ServerResponse, plan: ServePlan, requestId: string): void {
   const body = plan.body;
@@ -41,19 +57,41 @@ export function sendPlan(response: ServerResponse, plan: ServePlan, requestId: s
   for (const name in plan.headers) {
     headers.push(name, plan.headers[name]);
   }
-  response.writeHead(plan.status, headers);
   if (!body || Buffer.isBuffer(body)) {
+    response.writeHead(plan.status, headers);
     response.end(body ?? undefined);
     return;
   }
-  if (body instanceof FileBody) {
-    body.sendTo(response).then(
-      () => response.end(),
-      () => response.destroy(),
-    );
+  const length = Number(plan.headers['content-length']);
+  if (isSendable(body)) {
+    sendItself(response, plan.status, headers, body, length);
     return;
   }
-  const length = Number(plan.headers['content-length']);
+  response.writeHead(plan.status, headers);
   const whole = Number.isSafeInteger(length) && length > 0 ? endAtLength(body, length) : body;
   pipeline(whole, response, () => undefined);
+}
+
+/**
+ * The headers, then the body through its reused buffers: exactly `length` bytes when it is
+ * known, else a broken transfer.
+ */
+function sendItself(
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, OutgoingHttpHeader | undefined> | string[],
+  body: Readable & SendableBody,
+  length: number,
+): void {
+  if (response.destroyed) {
+    // The client left while the body was being opened.
+    body.destroy();
+    return;
+  }
+  response.writeHead(status, headers);
+  body.sendTo(response).then(
+    (sent) =>
+      Number.isSafeInteger(length) && sent !== length ? response.destroy() : response.end(),
+    () => response.destroy(),
+  );
 }
