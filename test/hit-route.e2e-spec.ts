@@ -1,4 +1,5 @@
 import { readFileSync, truncateSync } from 'node:fs';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { Stack } from './helpers/stack';
 import { UpstreamServer, generatedSha256 } from './helpers/upstream-server';
@@ -101,6 +102,38 @@ describe('hits from memory and from storage', () => {
     expect(damaged.status).toBe(200);
     expect(damaged.complete).toBe(false);
     expect(damaged.body.length).toBeLessThan(size);
+  });
+
+  it('stays up when clients leave mid-body of ranged storage hits (the full routes)', async () => {
+    const size = 24 * MiB;
+    upstream.set('gen/left.bin', { size });
+    await request(`${api(0)}/left.bin`);
+    // A Range goes to the full routes, whose read stops when the client leaves (its signal).
+    const leaveAfterFirstBytes = () =>
+      new Promise<number>((resolve, reject) => {
+        const asked = get(
+          `${api(0)}/left.bin`,
+          { headers: { range: `bytes=0-${size - 2}` } },
+          (response) => {
+            response.once('data', () => {
+              asked.destroy();
+              resolve(response.statusCode ?? 0);
+            });
+          },
+        );
+        asked.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ECONNRESET') {
+            reject(error);
+          }
+        });
+      });
+    for (let round = 0; round < 5; round += 1) {
+      expect(await leaveAfterFirstBytes()).toBe(206);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = await request(`${api(0)}/left.bin`, { headers: { range: 'bytes=10-19' } });
+    expect([after.status, after.body.length]).toEqual([206, 10]);
+    expect((await request(`${stack.url(0)}/health`)).status).toBe(200);
   });
 
   it('drops the copies of every gateway when one of them flushes the remote', async () => {

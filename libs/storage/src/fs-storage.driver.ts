@@ -115,6 +115,12 @@ export class FsStorageDriver implements StorageDriver {
         }
         throw toStorageError(error, 'read', key);
       }
+      if (options.signal?.aborted) {
+        // The client left while the file was opened: a body destroyed by addAbortSignal before
+        // anyone listens would throw its AbortError out of the process.
+        await handle.close().catch(() => undefined);
+        options.signal.throwIfAborted();
+      }
       const body = options.range
         ? new FileBody(handle, options.range.start, options.range.end)
         : new FileBody(handle, 0, record.size - 1);

@@ -216,6 +216,18 @@ export function describeStorageDriverContract(
         const error = await rejection(driver.read(key, { signal: controller.signal }));
         expect((error as Error).name).toBe('AbortError');
       });
+
+      it('rejects a read whose signal aborts while it opens the object, and nothing fails later', async () => {
+        // (a body destroyed before anyone listens would throw its AbortError out of the process)
+        const key = `${prefix}aborted-while-opening`;
+        await driver.write(key, Readable.from([Buffer.from('x')]));
+        const controller = new AbortController();
+        const reading = driver.read(key, { signal: controller.signal });
+        controller.abort();
+        const error = await rejection(reading);
+        expect((error as Error).name).toBe('AbortError');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      });
     });
 
     describe('overwrite', () => {

@@ -22,6 +22,7 @@ export async function writePlan(reply: FastifyReply, plan: ServePlan): Promise<F
   }
   const length = Number(plan.headers['content-length']);
   if (isSendable(body)) {
+    body.on('error', failsThroughSendTo);
     try {
       await body.firstBytes();
     } catch (error) {
@@ -83,6 +84,7 @@ function sendItself(
   body: Readable & SendableBody,
   length: number,
 ): void {
+  body.on('error', failsThroughSendTo);
   if (response.destroyed) {
     // The client left while the body was being opened.
     body.destroy();
@@ -95,3 +97,9 @@ function sendItself(
     () => response.destroy(),
   );
 }
+
+/**
+ * A self-sending body's failures reach its sender through sendTo: its error event (an abort, say)
+ * must not throw out of the process.
+ */
+function failsThroughSendTo(): void {}
