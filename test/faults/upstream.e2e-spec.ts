@@ -341,6 +341,28 @@ describe('faults: the upstream', () => {
     );
   });
 
+  it('sends a one-byte blob that does not match its digest: 502 DIGEST_INVALID, not a body that breaks', async () => {
+    // Its one byte is the held-back byte: nothing can be streamed before the check fails, so the
+    // waiter answers the fetch's own failure.
+    const asked = Buffer.from('a');
+    const sent = Buffer.from('b');
+    const path = `reg/v2/team/app/blobs/sha256:${hex(asked)}`;
+    upstream.set(path, { body: sent });
+    const answer = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(asked)}`, {
+      withinMs: FAST_MS,
+    });
+    const job = await queue.settle('reg', `team/app/blobs/sha256:${hex(asked)}`);
+    book.check(
+      { case: '/v2 blob of 1 byte', fault: 'digest mismatch', must: '502 DIGEST_INVALID, 1 GET' },
+      answer,
+      () => {
+        expectRegistryError(answer, 502, 'DIGEST_INVALID');
+        expect(job?.attemptsMade).toBe(1);
+        expect(upstream.count(path)).toBe(1);
+      },
+    );
+  });
+
   /**
    * After a failed fetch the artifact must not be in the cache: fixed upstream, the next request
    * is a fresh fetch (source remote, one more GET), then a hit.

@@ -17,6 +17,7 @@ import {
   queueCall,
 } from '@app/jobs';
 import { MetricsService } from '@app/metrics';
+import { isSendable } from '@app/storage';
 import { type FetchEventInbox, FetchEventsService } from './fetch-events.service';
 import { type FetchJob, type FetchQueue, FetchQueues } from './fetch-queues.service';
 import { FetcherPresence } from './fetcher-presence.service';
@@ -111,7 +112,7 @@ export class FetchCoordinator {
               throw failureError(event.progress.failure);
             }
             const body = await this.streams.open(event.progress, streamSilenceMs, signal);
-            if (body) {
+            if (body && (await startsStreaming(body, signal))) {
               return { kind: 'streaming', progress: event.progress, body };
             }
             break;
@@ -244,6 +245,35 @@ export class FetchCoordinator {
 
   private queueCall<T>(work: Promise<T>): Promise<T> {
     return queueCall(work, 'fetch');
+  }
+}
+
+/**
+ * Whether a body that follows the fetch got its first bytes (or its end). One cut before them
+ * (the fetch failed its checks, the fetcher went away) is over, like an attempt that is not
+ * there any more: its waiter goes on to the job's outcome, and so answers the fetch's own
+ * failure (a digest mismatch is a 502) instead of a body that breaks before its first byte.
+ */
+async function startsStreaming(body: Readable, signal?: AbortSignal): Promise<boolean> {
+  if (!isSendable(body)) {
+    return true;
+  }
+  if (signal?.aborted) {
+    body.destroy();
+    return false;
+  }
+  const leave = (): void => {
+    body.destroy();
+  };
+  signal?.addEventListener('abort', leave, { once: true });
+  try {
+    await body.firstBytes();
+    return true;
+  } catch {
+    body.destroy();
+    return false;
+  } finally {
+    signal?.removeEventListener('abort', leave);
   }
 }
 
