@@ -43,4 +43,4 @@ EXPOSE 8080 8081
 # No HEALTHCHECK here: the port depends on the app. docker-compose.yml checks GET /health of each.
 # The command line of `npm run start:gateway` (a spec checks); why these Node flags:
 # docs/PERFORMANCE.md#settings.
-CMD ["node", "--max-semi-space-size=4", "--initial-old-space-size=128", "dist/apps/gateway/src/main.js"]
+CMD ["node", "--max-semi-space-size=16", "--initial-old-space-size=128", "dist/apps/gateway/src/main.js"]

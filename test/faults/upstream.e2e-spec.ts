@@ -317,26 +317,38 @@ describe('faults: the upstream', () => {
     );
   });
 
-  it('sends a blob that does not match its digest: never served whole, not retried', async () => {
-    const asked = Buffer.from('the layer the manifest names');
-    const sent = Buffer.from('other bytes than the digest names');
+  /** A blob that the upstream sends as `sent` under the digest of `asked`; one GET, not retried. */
+  async function blobWithWrongDigest(
+    asked: Buffer,
+    sent: Buffer,
+    expected: { case: string; must: string },
+    expectAnswer: (answer: Answer) => void,
+  ): Promise<void> {
     const path = `reg/v2/team/app/blobs/sha256:${hex(asked)}`;
     upstream.set(path, { body: sent });
     const answer = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(asked)}`, {
       withinMs: FAST_MS,
     });
     const job = await queue.settle('reg', `team/app/blobs/sha256:${hex(asked)}`);
-    book.check(
-      { case: '/v2 blob', fault: 'digest mismatch', must: 'broken or 502, 1 GET' },
-      answer,
-      () => {
+    book.check({ ...expected, fault: 'digest mismatch' }, answer, () => {
+      expectAnswer(answer);
+      expect(job?.attemptsMade).toBe(1);
+      expect(upstream.count(path)).toBe(1);
+    });
+  }
+
+  it('sends a blob that does not match its digest: never served whole, not retried', async () => {
+    const sent = Buffer.from('other bytes than the digest names');
+    await blobWithWrongDigest(
+      Buffer.from('the layer the manifest names'),
+      sent,
+      { case: '/v2 blob', must: 'broken or 502, 1 GET' },
+      (answer) => {
         if (answer.status === 200) {
           expectBroken(answer, sent.length);
         } else {
           expectRegistryError(answer, 502, 'DIGEST_INVALID');
         }
-        expect(job?.attemptsMade).toBe(1);
-        expect(upstream.count(path)).toBe(1);
       },
     );
   });
@@ -344,22 +356,11 @@ describe('faults: the upstream', () => {
   it('sends a one-byte blob that does not match its digest: 502 DIGEST_INVALID, not a body that breaks', async () => {
     // Its one byte is the held-back byte: nothing can be streamed before the check fails, so the
     // waiter answers the fetch's own failure.
-    const asked = Buffer.from('a');
-    const sent = Buffer.from('b');
-    const path = `reg/v2/team/app/blobs/sha256:${hex(asked)}`;
-    upstream.set(path, { body: sent });
-    const answer = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(asked)}`, {
-      withinMs: FAST_MS,
-    });
-    const job = await queue.settle('reg', `team/app/blobs/sha256:${hex(asked)}`);
-    book.check(
-      { case: '/v2 blob of 1 byte', fault: 'digest mismatch', must: '502 DIGEST_INVALID, 1 GET' },
-      answer,
-      () => {
-        expectRegistryError(answer, 502, 'DIGEST_INVALID');
-        expect(job?.attemptsMade).toBe(1);
-        expect(upstream.count(path)).toBe(1);
-      },
+    await blobWithWrongDigest(
+      Buffer.from('a'),
+      Buffer.from('b'),
+      { case: '/v2 blob of 1 byte', must: '502 DIGEST_INVALID, 1 GET' },
+      (answer) => expectRegistryError(answer, 502, 'DIGEST_INVALID'),
     );
   });
 
