@@ -19,7 +19,8 @@ export interface SendableBody {
 }
 
 export function isSendable(body: unknown): body is SendableBody {
-  return typeof (body as Partial<SendableBody> | null)?.sendTo === 'function';
+  const candidate = body as Partial<SendableBody> | null;
+  return typeof candidate?.sendTo === 'function' && typeof candidate.firstBytes === 'function';
 }
 
 /**
