@@ -63,7 +63,6 @@ async function main(): Promise<void> {
         dataDir: '.data/redis',
         port: redisPort,
         persist: true,
-        portInUseHint: REDIS_PORT_HINT,
       }).then((redis) => redis.url),
     env.DATABASE_URL ??
       startPostgres({
@@ -71,7 +70,6 @@ async function main(): Promise<void> {
         database: 'artifactcache',
         port: postgresPort,
         persist: true,
-        portInUseHint: POSTGRES_PORT_HINT,
       }).then((postgres) => postgres.url),
     runCommand('npm', ['run', 'build', '--silent'], { cwd: ROOT, timeoutMs: 300_000 }).catch(
       (error: Error) => {

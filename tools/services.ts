@@ -1,33 +1,22 @@
 /**
- * Local Redis, Redis Sentinel, Postgres and an S3 server (s3rver) for `npm start`, the tests,
- * the local topology and the benches: started on 127.0.0.1 with their files in a directory of
- * their own, ready once they answer, stopped with their own shutdown signal (tools/processes.ts).
+ * Local Redis, Redis Sentinel, Postgres and an S3 server (s3rver) for `npm start`, the tests, the
+ * local topology and the benches: on 127.0.0.1, their files in a directory of their own, ready
+ * once they answer, stopped with their own shutdown signal (tools/processes.ts).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import {
-  chown,
-  lstat,
-  mkdir,
-  readdir,
-  readlink,
-  rmdir,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { lstat, mkdir, readdir, readlink, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 import {
   HOST,
   type Managed,
+  answers,
   findBinary,
   portFor,
   runCommand,
   startProcess,
   waitUntilReady,
 } from './processes';
-
-const isRoot = process.getuid?.() === 0;
 
 export interface Service extends Managed {
   readonly port: number;
@@ -37,157 +26,116 @@ export interface RedisService extends Service {
   readonly url: string;
 }
 
-export interface StartRedisOptions {
+export async function startRedis(options: {
   dataDir: string;
-  /** default: a free port; a port that is taken fails with a message (and `portInUseHint`) */
   port?: number;
-  portInUseHint?: string;
-  /** append-only persistence (npm start); by default nothing is written to disk (tests) */
+  /** append-only persistence (npm start); tests write nothing to disk */
   persist?: boolean;
-  /** start as a replica of this server */
   replicaOf?: { host: string; port: number };
   /** `requirepass`, and `masterauth` with it, so that any node can become a replica */
   password?: string;
-}
-
-export async function startRedis(options: StartRedisOptions): Promise<RedisService> {
+}): Promise<RedisService> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const port = await portFor(options.port, 'redis', options.portInUseHint);
-  const args = [
-    ...['--port', String(port), '--bind', HOST, '--dir', dataDir, '--save', ''],
-    ...['--appendonly', options.persist ? 'yes' : 'no', '--logfile', ''],
-    ...(options.replicaOf
-      ? ['--replicaof', options.replicaOf.host, String(options.replicaOf.port)]
-      : []),
-    ...(options.password === undefined
-      ? []
-      : ['--requirepass', options.password, '--masterauth', options.password]),
-  ];
-  const redis = await startAnswering('redis', findBinary('redis-server', 'redis-server'), args, {
+  const port = await portFor(options.port, 'redis');
+  const { replicaOf, password } = options;
+  const redis = await startAnswering('redis', findBinary('redis-server', 'redis-server'), {
+    args: [
+      ...['--port', String(port), '--bind', HOST, '--dir', dataDir, '--save', ''],
+      ...['--appendonly', options.persist ? 'yes' : 'no', '--logfile', ''],
+      ...(replicaOf ? ['--replicaof', replicaOf.host, String(replicaOf.port)] : []),
+      ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
+    ],
     logFile: join(dataDir, 'redis.log'),
     port,
-    probe: () => redisPing(port, options.password),
+    probe: () => redisPing(port, password),
   });
-  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
   return Object.assign(redis, { url: `redis://${auth}${HOST}:${port}` });
 }
 
-export interface StartSentinelOptions {
+/** A sentinel watching one master group; start the primary first (sentinels find each other through it). */
+export async function startSentinel(options: {
   /** its config file (Sentinel rewrites it as it learns the topology) and its log */
   dataDir: string;
-  /** the master group: its name, the primary's address, the quorum that calls it down */
   monitor: { name: string; host: string; port: number; quorum: number };
   downAfterMs?: number;
   failoverTimeoutMs?: number;
-  /** the primary's and replicas' password */
+  /** the data nodes' password */
   authPass?: string;
-  /** this sentinel's own `requirepass` (shared by a group of sentinels) */
+  /** this sentinel's own `requirepass` */
   password?: string;
-}
-
-/** A sentinel watching one master group; start the primary first (sentinels find each other through it). */
-export async function startSentinel(options: StartSentinelOptions): Promise<Service> {
+}): Promise<Service> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const port = await portFor(undefined, 'redis-sentinel');
   const { name, host, port: primary, quorum } = options.monitor;
-  const configFile = join(dataDir, 'sentinel.conf');
-  await writeFile(
-    configFile,
-    [
-      `port ${port}`,
-      `bind ${HOST}`,
-      `dir ${dataDir}`,
-      'logfile ""',
-      `sentinel monitor ${name} ${host} ${primary} ${quorum}`,
-      `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 30_000}`,
-      `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 180_000}`,
-      `sentinel parallel-syncs ${name} 1`,
-      ...(options.authPass === undefined ? [] : [`sentinel auth-pass ${name} ${options.authPass}`]),
-      ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
-      '',
-    ].join('\n'),
-  );
-  return startAnswering(
-    'redis-sentinel',
-    findBinary('redis-sentinel', 'redis-sentinel'),
-    [configFile],
-    {
-      logFile: join(dataDir, 'sentinel.log'),
-      port,
-      probe: () => redisPing(port, options.password),
-    },
-  );
+  const config = join(dataDir, 'sentinel.conf');
+  const lines = [
+    ...[`port ${port}`, `bind ${HOST}`, `dir ${dataDir}`, 'logfile ""'],
+    `sentinel monitor ${name} ${host} ${primary} ${quorum}`,
+    `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 30_000}`,
+    `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 180_000}`,
+    `sentinel parallel-syncs ${name} 1`,
+    ...(options.authPass === undefined ? [] : [`sentinel auth-pass ${name} ${options.authPass}`]),
+    ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
+  ];
+  await writeFile(config, `${lines.join('\n')}\n`);
+  return startAnswering('redis-sentinel', findBinary('redis-sentinel', 'redis-sentinel'), {
+    args: [config],
+    logFile: join(dataDir, 'sentinel.log'),
+    port,
+    probe: () => redisPing(port, options.password),
+  });
 }
 
-/** One PING over a raw socket (after AUTH): true on +PONG; a -LOADING reply is a no. */
-function redisPing(port: number, password?: string): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = createConnection({ host: HOST, port });
-    const commands = password === undefined ? ['PING'] : [`AUTH ${password}`, 'PING'];
-    let reply = '';
-    const end = (ok: boolean): void => {
-      socket.destroy();
-      done(ok);
-    };
-    socket.setTimeout(1_000, () => end(false));
-    socket.on('connect', () => socket.write(commands.map((c) => `${c}\r\n`).join('')));
-    socket.on('data', (chunk: Buffer) => {
-      const lines = (reply += chunk.toString()).split('\r\n');
-      if (lines.length > commands.length) {
-        end(lines[commands.length - 1].startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => end(false));
-  });
+/** redis-cli's PING: PONG, not an error such as LOADING. */
+async function redisPing(port: number, password?: string): Promise<boolean> {
+  const auth = password === undefined ? [] : ['--no-auth-warning', '-a', password];
+  const { stdout } = await runCommand(
+    'redis-cli',
+    ['-h', HOST, '-p', String(port), ...auth, 'ping'],
+    {
+      timeoutMs: 2_000,
+    },
+  );
+  return stdout.trim() === 'PONG';
 }
 
 export interface PostgresService extends Service {
   readonly url: string;
-  readonly database: string;
-  /** where the cluster really is (under /var/lib/artifactcache when the postgres user cannot reach dataDir) */
-  readonly dataDir: string;
-}
-
-export interface StartPostgresOptions {
-  /** the cluster (created by initdb when missing or empty; reused otherwise) */
-  dataDir: string;
-  /** created when missing */
-  database: string;
-  port?: number;
-  portInUseHint?: string;
-  /** fsync and synchronous commits, as in production (npm start); tests run without */
-  persist?: boolean;
 }
 
 const PG_USER = 'artifactcache';
+const isRoot = process.getuid?.() === 0;
 
 /**
- * A Postgres cluster listening on 127.0.0.1 only, with trust authentication for PG_USER. The
- * postmaster runs as our child (as the `postgres` user when we are root: it refuses root), so it
- * stops like any other process: SIGINT is its fast shutdown.
+ * A Postgres cluster on 127.0.0.1 only, trusting PG_USER, made by initdb when `dataDir` is empty
+ * and `database` created when missing. The postmaster is our child (as the `postgres` user when
+ * we are root: it refuses root), so it stops like any other process: SIGINT is its fast shutdown.
  */
-export async function startPostgres(options: StartPostgresOptions): Promise<PostgresService> {
+export async function startPostgres(options: {
+  dataDir: string;
+  database: string;
+  port?: number;
+  /** fsync and synchronous commits, as in production (npm start); tests run without */
+  persist?: boolean;
+}): Promise<PostgresService> {
   const user = isRoot ? 'postgres' : undefined;
   const dataDir = await reachableDataDir(resolve(options.dataDir));
   const binDir = postgresBinDir(dataDir);
-  const port = await portFor(options.port, 'postgres', options.portInUseHint);
-  const logFile = `${dataDir}.log`;
-  await writeFile(logFile, '', { flag: 'a' });
+  const port = await portFor(options.port, 'postgres');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     if ((await readdir(dataDir).catch(() => [])).length > 0) {
       throw new Error(`${dataDir} is neither empty nor a Postgres data directory`);
     }
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await handTo(user, dataDir);
-    const initdb = ['-D', dataDir, '-A', 'trust', '-U', PG_USER, '-E', 'UTF8', '--no-locale'];
-    await runCommand(
-      ...asUser(user, join(binDir, 'initdb'), [
-        ...initdb,
-        ...(options.persist ? [] : ['--no-sync']),
-      ]),
-    );
+    const initdb = [join(binDir, 'initdb'), '-D', dataDir, '-A', 'trust', '-U', PG_USER];
+    initdb.push('-E', 'UTF8', '--no-locale', ...(options.persist ? [] : ['--no-sync']));
+    if (user) {
+      await runCommand('chown', [`${user}:`, dataDir]);
+    }
+    await runCommand(...asUser(user, initdb));
   }
   const settings = [
     `listen_addresses=${HOST}`,
@@ -197,32 +145,21 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Post
     'max_connections=200',
     ...(options.persist ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off']),
   ];
-  const postgres = await startAnswering(
-    'postgres',
-    join(binDir, 'postgres'),
-    ['-D', dataDir, '-p', String(port), ...settings.flatMap((setting) => ['-c', setting])],
-    {
-      logFile,
-      port,
-      user,
-      stopSignal: 'SIGINT',
-      probe: () => createDatabase(port, options.database),
-    },
-  );
-  return Object.assign(postgres, {
-    url: `postgres://${PG_USER}@${HOST}:${port}/${encodeURIComponent(options.database)}`,
-    database: options.database,
-    dataDir,
+  const postgres = await startAnswering('postgres', join(binDir, 'postgres'), {
+    args: ['-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
+    logFile: `${dataDir}.log`,
+    port,
+    user,
+    stopSignal: 'SIGINT',
+    probe: () => createDatabase(port, options.database),
   });
+  const url = `postgres://${PG_USER}@${HOST}:${port}/${encodeURIComponent(options.database)}`;
+  return Object.assign(postgres, { url });
 }
 
-/** Ready once it takes connections: the database is created then, if it is missing. */
 async function createDatabase(port: number, database: string): Promise<boolean> {
   const client = new Client({
-    host: HOST,
-    port,
-    user: PG_USER,
-    database: 'postgres',
+    ...{ host: HOST, port, user: PG_USER, database: 'postgres' },
     connectionTimeoutMillis: 2_000,
   });
   await client.connect();
@@ -243,9 +180,8 @@ function postgresBinDir(dataDir: string): string {
   const installed = (existsSync(root) ? readdirSync(root) : [])
     .filter((version) => existsSync(join(root, version, 'bin', 'postgres')))
     .sort((a, b) => Number(b) - Number(a));
-  const made = existsSync(join(dataDir, 'PG_VERSION'))
-    ? readFileSync(join(dataDir, 'PG_VERSION'), 'utf8').trim()
-    : undefined;
+  const versionFile = join(dataDir, 'PG_VERSION');
+  const made = existsSync(versionFile) ? readFileSync(versionFile, 'utf8').trim() : undefined;
   const version = made ?? installed[0];
   if (version === undefined || !installed.includes(version)) {
     throw new Error(
@@ -257,20 +193,10 @@ function postgresBinDir(dataDir: string): string {
   return join(root, version, 'bin');
 }
 
-function asUser(user: string | undefined, command: string, args: string[]): [string, string[]] {
+function asUser(user: string | undefined, [command, ...args]: string[]): [string, string[]] {
   return user
     ? ['setpriv', ['--reuid', user, '--regid', user, '--init-groups', '--', command, ...args]]
     : [command, args];
-}
-
-/** As root, the cluster's directory belongs to the user Postgres runs as. */
-async function handTo(user: string | undefined, dir: string): Promise<void> {
-  if (user) {
-    const [uid, gid] = await Promise.all(
-      ['-u', '-g'].map(async (flag) => Number((await runCommand('id', [flag, user])).stdout)),
-    );
-    await chown(dir, uid, gid);
-  }
 }
 
 /**
@@ -280,7 +206,14 @@ async function handTo(user: string | undefined, dir: string): Promise<void> {
  */
 async function reachableDataDir(asked: string): Promise<string> {
   await mkdir(dirname(asked), { recursive: true });
-  if (!isRoot || (await canEnter('postgres', dirname(asked)))) {
+  const enter = asUser('postgres', ['test', '-x', dirname(asked)]);
+  if (
+    !isRoot ||
+    (await runCommand(...enter).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     return asked;
   }
   const slug = asked.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '_');
@@ -299,16 +232,9 @@ async function reachableDataDir(asked: string): Promise<string> {
     await symlink(relocated, asked);
   }
   process.stderr.write(
-    `postgres: the postgres user cannot enter ${dirname(asked)}; the cluster is in ${relocated}\n`,
+    `postgres: ${dirname(asked)} is closed to the postgres user; the cluster is in ${relocated}\n`,
   );
   return relocated;
-}
-
-async function canEnter(user: string, dir: string): Promise<boolean> {
-  return runCommand(...asUser(user, 'test', ['-x', dir])).then(
-    () => true,
-    () => false,
-  );
 }
 
 export interface S3Service extends Service {
@@ -326,28 +252,18 @@ export async function startS3Server(options: {
 }): Promise<S3Service> {
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const asked = await portFor(options.port, 's3');
-  let port = 0;
-  let pending = '';
+  const port = await portFor(options.port, 's3');
+  const endpoint = `http://${HOST}:${port}`;
   const script = join(__dirname, '..', 'scripts', 's3-server.js');
-  const s3 = await startAnswering(
-    's3',
-    process.execPath,
-    [script, '--dir', dataDir, '--bucket', options.bucket, '--port', String(asked)],
-    {
-      logFile: join(dirname(dataDir), `${basename(dataDir)}-s3-server.log`),
-      port: asked,
-      // It prints one JSON line with the port it listens on once the bucket exists.
-      onStdout: (chunk) => {
-        const line = (pending += chunk.toString()).split('\n').find((l) => l.startsWith('{'));
-        port ||= line ? (JSON.parse(line) as { port: number }).port : 0;
-      },
-      probe: () => Promise.resolve(port > 0),
-    },
-  );
-  return Object.assign(s3, {
+  const s3 = await startAnswering('s3', process.execPath, {
+    args: [script, '--dir', dataDir, '--bucket', options.bucket, '--port', String(port)],
+    logFile: join(dirname(dataDir), `${basename(dataDir)}-s3-server.log`),
     port,
-    endpoint: `http://${HOST}:${port}`,
+    // It listens once the bucket exists.
+    probe: () => answers(endpoint),
+  });
+  return Object.assign(s3, {
+    endpoint,
     bucket: options.bucket,
     accessKeyId: 'S3RVER' as const,
     secretAccessKey: 'S3RVER' as const,
@@ -358,21 +274,18 @@ export async function startS3Server(options: {
 async function startAnswering(
   name: string,
   command: string,
-  args: string[],
   options: {
+    args: string[];
     logFile: string;
     port: number;
     probe: () => Promise<boolean>;
     user?: string;
     stopSignal?: NodeJS.Signals;
-    onStdout?: (chunk: Buffer) => void;
   },
 ): Promise<Service> {
-  const managed = await startProcess(name, command, args, options);
+  const managed = await startProcess(name, command, options.args, options);
   try {
-    await waitUntilReady(managed, `${name} on ${HOST}:${options.port} to answer`, options.probe, {
-      timeoutMs: 60_000,
-    });
+    await waitUntilReady(managed, `${name} on ${HOST}:${options.port} to answer`, options.probe);
   } catch (error) {
     await managed.stop();
     throw error;

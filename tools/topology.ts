@@ -1,18 +1,15 @@
 /**
- * The production shape of docker-compose.yml from local binaries, without Docker: Redis, Postgres,
- * s3rver (standing in for MinIO), fetchers and gateways (the built apps, `npm run build`), nginx
- * load-balancing the gateways with the proxy settings of deploy/nginx, and Prometheus scraping the
- * apps with deploy/prometheus/prometheus.yml's jobs and alerts.yml's rules. Every port is a free
- * loopback port; every file (configs, logs, data, spool) is in one temp dir, removed on stop.
+ * docker-compose.yml's production shape from local binaries, without Docker: Redis, Postgres,
+ * s3rver (standing in for MinIO), fetchers and gateways (the built apps), nginx balancing the
+ * gateways with deploy/nginx's very files, and Prometheus with deploy/prometheus's jobs and alert
+ * rules. Every port is a free loopback port; every file is in one temp dir, removed on stop.
  * Used by scripts/local-topology.ts, test/ops/topology.e2e-spec.ts and the hit bench.
- *
- * Needs: redis-server, postgresql, nginx, prometheus (bash scripts/ensure-deps.sh --for test).
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ROOT, startApp } from './apps';
 import {
@@ -27,12 +24,7 @@ import {
 } from './processes';
 import { startPostgres, startRedis, startS3Server } from './services';
 
-export { StartAborted } from './processes';
-
-const DEPLOY = {
-  nginxProxy: path.join(ROOT, 'deploy/nginx/artifact-cache-proxy.conf'),
-  prometheus: path.join(ROOT, 'deploy/prometheus/prometheus.yml'),
-};
+const DEPLOY = join(ROOT, 'deploy');
 
 /** An S3 endpoint and bucket (the bucket must exist). */
 export interface S3Settings {
@@ -46,28 +38,25 @@ export interface S3Settings {
 export interface TopologyOptions {
   /** remotes file for every app (default config/remotes.yaml) */
   configFile?: string;
-  /** or the remotes file's content (`remotes`, `docker`), written to the topology's dir */
+  /** or the remotes file's content, written to the topology's dir */
   remotesFile?: Record<string, unknown>;
   gateways?: number;
   fetchers?: number;
-  /** ADMIN_TOKEN of the gateways (default unset: admin routes answer 403) */
+  /** the gateways' ADMIN_TOKEN (default unset: admin routes answer 403) */
   adminToken?: string;
   /** more environment for every app */
   env?: Record<string, string>;
-  /** existing services to use instead of starting Redis / Postgres / s3rver */
+  /** services to use instead of starting Redis, Postgres and s3rver */
   redisUrl?: string;
   databaseUrl?: string;
   s3?: S3Settings;
-  /** nginx and Prometheus ports (default: free ports) */
+  /** nginx's and Prometheus's ports (default: free ports) */
   port?: number;
   prometheusPort?: number;
-  /** Prometheus scrape and rule evaluation interval in seconds (default 1) */
-  scrapeIntervalSeconds?: number;
-  /** the temp dir is created under this one (default os.tmpdir()) */
+  /** where the temp dir is made (default os.tmpdir()) */
   parentDir?: string;
   /** keep the temp dir (logs, data) after stop() */
   keep?: boolean;
-  /** progress lines (default: none) */
   log?: (line: string) => void;
   /** aborting it during start-up stops what was started and rejects with StartAborted */
   signal?: AbortSignal;
@@ -84,178 +73,112 @@ export interface Topology {
   readonly databaseUrl: string;
   readonly s3: S3Settings;
   readonly processes: readonly Managed[];
-  /** settles with the first process (app, nginx, Prometheus, service) that exits */
+  /** settles with the first process that exits */
   readonly firstExit: Promise<Managed>;
   /** stops everything startTopology started, front to back (safe to call twice) */
   stop(): Promise<void>;
 }
 
-/** nginx config quoting: the temp dir has no quotes, but a parent dir might have spaces. */
-function q(value: string): string {
+/** A path in an nginx config: quoted (a parent dir may have spaces). */
+export function nginxQuote(value: string): string {
   if (/["\\$]/.test(value)) {
     throw new Error(`cannot use ${value} in an nginx config`);
   }
   return `"${value}"`;
 }
-export { q as nginxQuote };
 
-/** Every temp path an nginx http block has, inside `dir` (the defaults are under /var/lib/nginx). */
+/** Every temp path of an nginx http block, inside `dir` (the defaults are under /var/lib/nginx). */
 export function nginxTempPaths(dir: string): string {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((kind) => `  ${kind}_temp_path ${q(path.join(dir, kind))};`)
+    .map((kind) => `  ${kind}_temp_path ${nginxQuote(join(dir, kind))};`)
     .join('\n');
 }
 
-function nginxConfig(options: {
-  /** pid file and temp paths */
-  dir: string;
-  logDir: string;
-  port: number;
-  gateways: readonly string[];
-}): string {
-  const { dir, logDir } = options;
-  const servers = options.gateways
-    .map((url) => `    server ${new URL(url).host} max_fails=3 fail_timeout=10s;`)
-    .join('\n');
-  // Same shape as deploy/nginx/nginx.conf; the proxy directives are the very same file.
-  return `# generated by tools/topology.ts
-daemon off;
-worker_processes 2;
-pid ${q(path.join(dir, 'nginx.pid'))};
-error_log ${q(path.join(logDir, 'nginx-error.log'))} notice;
-
-events {
-  worker_connections 1024;
+/** `text` with each pattern replaced; a pattern that no longer matches is an error. */
+function rewritten(file: string, edits: [RegExp, string][]): string {
+  return edits.reduce(
+    (text, [pattern, replacement]) => {
+      if (!pattern.test(text)) {
+        throw new Error(`${file} no longer has ${pattern}: update tools/topology.ts`);
+      }
+      return text.replace(pattern, () => replacement);
+    },
+    readFileSync(file, 'utf8'),
+  );
 }
 
-http {
-  log_format cache '$remote_addr [$time_local] "$request" $status $body_bytes_sent '
-                   'rt=$request_time uht=$upstream_header_time gw=$upstream_addr '
-                   'src=$upstream_http_x_artifact_source';
-  access_log ${q(path.join(logDir, 'nginx-access.log'))} cache;
-${nginxTempPaths(dir)}
-  server_tokens off;
-
-  upstream gateways {
-${servers}
-    keepalive 16;
-  }
-
-  server {
-    listen ${HOST}:${options.port};
-
-    # Prometheus scrapes every replica directly; through the balancer each scrape would hit
-    # another replica and the counters would jump back and forth.
-    location = /metrics {
-      return 404;
-    }
-
-    location / {
-      proxy_pass http://gateways;
-      include ${q(DEPLOY.nginxProxy)};
-    }
-  }
-}
-`;
+/** deploy/nginx/nginx.conf with this topology's addresses and paths. */
+function nginxConfig(dir: string, logs: string, url: string, gateways: readonly string[]): string {
+  const q = (file: string): string => nginxQuote(join(dir, file));
+  const proxyConf = nginxQuote(join(DEPLOY, 'nginx/artifact-cache-proxy.conf'));
+  const servers = gateways.map(
+    (g) => `    server ${new URL(g).host} max_fails=3 fail_timeout=10s;`,
+  );
+  return rewritten(join(DEPLOY, 'nginx/nginx.conf'), [
+    [/^error_log .*$/m, `error_log ${nginxQuote(join(logs, 'nginx-error.log'))} notice;`],
+    [/^pid .*$/m, `pid ${q('nginx.pid')};`],
+    [/^ *access_log .*$/m, `  access_log ${nginxQuote(join(logs, 'nginx-access.log'))} cache;`],
+    [/^ *server_tokens .*$/m, `  server_tokens off;\n${nginxTempPaths(dir)}`],
+    [/^( *server \S+:8080 .*\n)+/m, `${servers.join('\n')}\n`],
+    [/^ *listen .*$/m, `    listen ${new URL(url).host};`],
+    [/include \/etc\/nginx\/artifact-cache-proxy\.conf;/, `include ${proxyConf};`],
+  ]);
 }
 
 interface PromConfig {
   global?: Record<string, unknown>;
   rule_files?: string[];
-  scrape_configs?: { job_name: string; static_configs?: { targets: string[] }[] }[];
-  [key: string]: unknown;
+  scrape_configs?: { job_name: string }[];
 }
 
 /**
- * deploy/prometheus/prometheus.yml with the compose host names replaced by this topology's
- * addresses, rule files made absolute and the intervals shortened: the jobs and the alert rules
- * that run here are the ones that run in compose.
+ * deploy/prometheus/prometheus.yml with this topology's targets, the rule files made absolute and
+ * 1 s intervals: the jobs and alert rules that run here are the ones that run in compose.
  */
-function prometheusConfig(options: {
-  gateways: readonly string[];
-  fetchers: readonly string[];
-  self: string;
-  intervalSeconds: number;
-}): string {
-  const base = parse(fs.readFileSync(DEPLOY.prometheus, 'utf8')) as PromConfig;
-  const targets: Record<string, readonly string[]> = {
-    gateway: options.gateways,
-    fetcher: options.fetchers,
-    prometheus: [options.self],
-  };
+function prometheusConfig(targets: Record<string, readonly string[]>): string {
+  const file = join(DEPLOY, 'prometheus/prometheus.yml');
+  const base = parse(readFileSync(file, 'utf8')) as PromConfig;
   const jobs = base.scrape_configs ?? [];
-  for (const job of ['gateway', 'fetcher']) {
-    if (!jobs.some((j) => j.job_name === job)) {
-      throw new Error(`${DEPLOY.prometheus}: no scrape job named ${job}`);
-    }
-  }
-  const interval = `${options.intervalSeconds}s`;
-  const config: PromConfig = {
+  const interval = { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' };
+  return stringify({
     ...base,
-    global: {
-      ...base.global,
-      scrape_interval: interval,
-      scrape_timeout: interval,
-      evaluation_interval: interval,
-    },
-    rule_files: (base.rule_files ?? []).map((file) =>
-      path.resolve(path.dirname(DEPLOY.prometheus), file),
-    ),
+    global: { ...base.global, ...interval },
+    rule_files: (base.rule_files ?? []).map((rules) => resolve(dirname(file), rules)),
     scrape_configs: jobs.map((job) => {
-      const own = targets[job.job_name];
-      if (!own) {
-        throw new Error(`${DEPLOY.prometheus}: no local targets for job ${job.job_name}`);
+      if (!targets[job.job_name]) {
+        throw new Error(`${file}: no local targets for job ${job.job_name}`);
       }
-      return { ...job, static_configs: [{ targets: own.map((url) => new URL(url).host) }] };
+      return {
+        ...job,
+        static_configs: [{ targets: targets[job.job_name].map((u) => new URL(u).host) }],
+      };
     }),
-  };
-  return `# generated by tools/topology.ts from ${DEPLOY.prometheus}\n${stringify(config)}`;
+  });
 }
 
-// ---------------------------------------------------------------------------------------------
-// the topology
-
-/**
- * Promise.all that waits for every promise to settle before failing, so that stop() after a
- * failure sees every process that was started, and reports every failure at once.
- */
-async function allSettledOrThrow<T>(promises: (T | Promise<T>)[]): Promise<T[]> {
+/** Promise.all that lets every promise settle first, so that stop() sees all that started. */
+async function allSettled<T>(promises: (T | Promise<T>)[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
-  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-  if (failed.length > 0 && failed.every((e) => e instanceof StartAborted)) {
-    throw new StartAborted();
-  }
+  const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {
-    throw new Error(failed.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
+    const real = failed.filter((e) => !(e instanceof StartAborted));
+    throw real.length === 0 ? new StartAborted() : new Error(real.map((e) => e.message).join('\n'));
   }
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-/**
- * Starts the topology. Everything started is stopped again when a step fails, and by stop().
- * Needs the built apps (`npm run build`).
- */
+/** Starts the topology (needs `npm run build`); a failed step stops what was started. */
 export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
   const began = Date.now();
-  const sink = options.log ?? (() => undefined);
   const log = (line: string): void =>
-    sink(`${line} [+${((Date.now() - began) / 1000).toFixed(1)} s]`);
-  const gatewayCount = options.gateways ?? 2;
-  const fetcherCount = options.fetchers ?? 2;
-  if (gatewayCount < 1 || fetcherCount < 1) {
-    throw new Error('a topology needs at least one gateway and one fetcher');
-  }
+    options.log?.(`${line} [+${((Date.now() - began) / 1000).toFixed(1)} s]`);
   const nginxBin = findBinary('nginx', 'nginx-light');
   const prometheusBin = findBinary('prometheus', 'prometheus');
-
-  const dir = await fsp.mkdtemp(
-    path.join(options.parentDir ?? os.tmpdir(), 'artifactcache-topology-'),
-  );
-  // As root, Postgres runs as `postgres` and nginx workers as `nobody`: both must enter it.
-  await fsp.chmod(dir, 0o755);
-  const logs = path.join(dir, 'logs');
-  const tmp = path.join(dir, 'tmp');
-  await Promise.all([logs, tmp].map((d) => fsp.mkdir(d, { recursive: true })));
+  const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), 'artifactcache-topology-'));
+  // As root, Postgres runs as `postgres` and nginx's workers as `nobody`: both must enter it.
+  await chmod(dir, 0o755);
+  const [logs, tmp, nginxDir] = ['logs', 'tmp', 'nginx'].map((d) => join(dir, d));
+  await Promise.all([logs, tmp, nginxDir].map((d) => mkdir(d)));
 
   const started: Managed[] = [];
   const keep = <T extends Managed>(managed: T): T => {
@@ -264,48 +187,35 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     return managed;
   };
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
       // Front to back, so nothing logs lost connections to what stopped before it.
       for (const tier of [/^(nginx|prometheus)/, /^gateway/, /^fetcher/, /./]) {
-        await Promise.allSettled(
-          started.filter((managed) => tier.test(managed.name)).map((managed) => managed.stop()),
-        );
+        const inTier = started.filter((managed) => tier.test(managed.name));
+        await Promise.allSettled(inTier.map((managed) => managed.stop()));
       }
       if (!options.keep) {
-        await fsp.rm(dir, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true });
       }
-    })();
-    return stopping;
-  };
+    })());
 
   try {
-    const [redisUrl, databaseUrl, s3] = (await allSettledOrThrow<unknown>([
-      options.redisUrl ??
-        startRedis({ dataDir: path.join(dir, 'redis') }).then((redis) => keep(redis).url),
+    const [redisUrl, databaseUrl, s3] = (await allSettled<unknown>([
+      options.redisUrl ?? startRedis({ dataDir: join(dir, 'redis') }).then((r) => keep(r).url),
       options.databaseUrl ??
-        startPostgres({ dataDir: path.join(dir, 'postgres'), database: 'artifactcache' }).then(
-          (postgres) => keep(postgres).url,
+        startPostgres({ dataDir: join(dir, 'postgres'), database: 'artifactcache' }).then(
+          (p) => keep(p).url,
         ),
-      options.s3 ??
-        startS3Server({ dataDir: path.join(dir, 's3'), bucket: 'artifactcache' }).then(
-          (server): S3Settings => {
-            keep(server);
-            const { endpoint, bucket, accessKeyId, secretAccessKey } = server;
-            return { endpoint, bucket, accessKeyId, secretAccessKey };
-          },
-        ),
+      options.s3 ?? startS3Server({ dataDir: join(dir, 's3'), bucket: 'artifactcache' }).then(keep),
     ])) as [string, string, S3Settings];
-    if (options.signal?.aborted) {
-      throw new StartAborted();
-    }
-    let configFile = path.resolve(options.configFile ?? path.join(ROOT, 'config/remotes.yaml'));
+    let configFile = resolve(options.configFile ?? join(ROOT, 'config/remotes.yaml'));
     if (options.remotesFile) {
-      configFile = path.join(dir, 'remotes.yaml');
-      await fsp.writeFile(configFile, stringify(options.remotesFile));
+      configFile = join(dir, 'remotes.yaml');
+      await writeFile(configFile, stringify(options.remotesFile));
     }
-
-    const common: Record<string, string> = {
+    const common: Record<string, string | undefined> = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
       NODE_ENV: 'production',
       // The fetchers' spool files live under TMPDIR: in the topology's dir, removed with it.
       TMPDIR: tmp,
@@ -320,7 +230,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
-      ...(options.adminToken ? { ADMIN_TOKEN: options.adminToken } : {}),
+      ADMIN_TOKEN: options.adminToken,
       ...options.env,
     };
     const app = async (kind: 'gateway' | 'fetcher', index: number): Promise<string> => {
@@ -328,108 +238,80 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       const url = `http://${HOST}:${port}`;
       const own =
         kind === 'gateway'
-          ? { PORT: String(port) }
-          : { FETCHER_PORT: String(port), FETCHER_ADVERTISE_URL: url };
+          ? { PORT: `${port}` }
+          : { FETCHER_PORT: `${port}`, FETCHER_ADVERTISE_URL: url };
       const name = `${kind}-${index + 1}`;
+      const env = { ...common, ...own };
+      const logFile = join(logs, `${name}.log`);
+      // Healthy, not just listening: Redis, Postgres and storage all answer by now.
       const started = await startApp(kind, {
         name,
         port,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...common, ...own },
-        logFile: path.join(logs, `${name}.log`),
-        // Healthy, not just listening: Redis, Postgres and storage all answer by now.
+        env,
+        logFile,
         ready: 'healthy',
         signal: options.signal,
       });
       return keep(started).url;
     };
+    const count = (n = 2): number[] => [...Array(Math.max(1, n)).keys()];
     // All at once: a gateway needs no fetcher to start (misses wait in the queue meanwhile).
-    const appUrls = await allSettledOrThrow([
-      ...Array.from({ length: fetcherCount }, (_, i) => app('fetcher', i)),
-      ...Array.from({ length: gatewayCount }, (_, i) => app('gateway', i)),
+    const fetcherUrls = count(options.fetchers).map((i) => app('fetcher', i));
+    const gatewayUrls = count(options.gateways).map((i) => app('gateway', i));
+    const [fetchers, gateways] = await Promise.all([
+      allSettled(fetcherUrls),
+      allSettled(gatewayUrls),
     ]);
-    const fetcherUrls = appUrls.slice(0, fetcherCount);
-    const gatewayUrls = appUrls.slice(fetcherCount);
 
-    const nginxDir = path.join(dir, 'nginx');
-    const promDir = path.join(dir, 'prometheus');
-    await Promise.all([nginxDir, promDir].map((d) => fsp.mkdir(d, { recursive: true })));
     const url = `http://${HOST}:${options.port ?? (await freePort())}`;
-    const nginxConf = path.join(nginxDir, 'nginx.conf');
-    const nginxErrorLog = path.join(logs, 'nginx-error.log');
-    await fsp.writeFile(
-      nginxConf,
-      nginxConfig({
-        dir: nginxDir,
-        logDir: logs,
-        port: Number(new URL(url).port),
-        gateways: gatewayUrls,
-      }),
+    const prometheusUrl = `http://${HOST}:${options.prometheusPort ?? (await freePort())}`;
+    const nginxConf = join(nginxDir, 'nginx.conf');
+    await writeFile(nginxConf, nginxConfig(nginxDir, logs, url, gateways));
+    const promConf = join(dir, 'prometheus.yml');
+    await writeFile(
+      promConf,
+      prometheusConfig({ gateway: gateways, fetcher: fetchers, prometheus: [prometheusUrl] }),
     );
+    const errorLog = join(logs, 'nginx-error.log');
     // -e: the error log before the config is read (the default is /var/log/nginx/error.log).
-    const nginxArgs = ['-p', nginxDir, '-c', nginxConf, '-e', nginxErrorLog];
+    const nginxArgs = ['-p', nginxDir, '-c', nginxConf, '-e', errorLog, '-g', 'daemon off;'];
     // `nginx -t` names the bad line; a failed start would only show it in the error log.
     const checked = spawnSync(nginxBin, [...nginxArgs, '-t'], { encoding: 'utf8' });
     if (checked.status !== 0) {
       throw new Error(`nginx -t -c ${nginxConf} failed:\n${checked.stderr}${checked.stdout}`);
     }
-    const prometheusUrl = `http://${HOST}:${options.prometheusPort ?? (await freePort())}`;
-    const promConf = path.join(promDir, 'prometheus.yml');
-    await fsp.writeFile(
-      promConf,
-      prometheusConfig({
-        gateways: gatewayUrls,
-        fetchers: fetcherUrls,
-        self: prometheusUrl,
-        intervalSeconds: options.scrapeIntervalSeconds ?? 1,
-      }),
-    );
     const front = async (
       name: string,
       command: string,
       args: string[],
-      logFile: string,
       ready: string,
     ): Promise<void> => {
-      const managed = keep(
-        await startProcess(name, command, args, { logFile, cwd: path.dirname(logFile) }),
-      );
-      await waitUntilReady(
-        managed,
-        `${name} on ${ready} to answer 200`,
-        () => answers(ready, (status) => status === 200),
-        {
-          signal: options.signal,
-        },
-      );
+      const logFile = join(logs, `${name}.log`);
+      const managed = keep(await startProcess(name, command, args, { logFile, cwd: logs }));
+      const ok = (): Promise<boolean> => answers(ready, (status) => status === 200);
+      await waitUntilReady(managed, `${name} on ${ready} to answer 200`, ok, {
+        signal: options.signal,
+      });
     };
-    await allSettledOrThrow([
-      front('nginx', nginxBin, nginxArgs, nginxErrorLog, `${url}/health`),
+    await allSettled([
+      front('nginx', nginxBin, nginxArgs, `${url}/health`),
       front(
         'prometheus',
         prometheusBin,
         [
           `--config.file=${promConf}`,
-          `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+          `--storage.tsdb.path=${join(dir, 'prometheus-data')}`,
           `--web.listen-address=${new URL(prometheusUrl).host}`,
           '--storage.tsdb.retention.time=1d',
         ],
-        path.join(logs, 'prometheus.log'),
         `${prometheusUrl}/-/ready`,
       ),
     ]);
     log('up');
     return {
-      dir,
-      url,
-      gatewayUrls,
-      fetcherUrls,
-      prometheusUrl,
-      redisUrl,
-      databaseUrl,
-      s3,
-      processes: started,
+      ...{ dir, url, gatewayUrls: gateways, fetcherUrls: fetchers, prometheusUrl },
+      ...{ redisUrl, databaseUrl, s3, processes: started, stop },
       firstExit: Promise.race(started.map((managed) => managed.exited.then(() => managed))),
-      stop,
     };
   } catch (error) {
     await stop();

@@ -31,16 +31,15 @@ export interface StackOptions {
 /** One gateway or fetcher process of a stack: started, killed and started again by specs. */
 export class AppProcess {
   private app: App | null = null;
+  readonly url: string;
 
   constructor(
     readonly kind: AppKind,
     readonly port: number,
     private readonly env: NodeJS.ProcessEnv,
     readonly logFile: string,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
   }
 
   get pid(): number | undefined {
@@ -53,12 +52,8 @@ export class AppProcess {
 
   /** Ready once it answers /health at all: whether it is healthy is for the spec to judge. */
   async start(): Promise<void> {
-    this.app = await startApp(this.kind, {
-      env: this.env,
-      port: this.port,
-      logFile: this.logFile,
-      timeoutMs: 30_000,
-    });
+    const { env, port, logFile } = this;
+    this.app = await startApp(this.kind, { env, port, logFile, timeoutMs: 30_000 });
   }
 
   /** SIGKILL: a crash, as far as everyone else can tell. */
@@ -82,89 +77,61 @@ let stackCounter = 0;
 export class Stack {
   readonly gateways: AppProcess[] = [];
   readonly fetchers: AppProcess[] = [];
-  readonly redisUrl: string;
-  readonly databaseUrl: string;
   readonly storagePath: string;
-  readonly dir: string;
   /** the stack's bucket, with s3 storage */
   bucket: TestBucket | null = null;
 
   private constructor(
     readonly name: string,
-    env: { redisUrl: string; databaseUrl: string; dir: string; storagePath: string },
+    readonly dir: string,
+    readonly redisUrl: string,
+    readonly databaseUrl: string,
   ) {
-    this.redisUrl = env.redisUrl;
-    this.databaseUrl = env.databaseUrl;
-    this.dir = env.dir;
-    this.storagePath = env.storagePath;
+    this.storagePath = join(dir, 'storage');
   }
 
   static async start(options: StackOptions): Promise<Stack> {
-    const tmp = requireEnv('TEST_TMP_DIR');
-    stackCounter += 1;
     // Unique across spec files too: jest reuses a worker (and its pid) for several files.
-    const name = `s${process.pid}x${stackCounter}x${randomBytes(3).toString('hex')}`;
-    const dir = join(tmp, 'stacks', name);
+    const name = `s${process.pid}x${++stackCounter}x${randomBytes(3).toString('hex')}`;
+    const dir = join(requireEnv('TEST_TMP_DIR'), 'stacks', name);
     mkdirSync(dir, { recursive: true });
-
-    const redisUrl = await allocateRedisDatabase();
-    const databaseUrl = await createDatabase(name);
-    const storagePath = join(dir, 'storage');
+    const stack = new Stack(name, dir, await allocateRedisDatabase(), await createDatabase(name));
     const configFile = join(dir, 'remotes.yaml');
-    await writeFile(
-      configFile,
-      stringify({
-        remotes: options.remotes,
-        ...(options.docker ? { docker: options.docker } : {}),
-        ...(options.storage_limits ? { storage: options.storage_limits } : {}),
-      }),
-    );
-
-    const stack = new Stack(name, { redisUrl, databaseUrl, dir, storagePath });
-    const baseEnv: NodeJS.ProcessEnv = {
+    const { remotes, docker, storage_limits: storage } = options;
+    await writeFile(configFile, stringify({ remotes, docker, storage }));
+    const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       ARTIFACT_CONFIG: configFile,
-      REDIS_URL: redisUrl,
-      DATABASE_URL: databaseUrl,
+      REDIS_URL: stack.redisUrl,
+      DATABASE_URL: stack.databaseUrl,
       ...(options.storage === 's3'
         ? s3Env((stack.bucket = await createBucket(name)))
-        : { STORAGE_DRIVER: 'fs', STORAGE_PATH: storagePath }),
+        : { STORAGE_DRIVER: 'fs', STORAGE_PATH: stack.storagePath }),
       ...options.env,
     };
-    const fetcherCount = options.fetchers ?? 1;
-    const gatewayCount = options.gateways ?? 1;
-    for (let i = 0; i < fetcherCount; i += 1) {
+    const app = async (kind: AppKind, i: number): Promise<AppProcess> => {
       const port = await freePort();
-      stack.fetchers.push(
-        new AppProcess(
-          'fetcher',
-          port,
-          {
-            ...baseEnv,
-            FETCHER_PORT: String(port),
-            FETCHER_ADVERTISE_URL: `http://127.0.0.1:${port}`,
-            PORT: '1',
-          },
-          join(dir, `fetcher-${i}.log`),
-        ),
-      );
+      const own =
+        kind === 'gateway'
+          ? { PORT: `${port}`, FETCHER_PORT: '1' }
+          : {
+              FETCHER_PORT: `${port}`,
+              FETCHER_ADVERTISE_URL: `http://127.0.0.1:${port}`,
+              PORT: '1',
+            };
+      return new AppProcess(kind, port, { ...env, ...own }, join(dir, `${kind}-${i}.log`));
+    };
+    for (let i = 0; i < (options.fetchers ?? 1); i += 1) {
+      stack.fetchers.push(await app('fetcher', i));
     }
-    for (let i = 0; i < gatewayCount; i += 1) {
-      const port = await freePort();
-      stack.gateways.push(
-        new AppProcess(
-          'gateway',
-          port,
-          { ...baseEnv, PORT: String(port), FETCHER_PORT: '1' },
-          join(dir, `gateway-${i}.log`),
-        ),
-      );
+    for (let i = 0; i < (options.gateways ?? 1); i += 1) {
+      stack.gateways.push(await app('gateway', i));
     }
     try {
-      await Promise.all([...stack.fetchers, ...stack.gateways].map((app) => app.start()));
+      await Promise.all([...stack.fetchers, ...stack.gateways].map((process) => process.start()));
     } catch (error) {
       await stack.stop();
       throw error;
