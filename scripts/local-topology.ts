@@ -28,18 +28,21 @@ async function cli(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      ...{ config: string, 'admin-token': string, port: string, 'prometheus-port': string },
-      ...{ gateways: string, fetchers: string, keep: { type: 'boolean' } },
+      config: string,
+      'admin-token': string,
+      port: string,
+      'prometheus-port': string,
+      gateways: string,
+      fetchers: string,
+      keep: { type: 'boolean' },
     },
   });
   if (positionals.join(' ') !== 'up') {
     throw new Error('usage: local-topology.ts up [--config FILE] [--admin-token TOKEN] ...');
   }
-  const starting = new AbortController();
   let topology: Topology | undefined;
   onShutdownSignal(async () => {
     say('stopping');
-    starting.abort();
     await (topology?.stop() ?? stopAll());
   });
   const t = (topology = await startTopology({
@@ -51,7 +54,6 @@ async function cli(): Promise<void> {
     fetchers: count('fetchers', values.fetchers, 16),
     keep: values.keep,
     log: say,
-    signal: starting.signal,
   }));
   process.stdout.write(
     [
@@ -78,7 +80,9 @@ async function cli(): Promise<void> {
 
 cli().catch(async (error: unknown) => {
   if (!shuttingDown()) {
-    process.stderr.write(`local-topology: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `local-topology: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     await stopAll();
     process.exit(1);
   }

@@ -11,6 +11,7 @@
 
 const fs = require('node:fs/promises');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 const S3rver = require('s3rver');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
 
@@ -40,47 +41,30 @@ FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key
   }
 };
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i === -1) {
-    return fallback;
-  }
-  const value = process.argv[i + 1];
-  if (value === undefined) {
-    throw new Error(`s3-server: --${name} needs a value`);
-  }
-  return value;
-}
-
 async function main() {
-  const directory = arg('dir');
-  const bucket = arg('bucket');
-  const port = Number(arg('port', '0'));
-  if (!directory || !bucket || !Number.isInteger(port)) {
+  const { values } = parseArgs({
+    options: { dir: { type: 'string' }, bucket: { type: 'string' }, port: { type: 'string' } },
+  });
+  const port = Number(values.port ?? 0);
+  if (!values.dir || !values.bucket || !Number.isInteger(port)) {
     throw new Error('usage: s3-server.js --dir DIR --bucket NAME [--port N]');
   }
   const server = new S3rver({
     address: '127.0.0.1',
     port,
-    directory,
+    directory: values.dir,
     silent: true,
-    configureBuckets: [{ name: bucket }],
+    configureBuckets: [{ name: values.bucket }],
   });
   const address = await server.run();
-  process.stdout.write(`${JSON.stringify({ port: address.port, bucket })}\n`);
-
-  let closing = false;
+  process.stdout.write(`${JSON.stringify({ port: address.port, bucket: values.bucket })}\n`);
   const shutdown = () => {
-    if (closing) {
-      process.exit(1);
-    }
-    closing = true;
     // Keep-alive connections from SDK clients would hold close() open; the process is going away.
     setTimeout(() => process.exit(0), 2000).unref();
     server.close(() => process.exit(0));
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
 }
 
 main().catch((err) => {

@@ -49,7 +49,6 @@ export interface StartAppOptions {
   name?: string;
   /** `listening`: any answer to /health will do (tests judge health themselves); `healthy`: 200 */
   ready?: 'listening' | 'healthy';
-  signal?: AbortSignal;
   timeoutMs?: number;
 }
 
@@ -74,7 +73,7 @@ export async function startApp(kind: AppKind, options: StartAppOptions): Promise
       app,
       `${name} on ${url} to answer /health${healthy ? ' with 200' : ''}`,
       () => answers(`${url}/health`, (status) => !healthy || status === 200),
-      { signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000 },
+      { timeoutMs: options.timeoutMs },
     );
   } catch (error) {
     await app.stop();

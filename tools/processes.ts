@@ -156,41 +156,25 @@ function hookOurExit(): void {
   }
 }
 
-/** Thrown by waitUntilReady when its `signal` aborts. */
-export class StartAborted extends Error {
-  constructor() {
-    super('start-up aborted');
-    this.name = 'StartAborted';
-  }
-}
-
 /**
  * Polls `probe` until it says yes. Fails at once, with the log's tail, when the process exits
- * first; with what the probe last saw at the deadline; with StartAborted when `signal` aborts.
+ * first; with what the probe last saw at the deadline.
  */
 export async function waitUntilReady(
   managed: Managed,
   what: string,
   probe: () => Promise<boolean>,
-  { timeoutMs = 60_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
+  { timeoutMs = 60_000 }: { timeoutMs?: number } = {},
 ): Promise<void> {
   // Early exits are values, not throws: waitFor counts a throw as "not yet".
   const outcome = await waitFor(
-    async () =>
-      signal?.aborted
-        ? 'aborted'
-        : managed.hasExited()
-          ? 'exited'
-          : (await probe().catch(() => false)) && 'ready',
+    async () => (managed.hasExited() ? 'exited' : (await probe().catch(() => false)) && 'ready'),
     { description: what, timeoutMs },
   ).catch((error: Error) => {
     throw new Error(`${error.message}${managed.tail()}`);
   });
   if (outcome === 'exited') {
     throw new Error(`${managed.name} (pid ${managed.pid}) exited during start-up${managed.tail()}`);
-  }
-  if (outcome === 'aborted') {
-    throw new StartAborted();
   }
 }
 

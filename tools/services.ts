@@ -159,7 +159,10 @@ export async function startPostgres(options: {
 
 async function createDatabase(port: number, database: string): Promise<boolean> {
   const client = new Client({
-    ...{ host: HOST, port, user: PG_USER, database: 'postgres' },
+    host: HOST,
+    port,
+    user: PG_USER,
+    database: 'postgres',
     connectionTimeoutMillis: 2_000,
   });
   await client.connect();

@@ -15,7 +15,6 @@ import { ROOT, startApp } from './apps';
 import {
   HOST,
   type Managed,
-  StartAborted,
   answers,
   findBinary,
   freePort,
@@ -58,8 +57,6 @@ export interface TopologyOptions {
   /** keep the temp dir (logs, data) after stop() */
   keep?: boolean;
   log?: (line: string) => void;
-  /** aborting it during start-up stops what was started and rejects with StartAborted */
-  signal?: AbortSignal;
 }
 
 export interface Topology {
@@ -161,8 +158,7 @@ async function allSettled<T>(promises: (T | Promise<T>)[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {
-    const real = failed.filter((e) => !(e instanceof StartAborted));
-    throw real.length === 0 ? new StartAborted() : new Error(real.map((e) => e.message).join('\n'));
+    throw new Error(failed.map((e) => e.message).join('\n'));
   }
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
@@ -250,7 +246,6 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
         env,
         logFile,
         ready: 'healthy',
-        signal: options.signal,
       });
       return keep(started).url;
     };
@@ -289,9 +284,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       const logFile = join(logs, `${name}.log`);
       const managed = keep(await startProcess(name, command, args, { logFile, cwd: logs }));
       const ok = (): Promise<boolean> => answers(ready, (status) => status === 200);
-      await waitUntilReady(managed, `${name} on ${ready} to answer 200`, ok, {
-        signal: options.signal,
-      });
+      await waitUntilReady(managed, `${name} on ${ready} to answer 200`, ok);
     };
     await allSettled([
       front('nginx', nginxBin, nginxArgs, `${url}/health`),
@@ -309,8 +302,16 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     ]);
     log('up');
     return {
-      ...{ dir, url, gatewayUrls: gateways, fetcherUrls: fetchers, prometheusUrl },
-      ...{ redisUrl, databaseUrl, s3, processes: started, stop },
+      dir,
+      url,
+      gatewayUrls: gateways,
+      fetcherUrls: fetchers,
+      prometheusUrl,
+      redisUrl,
+      databaseUrl,
+      s3,
+      processes: started,
+      stop,
       firstExit: Promise.race(started.map((managed) => managed.exited.then(() => managed))),
     };
   } catch (error) {

@@ -1,10 +1,9 @@
 /**
  * What the fault specs share besides the answer bookkeeping (fault-book.ts): a private directory
  * under the run's temp dir, SIGSTOP/SIGCONT that can never be left stopped, SIGKILL of a whole
- * process tree (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
+ * process group (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
  * a job's final state, and the queue settings the contract fixes.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { Client } from 'pg';
 import { Queue } from 'bullmq';
 import { FETCH_QUEUES, fetchJobId } from '@app/jobs';
@@ -20,45 +19,24 @@ export function faultDir(name: string): Promise<string> {
   return scratchDir(`faults/${name}`);
 }
 
-/** A signal to one process; one that is already gone is not an error. */
-function signal(pid: number, name: NodeJS.Signals): void {
+/**
+ * A signal to the process group `pid` leads (tools/processes.ts starts every process in a group of
+ * its own: a postmaster's backends, a Node app's helpers are in it); one gone is not an error.
+ */
+function signalGroup(pid: number, name: NodeJS.Signals | 0): boolean {
   try {
-    process.kill(pid, name);
+    process.kill(-pid, name);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') {
       throw error;
     }
+    return false;
   }
-}
-
-/** `pid` and every process below it (from /proc, parents before children). */
-export function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) {
-      continue;
-    }
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // exited while we looked
-    }
-  }
-  const out: number[] = [];
-  const visit = (p: number) => {
-    out.push(p);
-    for (const child of children.get(p) ?? []) {
-      visit(child);
-    }
-  };
-  visit(pid);
-  return out;
 }
 
 /**
- * SIGSTOP as a partition: connections stay open and nothing answers. Every stopped PID is kept
+ * SIGSTOP as a partition: connections stay open and nothing answers. Every stopped group is kept
  * until it is continued, and `release` (afterAll, finally) continues whatever is left, so no
  * failing assertion can leave a server stopped behind it.
  */
@@ -68,30 +46,14 @@ export class Freezer {
   stop(pids: number[]): void {
     for (const pid of pids) {
       this.stopped.add(pid);
-      signal(pid, 'SIGSTOP');
-    }
-  }
-
-  /**
-   * Stops `pid` and every process below it; processes forked while the tree was being stopped
-   * are stopped too (a postmaster forks a backend per connection). Returns what was stopped.
-   */
-  stopTree(pid: number): number[] {
-    const done = new Set<number>();
-    for (;;) {
-      const fresh = processTree(pid).filter((p) => !done.has(p));
-      if (fresh.length === 0) {
-        return [...done];
-      }
-      this.stop(fresh);
-      fresh.forEach((p) => done.add(p));
+      signalGroup(pid, 'SIGSTOP');
     }
   }
 
   /** Continues `pids`, or everything stopped so far. */
   cont(pids: number[] = [...this.stopped]): void {
     for (const pid of pids) {
-      signal(pid, 'SIGCONT');
+      signalGroup(pid, 'SIGCONT');
       this.stopped.delete(pid);
     }
   }
@@ -101,13 +63,11 @@ export class Freezer {
   }
 }
 
-/** SIGKILL to `pids` (a crash), then waits until every one is gone. */
+/** SIGKILL to the groups of `pids` (a crash), then waits until not one of their processes is left. */
 export async function killAll(pids: number[]): Promise<void> {
-  for (const pid of pids) {
-    signal(pid, 'SIGKILL');
-  }
-  await waitFor(() => pids.every((pid) => !isAlive(pid)), {
-    description: `processes ${pids.join(', ')} to be gone after SIGKILL`,
+  pids.forEach((pid) => signalGroup(pid, 'SIGKILL'));
+  await waitFor(() => pids.every((pid) => !isAlive(pid) && !signalGroup(pid, 0)), {
+    description: `process groups ${pids.join(', ')} to be gone after SIGKILL`,
     timeoutMs: 10_000,
   });
 }

@@ -5,7 +5,7 @@ import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import { waitFor } from '../../tools/wait-for';
 import { FaultBook, ask, expectServed } from './fault-book';
-import { Freezer, faultDir, killAll, pgQuery, processTree } from './fault-services';
+import { Freezer, faultDir, killAll, pgQuery } from './fault-services';
 
 const KiB = 1024;
 const FAST_MS = 10_000;
@@ -115,7 +115,7 @@ describe('faults: Postgres', () => {
 
   it('stopped: misses complete and hits are served without waiting; the row is written after SIGCONT', async () => {
     await book.together(async () => {
-      freezer.stopTree(postgres.pid);
+      freezer.stop([postgres.pid]);
       try {
         await checkWhileDown('paused.bin', 'Postgres SIGSTOP');
       } finally {
@@ -127,7 +127,7 @@ describe('faults: Postgres', () => {
 
   it('killed: misses complete and hits are served; restarted on the same port and data, the row appears', async () => {
     await book.together(async () => {
-      await killAll(processTree(postgres.pid));
+      await killAll([postgres.pid]);
       await checkWhileDown('killed.bin', 'Postgres killed');
       // Postgres takes any PID in its lock files that kill(0) reaches for a running server, and a
       // SIGKILLed postmaster lingers as a zombie until its parent (PID 1 here) reaps it.

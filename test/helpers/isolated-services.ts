@@ -1,11 +1,12 @@
 import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 
 /**
- * Slices of the run's shared Redis, Postgres and S3 server (test/global-setup.ts) for one stack,
- * so specs running in parallel never see each other's jobs, rows or objects.
+ * Slices of the run's Redis, Postgres and S3 server (test/global-setup.ts) for one stack, so
+ * that specs running in parallel never see each other's jobs, rows or objects.
  */
 export function requireEnv(name: string): string {
   const value = process.env[name];
@@ -31,8 +32,7 @@ export async function allocateRedisDatabase(): Promise<string> {
   const admin = new Redis(base, { maxRetriesPerRequest: 1 });
   try {
     const databases = Number(((await admin.config('GET', 'databases')) as string[])[1]);
-    const index = 1 + ((await admin.incr('test:next-database')) % (databases - 1));
-    const url = `${base}/${index}`;
+    const url = `${base}/${1 + ((await admin.incr('test:next-database')) % (databases - 1))}`;
     const db = new Redis(url, { maxRetriesPerRequest: 1 });
     await db.flushdb();
     db.disconnect();
@@ -42,18 +42,14 @@ export async function allocateRedisDatabase(): Promise<string> {
   }
 }
 
-/** A new Postgres database; returns its URL. */
+/** A new Postgres database; its URL. */
 export async function createDatabase(name: string): Promise<string> {
-  const base = new URL(requireEnv('TEST_DATABASE_URL'));
-  const client = new Client({ connectionString: base.href });
+  const url = new URL(requireEnv('TEST_DATABASE_URL'));
+  const client = new Client({ connectionString: url.href });
   await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  base.pathname = `/${name}`;
-  return base.href;
+  await client.query(`CREATE DATABASE ${name}`).finally(() => client.end());
+  url.pathname = `/${name}`;
+  return url.href;
 }
 
 export interface TestBucket {
@@ -63,22 +59,29 @@ export interface TestBucket {
   secretAccessKey: string;
 }
 
+/** A client of the run's S3 server (destroy it); the SDK is loaded only by specs that use it. */
+export async function s3Client(): Promise<S3Client> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  return new S3Client({
+    endpoint: requireEnv('TEST_S3_ENDPOINT'),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: requireEnv('TEST_S3_ACCESS_KEY_ID'),
+      secretAccessKey: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
+    },
+  });
+}
+
 /** A new bucket on the run's S3 server. */
 export async function createBucket(name: string): Promise<TestBucket> {
-  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const bucket: TestBucket = {
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = await s3Client();
+  await client.send(new CreateBucketCommand({ Bucket: name })).finally(() => client.destroy());
+  return {
     endpoint: requireEnv('TEST_S3_ENDPOINT'),
     bucket: name,
     accessKeyId: requireEnv('TEST_S3_ACCESS_KEY_ID'),
     secretAccessKey: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
   };
-  const client = new S3Client({
-    endpoint: bucket.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: bucket.accessKeyId, secretAccessKey: bucket.secretAccessKey },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: name }));
-  client.destroy();
-  return bucket;
 }

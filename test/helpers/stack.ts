@@ -13,6 +13,7 @@ import {
   createBucket,
   createDatabase,
   requireEnv,
+  s3Client,
   type TestBucket,
 } from './isolated-services';
 
@@ -195,25 +196,17 @@ export class Stack {
    */
   async storedBytes(): Promise<number> {
     if (this.bucket !== null) {
-      const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-      const client = new S3Client({
-        endpoint: this.bucket.endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: {
-          accessKeyId: this.bucket.accessKeyId,
-          secretAccessKey: this.bucket.secretAccessKey,
-        },
-      });
+      const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+      const client = await s3Client();
+      let bytes = 0;
+      let token: string | undefined;
       try {
-        let bytes = 0;
-        let token: string | undefined;
         do {
           const page = await client.send(
             new ListObjectsV2Command({ Bucket: this.bucket.bucket, ContinuationToken: token }),
           );
           bytes += (page.Contents ?? []).reduce((sum, object) => sum + (object.Size ?? 0), 0);
-          token = page.IsTruncated ? page.NextContinuationToken : undefined;
+          token = page.NextContinuationToken;
         } while (token !== undefined);
         return bytes;
       } finally {
