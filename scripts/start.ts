@@ -39,20 +39,12 @@ async function main(): Promise<void> {
     'the fetcher',
     'stop what listens there or set FETCHER_PORT',
   );
-  const redisPort = env.REDIS_URL
-    ? 0
-    : await portFor(
-        Number(env.LOCAL_REDIS_PORT ?? 6379),
-        'the local Redis',
-        'set REDIS_URL=redis://127.0.0.1:PORT to use the Redis there, LOCAL_REDIS_PORT for another port, or stop it',
-      );
-  const postgresPort = env.DATABASE_URL
-    ? 0
-    : await portFor(
-        Number(env.LOCAL_POSTGRES_PORT ?? 5432),
-        'the local Postgres',
-        'set DATABASE_URL=postgres://USER@127.0.0.1:PORT/DB to use the server there, LOCAL_POSTGRES_PORT for another port, or stop it',
-      );
+  const redisPort = await localServicePort('Redis', 'REDIS_URL=redis://127.0.0.1:PORT', 6379);
+  const postgresPort = await localServicePort(
+    'Postgres',
+    'DATABASE_URL=postgres://USER@127.0.0.1:PORT/DB',
+    5432,
+  );
   if (redisPort || postgresPort) {
     const deps = spawnSync('bash', ['scripts/ensure-deps.sh', '--for', 'start'], {
       stdio: 'inherit',
@@ -102,6 +94,24 @@ async function main(): Promise<void> {
   if (!shuttingDown()) {
     throw new Error(`${gone.name} (pid ${gone.pid}) exited by itself`);
   }
+}
+
+/**
+ * The port of the local Redis or Postgres to run (LOCAL_REDIS_PORT / LOCAL_POSTGRES_PORT, else
+ * `fallback`), or 0 when the URL variable names a server to use.
+ */
+async function localServicePort(
+  what: string,
+  useExample: string,
+  fallback: number,
+): Promise<number> {
+  const urlVariable = useExample.split('=')[0];
+  const portVariable = `LOCAL_${what.toUpperCase()}_PORT`;
+  if (env[urlVariable]) {
+    return 0;
+  }
+  const hint = `set ${useExample} to use the ${what} there, ${portVariable} for another port, or stop it`;
+  return portFor(Number(env[portVariable] ?? fallback), `the local ${what}`, hint);
 }
 
 main().catch(async (error: unknown) => {

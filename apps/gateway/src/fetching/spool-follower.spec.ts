@@ -128,6 +128,19 @@ describe('SpoolFollower', () => {
     cut.body.destroy();
   });
 
+  it('sends the bytes its first window let through when the windows are cut right after it', async () => {
+    // A fetch that fails its digest check just after the gateway saw its first bytes.
+    const { body, windows } = await follower();
+    windows.write('33\n');
+    await body.firstBytes();
+    windows.end();
+    // The follower's own listener, added first, hears of the cut before this one does.
+    await new Promise((resolve) => windows.once('end', resolve));
+    const out = collector();
+    await expect(body.sendTo(out)).rejects.toThrow(/cut before its end/);
+    expect(out.bytes().equals(data.subarray(0, 33))).toBe(true);
+  });
+
   it('lets the windows go when the body is destroyed', async () => {
     const { body, windows } = await follower();
     windows.write('5\n');

@@ -102,17 +102,21 @@ export class SpoolFollower extends Readable implements SendableBody {
     }
   }
 
-  /** True once bytes past the position may be read, false at the end; waits while neither. */
+  /**
+   * True once bytes past the position may be read, false at the end; waits while neither. Bytes a
+   * window let through are given even after a cut (as a cut byte stream gives what came before
+   * it): a body whose first bytes were promised sends them before it fails, so its reply has begun.
+   */
   private async waitForBytes(): Promise<boolean> {
     for (;;) {
-      if (this.failure) {
-        throw this.failure;
-      }
       if (!this.handle) {
         throw new Error('spool follower closed');
       }
       if (this.position < this.readableUpTo) {
         return true;
+      }
+      if (this.failure) {
+        throw this.failure;
       }
       if (this.ended) {
         return false;
