@@ -78,7 +78,8 @@ describe('startProcess', () => {
       description: `orphan ${pid} to be stopped`,
       timeoutMs: 5_000,
     });
-  });
+    // ts-node's start-up of the owner takes seconds on a loaded machine.
+  }, 30_000);
 });
 
 describe('shareProcessGroup', () => {
@@ -106,5 +107,5 @@ describe('shareProcessGroup', () => {
       timeoutMs: 20_000,
     });
     expect(isAlive(pid)).toBe(false);
-  });
+  }, 30_000);
 });

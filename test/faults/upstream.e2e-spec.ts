@@ -317,50 +317,88 @@ describe('faults: the upstream', () => {
     );
   });
 
-  /** A blob that the upstream sends as `sent` under the digest of `asked`; one GET, not retried. */
-  async function blobWithWrongDigest(
-    asked: Buffer,
-    sent: Buffer,
-    expected: { case: string; must: string },
-    expectAnswer: (answer: Answer) => void,
-  ): Promise<void> {
-    const path = `reg/v2/team/app/blobs/sha256:${hex(asked)}`;
-    upstream.set(path, { body: sent });
-    const answer = await ask(`${stack.url()}/v2/reg/team/app/blobs/sha256:${hex(asked)}`, {
-      withinMs: FAST_MS,
-    });
-    const job = await queue.settle('reg', `team/app/blobs/sha256:${hex(asked)}`);
-    book.check({ ...expected, fault: 'digest mismatch' }, answer, () => {
-      expectAnswer(answer);
-      expect(job?.attemptsMade).toBe(1);
-      expect(upstream.count(path)).toBe(1);
-    });
-  }
+  /**
+   * The docker remote again, on a gateway that takes in-flight bytes over HTTP (as one on another
+   * host than the fetcher does) instead of reading the fetcher's spool file.
+   */
+  describe('a blob that does not match its digest', () => {
+    let overHttp: Stack;
+    const httpQueue = new QueueProbe(() => overHttp.redisUrl);
 
-  it('sends a blob that does not match its digest: never served whole, not retried', async () => {
-    const sent = Buffer.from('other bytes than the digest names');
-    await blobWithWrongDigest(
-      Buffer.from('the layer the manifest names'),
-      sent,
-      { case: '/v2 blob', must: 'broken or 502, 1 GET' },
-      (answer) => {
-        if (answer.status === 200) {
-          expectBroken(answer, sent.length);
-        } else {
-          expectRegistryError(answer, 502, 'DIGEST_INVALID');
-        }
+    beforeAll(async () => {
+      overHttp = await Stack.start({
+        remotes: {
+          reg: { package: 'docker', base_url: `${upstream.url}/reg`, upstream_timeout: 2 },
+        },
+        env: { SPOOL_DIRECT_READ: 'false' },
+      });
+    });
+
+    afterAll(async () => {
+      await httpQueue.close();
+      await overHttp?.stop();
+    });
+
+    const paths = [
+      ['the spool file', () => ({ url: stack.url(), queue })],
+      ['HTTP', () => ({ url: overHttp.url(), queue: httpQueue })],
+    ] as const;
+
+    /** `sent` under the digest of `asked`, through `via`; one GET, not retried. */
+    async function blobWithWrongDigest(
+      via: (typeof paths)[number],
+      asked: Buffer,
+      sent: Buffer,
+      expected: { case: string; must: string },
+      expectAnswer: (answer: Answer) => void,
+    ): Promise<void> {
+      const { url, queue: jobs } = via[1]();
+      // Each case its own blob: both gateways' fetches count their GETs apart.
+      const digest = hex(Buffer.concat([asked, Buffer.from(via[0])]));
+      const path = `reg/v2/team/app/blobs/sha256:${digest}`;
+      upstream.set(path, { body: sent });
+      const answer = await ask(`${url}/v2/reg/team/app/blobs/sha256:${digest}`, {
+        withinMs: FAST_MS,
+      });
+      const job = await jobs.settle('reg', `team/app/blobs/sha256:${digest}`);
+      const label = `${expected.case}, bytes via ${via[0]}`;
+      book.check({ ...expected, case: label, fault: 'digest mismatch' }, answer, () => {
+        expectAnswer(answer);
+        expect(job?.attemptsMade).toBe(1);
+        expect(upstream.count(path)).toBe(1);
+      });
+    }
+
+    it.each(paths)('via %s: never served whole, not retried', async (...via) => {
+      const sent = Buffer.from('other bytes than the digest names');
+      await blobWithWrongDigest(
+        via,
+        Buffer.from('the layer the manifest names'),
+        sent,
+        { case: '/v2 blob', must: 'broken or 502, 1 GET' },
+        (answer) => {
+          if (answer.status === 200) {
+            expectBroken(answer, sent.length);
+          } else {
+            expectRegistryError(answer, 502, 'DIGEST_INVALID');
+          }
+        },
+      );
+    });
+
+    it.each(paths)(
+      'of one byte, via %s: 502 DIGEST_INVALID, not a body that breaks',
+      async (...via) => {
+        // Its one byte is the held-back byte: nothing can be streamed before the check fails, so
+        // the waiter answers the fetch's own failure.
+        await blobWithWrongDigest(
+          via,
+          Buffer.from('a'),
+          Buffer.from('b'),
+          { case: '/v2 blob of 1 byte', must: '502 DIGEST_INVALID, 1 GET' },
+          (answer) => expectRegistryError(answer, 502, 'DIGEST_INVALID'),
+        );
       },
-    );
-  });
-
-  it('sends a one-byte blob that does not match its digest: 502 DIGEST_INVALID, not a body that breaks', async () => {
-    // Its one byte is the held-back byte: nothing can be streamed before the check fails, so the
-    // waiter answers the fetch's own failure.
-    await blobWithWrongDigest(
-      Buffer.from('a'),
-      Buffer.from('b'),
-      { case: '/v2 blob of 1 byte', must: '502 DIGEST_INVALID, 1 GET' },
-      (answer) => expectRegistryError(answer, 502, 'DIGEST_INVALID'),
     );
   });
 

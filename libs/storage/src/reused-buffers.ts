@@ -30,7 +30,7 @@ export function isSendable(body: unknown): body is SendableBody {
  * page faults and garbage collection of those (a major GC every few dozen MiB: the buffers are
  * external memory) cost more than the copying does.
  * Resolves with the bytes written; rejects, having written a prefix at most, when `fill` or
- * `out` fails or `out` closes.
+ * `out` fails or `out` closes (a failed `fill` once the prefix has reached `out`).
  */
 export async function sendWithReusedBuffers(
   out: Writable,
@@ -56,7 +56,12 @@ export async function sendWithReusedBuffers(
         // This round reuses the buffer of the oldest write: it must have left for the socket.
         await Promise.race([writes.shift(), closed]);
       }
-      const chunk = await Promise.race([fill(buffers[round % BUFFERS]), closed]);
+      const chunk = await Promise.race([fill(buffers[round % BUFFERS]), closed]).catch(
+        async (error: unknown) => {
+          await letWritesOut(writes, closed);
+          throw error;
+        },
+      );
       if (chunk === null) {
         break;
       }
@@ -70,6 +75,22 @@ export async function sendWithReusedBuffers(
   } finally {
     out.off('close', onClose);
   }
+}
+
+/** How long a failed body waits for the bytes it already wrote before its sender breaks the transfer. */
+const LAST_WRITES_MS = 1_000;
+
+/**
+ * Lets the writes already handed to `out` reach it before the caller breaks the transfer: an
+ * HTTP response corks its socket until the next tick, and a body that fails within the same tick
+ * (all in microtasks) would have its headers and first bytes thrown away with the socket, leaving
+ * the client a reset without a status instead of a broken body.
+ */
+async function letWritesOut(writes: Array<Promise<void>>, closed: Promise<never>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, LAST_WRITES_MS)));
+  await Promise.race([Promise.allSettled(writes), closed, waited]).catch(() => undefined);
+  clearTimeout(timer);
 }
 
 function writeTo(out: Writable, chunk: Buffer): Promise<void> {
