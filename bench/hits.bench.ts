@@ -20,7 +20,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, startRedis } from '../tools/services';
 import * as topology from '../tools/topology';
-import { findBinary, freePort, startProcess, waitUntilReady } from '../tools/processes';
+import { findBinary, startProcess, waitUntilReady } from '../tools/processes';
+import { freePort } from '../tools/ports';
 import { download } from '../test/helpers/http';
 import { Stack } from '../test/helpers/stack';
 

@@ -16,7 +16,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { loadAppConfig } from '../libs/config/src';
 import { ROOT, startApp } from '../tools/apps';
-import { portFor, runCommand, shareProcessGroup, shuttingDown, stopAll } from '../tools/processes';
+import { runCommand, shareProcessGroup, shuttingDown, stopAll } from '../tools/processes';
+import { portFor } from '../tools/ports';
 import { startPostgres, startRedis } from '../tools/services';
 
 const say = (text: string): void => void process.stderr.write(`start: ${text}\n`);

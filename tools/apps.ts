@@ -4,7 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST, type Managed, answers, startProcess, waitUntilReady } from './processes';
+import { type Managed, startProcess, waitUntilReady } from './processes';
+import { HOST, answers } from './ports';
 
 export const ROOT = join(__dirname, '..');
 

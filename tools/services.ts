@@ -7,16 +7,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
-import {
-  HOST,
-  type Managed,
-  answers,
-  findBinary,
-  portFor,
-  runCommand,
-  startProcess,
-  waitUntilReady,
-} from './processes';
+import { type Managed, findBinary, runCommand, startProcess, waitUntilReady } from './processes';
+import { HOST, answers, portFor } from './ports';
 
 export interface Service extends Managed {
   readonly port: number;

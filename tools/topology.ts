@@ -12,15 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ROOT, startApp } from './apps';
-import {
-  HOST,
-  type Managed,
-  answers,
-  findBinary,
-  freePort,
-  startProcess,
-  waitUntilReady,
-} from './processes';
+import { type Managed, findBinary, startProcess, waitUntilReady } from './processes';
+import { HOST, answers, freePort } from './ports';
 import { startPostgres, startRedis, startS3Server } from './services';
 
 const DEPLOY = join(ROOT, 'deploy');

@@ -13,13 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type Managed,
-  answers,
-  freePort,
-  startProcess,
-  waitUntilReady,
-} from '../../tools/processes';
+import { type Managed, startProcess, waitUntilReady } from '../../tools/processes';
+import { answers, freePort } from '../../tools/ports';
 import { scratchDir } from './isolated-services';
 import type { OciLayout } from './oci-image';
 import { runCommand, type CommandResult } from '../../tools/processes';

@@ -3,15 +3,13 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
-  HOST,
   type Managed,
   type CommandResult,
-  answers,
-  freePort,
   runCommand,
   startProcess,
   waitUntilReady,
 } from '../../tools/processes';
+import { HOST, answers, freePort } from '../../tools/ports';
 import { scratchDir } from './isolated-services';
 
 const VERDACCIO = join(__dirname, '../../node_modules/verdaccio/bin/verdaccio');

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
 import { type App, type AppKind, startApp } from '../../tools/apps';
-import { freePort } from '../../tools/processes';
+import { freePort } from '../../tools/ports';
 import { waitFor } from '../../tools/wait-for';
 import {
   allocateRedisDatabase,
