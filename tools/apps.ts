@@ -35,6 +35,60 @@ function relativeEntry(kind: AppKind): string {
   return ENTRY[kind].slice(ROOT.length + 1);
 }
 
+/** An S3 endpoint and bucket (the bucket must exist; addressed path-style). */
+export interface S3Settings {
+  endpoint: string;
+  bucket: string;
+  region?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Where the apps of one cache find their remotes file, Redis, Postgres and storage. */
+export interface CacheServices {
+  configFile: string;
+  redisUrl: string;
+  databaseUrl: string;
+  /** S3, or the directory of fs storage */
+  storage: S3Settings | string;
+}
+
+/**
+ * The whole environment of one app of a cache listening on `port` (of ours only PATH and HOME),
+ * then `extra`.
+ */
+export function appEnv(
+  kind: AppKind,
+  port: number,
+  services: CacheServices,
+  extra: Record<string, string | undefined> = {},
+): NodeJS.ProcessEnv {
+  const { storage } = services;
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HOST,
+    ARTIFACT_CONFIG: services.configFile,
+    REDIS_URL: services.redisUrl,
+    DATABASE_URL: services.databaseUrl,
+    ...(typeof storage === 'string'
+      ? { STORAGE_DRIVER: 'fs', STORAGE_PATH: storage }
+      : {
+          STORAGE_DRIVER: 's3',
+          S3_ENDPOINT: storage.endpoint,
+          S3_BUCKET: storage.bucket,
+          S3_REGION: storage.region ?? 'us-east-1',
+          S3_ACCESS_KEY_ID: storage.accessKeyId,
+          S3_SECRET_ACCESS_KEY: storage.secretAccessKey,
+          S3_FORCE_PATH_STYLE: 'true',
+        }),
+    ...(kind === 'gateway'
+      ? { PORT: `${port}` }
+      : { FETCHER_PORT: `${port}`, FETCHER_ADVERTISE_URL: `http://${HOST}:${port}` }),
+    ...extra,
+  };
+}
+
 export interface App extends Managed {
   readonly kind: AppKind;
   readonly port: number;

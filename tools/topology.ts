@@ -11,21 +11,14 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { ROOT, startApp } from './apps';
+import { type AppKind, ROOT, type S3Settings, appEnv, startApp } from './apps';
 import { type Managed, findBinary, startProcess, waitUntilReady } from './processes';
 import { HOST, answers, freePort } from './ports';
 import { startPostgres, startRedis, startS3Server } from './services';
 
 const DEPLOY = join(ROOT, 'deploy');
 
-/** An S3 endpoint and bucket (the bucket must exist). */
-export interface S3Settings {
-  endpoint: string;
-  bucket: string;
-  region?: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+export type { S3Settings } from './apps';
 
 export interface TopologyOptions {
   /** remotes file for every app (default config/remotes.yaml) */
@@ -202,42 +195,23 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       configFile = join(dir, 'remotes.yaml');
       await writeFile(configFile, stringify(options.remotesFile));
     }
-    const common: Record<string, string | undefined> = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
+    const services = { configFile, redisUrl, databaseUrl, storage: s3 };
+    const extra = {
       NODE_ENV: 'production',
       // The fetchers' spool files live under TMPDIR: in the topology's dir, removed with it.
       TMPDIR: tmp,
-      HOST,
-      ARTIFACT_CONFIG: configFile,
-      REDIS_URL: redisUrl,
-      DATABASE_URL: databaseUrl,
-      STORAGE_DRIVER: 's3',
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: s3.bucket,
-      S3_REGION: s3.region ?? 'us-east-1',
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
       ADMIN_TOKEN: options.adminToken,
       ...options.env,
     };
-    const app = async (kind: 'gateway' | 'fetcher', index: number): Promise<string> => {
+    const app = async (kind: AppKind, index: number): Promise<string> => {
       const port = await freePort();
-      const url = `http://${HOST}:${port}`;
-      const own =
-        kind === 'gateway'
-          ? { PORT: `${port}` }
-          : { FETCHER_PORT: `${port}`, FETCHER_ADVERTISE_URL: url };
       const name = `${kind}-${index + 1}`;
-      const env = { ...common, ...own };
-      const logFile = join(logs, `${name}.log`);
-      // Healthy, not just listening: Redis, Postgres and storage all answer by now.
       const started = await startApp(kind, {
         name,
         port,
-        env,
-        logFile,
+        env: appEnv(kind, port, services, extra),
+        logFile: join(logs, `${name}.log`),
+        // Healthy, not just listening: Redis, Postgres and storage all answer by now.
         ready: 'healthy',
       });
       return keep(started).url;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import type { S3Settings } from '../../tools/apps';
 
 /**
  * Slices of the run's Redis, Postgres and S3 server (test/global-setup.ts) for one stack, so
@@ -52,13 +53,6 @@ export async function createDatabase(name: string): Promise<string> {
   return url.href;
 }
 
-export interface TestBucket {
-  endpoint: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
 /** A client of the run's S3 server (destroy it); the SDK is loaded only by specs that use it. */
 export async function s3Client(): Promise<S3Client> {
   const { S3Client } = await import('@aws-sdk/client-s3');
@@ -74,7 +68,7 @@ export async function s3Client(): Promise<S3Client> {
 }
 
 /** A new bucket on the run's S3 server. */
-export async function createBucket(name: string): Promise<TestBucket> {
+export async function createBucket(name: string): Promise<S3Settings> {
   const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const client = await s3Client();
   await client.send(new CreateBucketCommand({ Bucket: name })).finally(() => client.destroy());

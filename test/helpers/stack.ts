@@ -5,7 +5,7 @@ import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stringify } from 'yaml';
-import { type App, type AppKind, startApp } from '../../tools/apps';
+import { type App, type AppKind, type S3Settings, appEnv, startApp } from '../../tools/apps';
 import { freePort } from '../../tools/ports';
 import { waitFor } from '../../tools/wait-for';
 import {
@@ -14,7 +14,6 @@ import {
   createDatabase,
   requireEnv,
   s3Client,
-  type TestBucket,
 } from './isolated-services';
 
 export interface StackOptions {
@@ -80,7 +79,7 @@ export class Stack {
   readonly fetchers: AppProcess[] = [];
   readonly storagePath: string;
   /** the stack's bucket, with s3 storage */
-  bucket: TestBucket | null = null;
+  bucket: S3Settings | null = null;
 
   private constructor(
     readonly name: string,
@@ -100,30 +99,19 @@ export class Stack {
     const configFile = join(dir, 'remotes.yaml');
     const { remotes, docker, storage_limits: storage } = options;
     await writeFile(configFile, stringify({ remotes, docker, storage }));
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      ARTIFACT_CONFIG: configFile,
-      REDIS_URL: stack.redisUrl,
-      DATABASE_URL: stack.databaseUrl,
-      ...(options.storage === 's3'
-        ? s3Env((stack.bucket = await createBucket(name)))
-        : { STORAGE_DRIVER: 'fs', STORAGE_PATH: stack.storagePath }),
-      ...options.env,
+    const services = {
+      configFile,
+      redisUrl: stack.redisUrl,
+      databaseUrl: stack.databaseUrl,
+      storage:
+        options.storage === 's3' ? (stack.bucket = await createBucket(name)) : stack.storagePath,
     };
     const app = async (kind: AppKind, i: number): Promise<AppProcess> => {
       const port = await freePort();
-      const own =
-        kind === 'gateway'
-          ? { PORT: `${port}`, FETCHER_PORT: '1' }
-          : {
-              FETCHER_PORT: `${port}`,
-              FETCHER_ADVERTISE_URL: `http://127.0.0.1:${port}`,
-              PORT: '1',
-            };
-      return new AppProcess(kind, port, { ...env, ...own }, join(dir, `${kind}-${i}.log`));
+      // The other app's port is one no test server can have taken.
+      const other = kind === 'gateway' ? { FETCHER_PORT: '1' } : { PORT: '1' };
+      const env = appEnv(kind, port, services, { NODE_ENV: 'test', ...other, ...options.env });
+      return new AppProcess(kind, port, env, join(dir, `${kind}-${i}.log`));
     };
     for (let i = 0; i < (options.fetchers ?? 1); i += 1) {
       stack.fetchers.push(await app('fetcher', i));
@@ -230,16 +218,4 @@ export class Stack {
   async removeStorage(): Promise<void> {
     await rm(this.storagePath, { recursive: true, force: true });
   }
-}
-
-function s3Env(bucket: TestBucket): Record<string, string> {
-  return {
-    STORAGE_DRIVER: 's3',
-    S3_ENDPOINT: bucket.endpoint,
-    S3_BUCKET: bucket.bucket,
-    S3_REGION: 'us-east-1',
-    S3_ACCESS_KEY_ID: bucket.accessKeyId,
-    S3_SECRET_ACCESS_KEY: bucket.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-  };
 }
