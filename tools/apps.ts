@@ -123,16 +123,11 @@ export async function startApp(kind: AppKind, options: StartAppOptions): Promise
   );
   const app = Object.assign(managed, { kind, port: options.port, url });
   const healthy = options.ready === 'healthy';
-  try {
-    await waitUntilReady(
-      app,
-      `${name} on ${url} to answer /health${healthy ? ' with 200' : ''}`,
-      () => answers(`${url}/health`, (status) => !healthy || status === 200),
-      { timeoutMs: options.timeoutMs },
-    );
-  } catch (error) {
-    await app.stop();
-    throw error;
-  }
+  await waitUntilReady(
+    app,
+    `${name} on ${url} to answer /health${healthy ? ' with 200' : ''}`,
+    () => answers(`${url}/health`, (status) => !healthy || status === 200),
+    { timeoutMs: options.timeoutMs },
+  );
   return app;
 }

@@ -58,6 +58,16 @@ describe('startProcess', () => {
     ).rejects.toThrow(/exited during start-up[\s\S]*no config file/);
   });
 
+  it('stops a process that does not get ready in time, and says what the probe saw', async () => {
+    const deaf = await startProcess('deaf', 'sleep', ['30'], { logFile: join(dir, 'deaf.log') });
+    await expect(
+      waitUntilReady(deaf, 'deaf to answer', () => Promise.reject(new Error('refused')), {
+        timeoutMs: 300,
+      }),
+    ).rejects.toThrow(/timed out after 300 ms waiting for deaf to answer/);
+    expect(deaf.hasExited()).toBe(true);
+  });
+
   it('stops what it started when its owner is killed outright (SIGKILL)', async () => {
     const owner = spawn(
       process.execPath,

@@ -155,7 +155,8 @@ function hookOurExit(): void {
 
 /**
  * Polls `probe` until it says yes. Fails at once, with the log's tail, when the process exits
- * first; with what the probe last saw at the deadline.
+ * first; with what the probe last saw at the deadline. A process that does not get ready is
+ * stopped before the failure is reported.
  */
 export async function waitUntilReady(
   managed: Managed,
@@ -167,7 +168,8 @@ export async function waitUntilReady(
   const outcome = await waitFor(
     async () => (managed.hasExited() ? 'exited' : (await probe().catch(() => false)) && 'ready'),
     { description: what, timeoutMs },
-  ).catch((error: Error) => {
+  ).catch(async (error: Error) => {
+    await managed.stop();
     throw new Error(`${error.message}${managed.tail()}`);
   });
   if (outcome === 'exited') {

@@ -265,7 +265,7 @@ export async function startS3Server(options: {
   });
 }
 
-/** Starts a server and waits until `probe` says it answers; stops it again if it never does. */
+/** Starts a server and waits until `probe` says it answers. */
 async function startAnswering(
   name: string,
   command: string,
@@ -279,11 +279,6 @@ async function startAnswering(
   },
 ): Promise<Service> {
   const managed = await startProcess(name, command, options.args, options);
-  try {
-    await waitUntilReady(managed, `${name} on ${HOST}:${options.port} to answer`, options.probe);
-  } catch (error) {
-    await managed.stop();
-    throw error;
-  }
+  await waitUntilReady(managed, `${name} on ${HOST}:${options.port} to answer`, options.probe);
   return Object.assign(managed, { port: options.port });
 }

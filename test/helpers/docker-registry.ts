@@ -220,10 +220,7 @@ export class DockerRegistry {
       `docker-registry on ${this.url} to answer /v2/`,
       () => answers(`${this.url}/v2/`, (status) => status === 200 || status === 401),
       { timeoutMs: 20_000 },
-    ).catch(async (error: unknown) => {
-      await registry.stop();
-      throw error;
-    });
+    );
   }
 }
 
