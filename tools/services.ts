@@ -265,6 +265,38 @@ export async function startS3Server(options: {
   });
 }
 
+export interface Services {
+  redis: RedisService;
+  postgres: PostgresService;
+  s3: S3Service;
+}
+
+/**
+ * Redis, Postgres (with `database`) and s3rver (with `bucket`) under `dir`, started together;
+ * when one fails the others are stopped, and the error names every failure.
+ */
+export async function startServices(
+  dir: string,
+  names: { database: string; bucket: string },
+): Promise<Services> {
+  const [redis, postgres, s3] = await Promise.allSettled([
+    startRedis({ dataDir: join(dir, 'redis') }),
+    startPostgres({ dataDir: join(dir, 'postgres'), database: names.database }),
+    startS3Server({ dataDir: join(dir, 's3'), bucket: names.bucket }),
+  ]);
+  if (
+    redis.status === 'fulfilled' &&
+    postgres.status === 'fulfilled' &&
+    s3.status === 'fulfilled'
+  ) {
+    return { redis: redis.value, postgres: postgres.value, s3: s3.value };
+  }
+  const results = [redis, postgres, s3];
+  await Promise.all(results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.stop()] : [])));
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+  throw new Error(failures.join('\n\n'));
+}
+
 /** Starts a server and waits until `probe` says it answers. */
 async function startAnswering(
   name: string,

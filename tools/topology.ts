@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { type AppKind, ROOT, type S3Settings, appEnv, startApp } from './apps';
 import { type Managed, findBinary, startProcess, waitUntilReady } from './processes';
 import { HOST, answers, freePort } from './ports';
-import { startPostgres, startRedis, startS3Server } from './services';
+import { startServices } from './services';
 
 const DEPLOY = join(ROOT, 'deploy');
 
@@ -31,10 +31,8 @@ export interface TopologyOptions {
   adminToken?: string;
   /** more environment for every app */
   env?: Record<string, string>;
-  /** services to use instead of starting Redis, Postgres and s3rver */
-  redisUrl?: string;
-  databaseUrl?: string;
-  s3?: S3Settings;
+  /** Redis, Postgres and S3 to use instead of starting them */
+  services?: { redisUrl: string; databaseUrl: string; s3: S3Settings };
   /** nginx's and Prometheus's ports (default: free ports) */
   port?: number;
   prometheusPort?: number;
@@ -140,7 +138,7 @@ function prometheusConfig(targets: Record<string, readonly string[]>): string {
 }
 
 /** Promise.all that lets every promise settle first, so that stop() sees all that started. */
-async function allSettled<T>(promises: (T | Promise<T>)[]): Promise<T[]> {
+async function allSettled<T>(promises: Promise<T>[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (failed.length > 0) {
@@ -182,20 +180,22 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     })());
 
   try {
-    const [redisUrl, databaseUrl, s3] = (await allSettled<unknown>([
-      options.redisUrl ?? startRedis({ dataDir: join(dir, 'redis') }).then((r) => keep(r).url),
-      options.databaseUrl ??
-        startPostgres({ dataDir: join(dir, 'postgres'), database: 'artifactcache' }).then(
-          (p) => keep(p).url,
-        ),
-      options.s3 ?? startS3Server({ dataDir: join(dir, 's3'), bucket: 'artifactcache' }).then(keep),
-    ])) as [string, string, S3Settings];
+    let services = options.services;
+    if (!services) {
+      const { redis, postgres, s3 } = await startServices(dir, {
+        database: 'artifactcache',
+        bucket: 'artifactcache',
+      });
+      [redis, postgres, s3].forEach((service) => keep(service));
+      services = { redisUrl: redis.url, databaseUrl: postgres.url, s3 };
+    }
+    const { redisUrl, databaseUrl, s3 } = services;
     let configFile = resolve(options.configFile ?? join(ROOT, 'config/remotes.yaml'));
     if (options.remotesFile) {
       configFile = join(dir, 'remotes.yaml');
       await writeFile(configFile, stringify(options.remotesFile));
     }
-    const services = { configFile, redisUrl, databaseUrl, storage: s3 };
+    const cache = { configFile, redisUrl, databaseUrl, storage: s3 };
     const extra = {
       NODE_ENV: 'production',
       // The fetchers' spool files live under TMPDIR: in the topology's dir, removed with it.
@@ -209,7 +209,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
       const started = await startApp(kind, {
         name,
         port,
-        env: appEnv(kind, port, services, extra),
+        env: appEnv(kind, port, cache, extra),
         logFile: join(logs, `${name}.log`),
         // Healthy, not just listening: Redis, Postgres and storage all answer by now.
         ready: 'healthy',

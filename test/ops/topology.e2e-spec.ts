@@ -150,7 +150,7 @@ describe('local topology: nginx → 2 gateways, 2 fetchers, Prometheus', () => {
     }
     const name = `topo_${process.pid}_${randomBytes(3).toString('hex')}`;
     topology = await startTopology({
-      ...(await isolatedServices(name)),
+      services: await isolatedServices(name),
       parentDir: requireEnv('TEST_TMP_DIR'),
       adminToken: TOKEN,
       remotesFile: {
