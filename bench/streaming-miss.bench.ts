@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPostgres, startRedis, startS3Server, type Service } from '../tools/services';
+import { type Service, startServices } from '../tools/services';
 import { download } from '../test/helpers/http';
 import { Stack } from '../test/helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../test/helpers/upstream-server';
@@ -34,11 +34,10 @@ async function main(): Promise<void> {
   const upstream = new UpstreamServer();
   let stack: Stack | null = null;
   try {
-    const [redis, postgres, s3] = await Promise.all([
-      startRedis({ dataDir: join(dir, 'redis') }),
-      startPostgres({ dataDir: join(dir, 'postgres'), database: 'bench' }),
-      startS3Server({ dataDir: join(dir, 's3'), bucket: 'bench' }),
-    ]);
+    const { redis, postgres, s3 } = await startServices(dir, {
+      database: 'bench',
+      bucket: 'bench',
+    });
     services.push(redis, postgres, s3);
     Object.assign(process.env, {
       TEST_TMP_DIR: dir,
