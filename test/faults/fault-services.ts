@@ -4,7 +4,6 @@
  * process group (a Postgres cluster is a postmaster and its backends), the fetch queue to wait for
  * a job's final state, and the queue settings the contract fixes.
  */
-import { Client } from 'pg';
 import { Queue } from 'bullmq';
 import { FETCH_QUEUES, fetchJobId } from '@app/jobs';
 import { isAlive } from '../../tools/processes';
@@ -148,20 +147,5 @@ export class QueueProbe {
   async close(): Promise<void> {
     await Promise.all((this.queues ?? []).map((queue) => queue.close()));
     this.queues = null;
-  }
-}
-
-/** One query on a Postgres URL of the spec's own (the Stack's query() uses the shared server). */
-export async function pgQuery<T = Record<string, unknown>>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
   }
 }

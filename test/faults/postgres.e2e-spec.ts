@@ -5,7 +5,8 @@ import { Stack } from '../helpers/stack';
 import { UpstreamServer, generatedSha256 } from '../helpers/upstream-server';
 import { waitFor } from '../../tools/wait-for';
 import { FaultBook, ask, expectServed } from './fault-book';
-import { Freezer, faultDir, killAll, pgQuery } from './fault-services';
+import { pgQuery } from '../helpers/isolated-services';
+import { Freezer, faultDir, killAll } from './fault-services';
 
 const KiB = 1024;
 const FAST_MS = 10_000;

@@ -79,3 +79,18 @@ export async function createBucket(name: string): Promise<S3Settings> {
     secretAccessKey: requireEnv('TEST_S3_SECRET_ACCESS_KEY'),
   };
 }
+
+/** One query on the database at `url`. */
+export async function pgQuery<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}

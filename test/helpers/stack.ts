@@ -3,7 +3,6 @@ import { existsSync, readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { stringify } from 'yaml';
 import { type App, type AppKind, type S3Settings, appEnv, startApp } from '../../tools/apps';
 import { freePort } from '../../tools/ports';
@@ -12,6 +11,7 @@ import {
   allocateRedisDatabase,
   createBucket,
   createDatabase,
+  pgQuery,
   requireEnv,
   s3Client,
 } from './isolated-services';
@@ -142,14 +142,8 @@ export class Stack {
     return new Redis(this.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
   }
 
-  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({ connectionString: this.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(sql, params)).rows as T[];
-    } finally {
-      await client.end();
-    }
+  query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return pgQuery<T>(this.databaseUrl, sql, params);
   }
 
   /** Waits until `remote` has `count` cached-file records (the fetchers write them on the side). */
