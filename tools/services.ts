@@ -1,10 +1,10 @@
 /**
- * Local Redis, Redis Sentinel, Postgres and an S3 server (s3rver) for `npm start`, the tests, the
+ * Local Redis, Postgres and an S3 server (s3rver) for `npm start`, the tests, the
  * local topology and the benches: on 127.0.0.1, their files in a directory of their own, ready
  * once they answer, stopped with their own shutdown signal (tools/processes.ts).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rmdir, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { type Managed, findBinary, runCommand, startProcess, waitUntilReady } from './processes';
@@ -46,43 +46,8 @@ export async function startRedis(options: {
   return Object.assign(redis, { url: `redis://${auth}${HOST}:${port}` });
 }
 
-/** A sentinel watching one master group; start the primary first (sentinels find each other through it). */
-export async function startSentinel(options: {
-  /** its config file (Sentinel rewrites it as it learns the topology) and its log */
-  dataDir: string;
-  monitor: { name: string; host: string; port: number; quorum: number };
-  downAfterMs?: number;
-  failoverTimeoutMs?: number;
-  /** the data nodes' password */
-  authPass?: string;
-  /** this sentinel's own `requirepass` */
-  password?: string;
-}): Promise<Service> {
-  const dataDir = resolve(options.dataDir);
-  await mkdir(dataDir, { recursive: true });
-  const port = await portFor(undefined, 'redis-sentinel');
-  const { name, host, port: primary, quorum } = options.monitor;
-  const config = join(dataDir, 'sentinel.conf');
-  const lines = [
-    ...[`port ${port}`, `bind ${HOST}`, `dir ${dataDir}`, 'logfile ""'],
-    `sentinel monitor ${name} ${host} ${primary} ${quorum}`,
-    `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 30_000}`,
-    `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 180_000}`,
-    `sentinel parallel-syncs ${name} 1`,
-    ...(options.authPass === undefined ? [] : [`sentinel auth-pass ${name} ${options.authPass}`]),
-    ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
-  ];
-  await writeFile(config, `${lines.join('\n')}\n`);
-  return startAnswering('redis-sentinel', findBinary('redis-sentinel', 'redis-sentinel'), {
-    args: [config],
-    logFile: join(dataDir, 'sentinel.log'),
-    port,
-    probe: () => redisPing(port, options.password),
-  });
-}
-
 /** redis-cli's PING: PONG, not an error such as LOADING. */
-async function redisPing(port: number, password?: string): Promise<boolean> {
+export async function redisPing(port: number, password?: string): Promise<boolean> {
   const auth = password === undefined ? [] : ['--no-auth-warning', '-a', password];
   const { stdout } = await runCommand(
     'redis-cli',
@@ -298,7 +263,7 @@ export async function startServices(
 }
 
 /** Starts a server and waits until `probe` says it answers. */
-async function startAnswering(
+export async function startAnswering(
   name: string,
   command: string,
   options: {

@@ -1,12 +1,21 @@
 /**
  * A Redis Sentinel group of its own for failover specs: two data nodes (a primary and its
  * replica) and three sentinels (quorum 2) on free loopback ports, every process started and
- * stopped by PID through tools/services.ts. The data nodes and the sentinels are
+ * stopped by PID through the toolkit (tools/). The data nodes and the sentinels are
  * password-protected, so the apps connect the way a production setup makes them.
  */
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { type RedisService, type Service, startRedis, startSentinel } from '../../tools/services';
+import { portFor } from '../../tools/ports';
+import { findBinary } from '../../tools/processes';
+import {
+  type RedisService,
+  type Service,
+  redisPing,
+  startAnswering,
+  startRedis,
+} from '../../tools/services';
 import { waitFor } from '../../tools/wait-for';
 
 export interface SentinelGroupOptions {
@@ -24,6 +33,41 @@ export interface SentinelGroupOptions {
 }
 
 const HOST = '127.0.0.1';
+
+/** A sentinel watching one master group; start the primary first (sentinels find each other through it). */
+async function startSentinel(options: {
+  /** its config file (Sentinel rewrites it as it learns the topology) and its log */
+  dataDir: string;
+  monitor: { name: string; host: string; port: number; quorum: number };
+  downAfterMs?: number;
+  failoverTimeoutMs?: number;
+  /** the data nodes' password */
+  authPass?: string;
+  /** this sentinel's own `requirepass` */
+  password?: string;
+}): Promise<Service> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const port = await portFor(undefined, 'redis-sentinel');
+  const { name, host, port: primary, quorum } = options.monitor;
+  const config = join(dataDir, 'sentinel.conf');
+  const lines = [
+    ...[`port ${port}`, `bind ${HOST}`, `dir ${dataDir}`, 'logfile ""'],
+    `sentinel monitor ${name} ${host} ${primary} ${quorum}`,
+    `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 30_000}`,
+    `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 180_000}`,
+    `sentinel parallel-syncs ${name} 1`,
+    ...(options.authPass === undefined ? [] : [`sentinel auth-pass ${name} ${options.authPass}`]),
+    ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
+  ];
+  await writeFile(config, `${lines.join('\n')}\n`);
+  return startAnswering('redis-sentinel', findBinary('redis-sentinel', 'redis-sentinel'), {
+    args: [config],
+    logFile: join(dataDir, 'sentinel.log'),
+    port,
+    probe: () => redisPing(port, options.password),
+  });
+}
 
 export class SentinelGroup {
   private current: { primary: RedisService; replica: RedisService };
