@@ -32,7 +32,8 @@ function providerOf(metric: MetricDefinition): Provider {
   imports: [
     PrometheusModule.register({
       path: '/metrics',
-      defaultMetrics: { enabled: true },
+      // Event-loop lag sampled every 100 ms, not 10: the 10 ms timer was half of an idle app's CPU.
+      defaultMetrics: { enabled: true, config: { eventLoopMonitoringPrecision: 100 } },
       controller: MetricsController,
     }),
   ],
