@@ -22,7 +22,7 @@ export async function writePlan(reply: FastifyReply, plan: ServePlan): Promise<F
   }
   const length = Number(plan.headers['content-length']);
   if (isSendable(body)) {
-    body.on('error', failsThroughSendTo);
+    quietErrors(body);
     try {
       await body.firstBytes();
     } catch (error) {
@@ -84,7 +84,7 @@ function sendItself(
   body: Readable & SendableBody,
   length: number,
 ): void {
-  body.on('error', failsThroughSendTo);
+  quietErrors(body);
   if (response.destroyed) {
     // The client left while the body was being opened.
     body.destroy();
@@ -99,7 +99,11 @@ function sendItself(
 }
 
 /**
- * A self-sending body's failures reach its sender through sendTo: its error event (an abort, say)
- * must not throw out of the process.
+ * A self-sending body's failures reach its sender through firstBytes and sendTo: its error event
+ * (an abort, say) must not throw out of the process. Listens once, however often it is called.
  */
+function quietErrors(body: Readable): void {
+  body.off('error', failsThroughSendTo).on('error', failsThroughSendTo);
+}
+
 function failsThroughSendTo(): void {}
